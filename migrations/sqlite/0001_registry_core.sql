@@ -1,0 +1,64 @@
+-- registry core: signed documents (append-only), artists, keys, statements' works, builders.
+-- times are unix nanoseconds (utc); hashes are raw 32-byte blobs; keys are `ed25519:<hex>` text.
+
+-- every accepted signed document, in acceptance order. append-only.
+create table documents (
+    seq           integer not null constraint documents_pkey primary key,
+    id            text    not null constraint documents_id_key unique,
+    kind          text    not null constraint documents_kind_check check (kind in ('artist', 'key-event', 'statement')),
+    artist_id     text    not null,
+    payload_type  text    not null,
+    payload       blob    not null,
+    signatures    text    not null,
+    received_at   integer not null
+);
+create index documents_artist_idx on documents (artist_id, kind, seq);
+
+create trigger documents_no_update before update on documents
+begin select raise(abort, 'documents are append-only'); end;
+create trigger documents_no_delete before delete on documents
+begin select raise(abort, 'documents are append-only'); end;
+
+-- artists: derived from their registration document (artist_id = that document's id).
+create table artists (
+    artist_id      text    not null constraint artists_pkey primary key,
+    display_name   text    not null,
+    registered_at  integer not null,
+    registered_seq integer not null constraint artists_registered_seq_fkey references documents (seq)
+);
+
+-- keys and their status: derived from artist and key-event documents.
+-- revoked_at is the only column ever updated (set once, by a revoke or rotate).
+create table artist_keys (
+    key_id      text    not null constraint artist_keys_pkey primary key,
+    artist_id   text    not null constraint artist_keys_artist_fkey references artists (artist_id),
+    added_at    integer not null,
+    added_seq   integer not null constraint artist_keys_added_seq_fkey references documents (seq),
+    revoked_at  integer,
+    revoked_seq integer constraint artist_keys_revoked_seq_fkey references documents (seq)
+);
+create index artist_keys_artist_idx on artist_keys (artist_id);
+
+-- one row per (statement, work). append-only.
+create table statement_works (
+    work_hash  blob    not null,
+    seq        integer not null constraint statement_works_seq_fkey references documents (seq),
+    artist_id  text    not null,
+    key_id     text    not null,
+    issued_at  integer not null,
+    constraint statement_works_pkey primary key (work_hash, seq)
+);
+create index statement_works_artist_idx on statement_works (artist_id, work_hash);
+
+create trigger statement_works_no_update before update on statement_works
+begin select raise(abort, 'statement_works is append-only'); end;
+create trigger statement_works_no_delete before delete on statement_works
+begin select raise(abort, 'statement_works is append-only'); end;
+
+-- dataset builders, registered by an admin.
+create table builders (
+    builder_id  text    not null constraint builders_pkey primary key,
+    name        text    not null,
+    key_id      text    not null constraint builders_key_key unique,
+    created_at  integer not null
+);

@@ -1,0 +1,14 @@
+//! Consentry: an open registry of artist-signed AI-training consent.
+//!
+//! Layers point inward: [`http`] and [`cli`] call [`registry`], which calls
+//! [`store`] and [`crypto`], which know only [`domain`].
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod registry;
+pub mod store;

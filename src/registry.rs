@@ -1,0 +1,729 @@
+//! The registry's use cases: accept signed documents, answer questions about
+//! works and artists. Rules come from [`crate::domain`], durability from
+//! [`crate::store`]; this module checks documents against the registry's
+//! state and serialises writes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use crate::crypto::{Envelope, EnvelopeError, EnvelopeSignature, PayloadType, PublicKey, VerifiedEnvelope};
+use crate::domain::claims::{resolve, Claim};
+use crate::domain::documents::ValidStatement;
+use crate::domain::{ArtistRegistration, ConsentSet, ContentHash, InvalidPayload, KeyAction, KeyEvent, Statement, Timestamp};
+use crate::store::{
+    Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect, KeyRecord, Store, StoreError, StoredDocument,
+};
+
+/// Statements per request, at most.
+pub const MAX_STATEMENTS_PER_REQUEST: usize = 10_000;
+/// Works per request (summed over its statements), at most.
+pub const MAX_WORKS_PER_REQUEST: usize = 100_000;
+/// How far in the future an `issued_at` may be, for clock skew.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+/// Rejections listed in one error response, at most.
+const MAX_LISTED_REJECTIONS: usize = 100;
+
+/// What kind of client mistake a rejection is. Each has a stable problem type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    MalformedEnvelope,
+    WrongPayloadType,
+    BadBase64,
+    InvalidKey,
+    BadSignature,
+    InvalidPayload,
+    KeyMismatch,
+    UnknownKey,
+    RevokedKey,
+    Forbidden,
+    IssuedInFuture,
+    StaleStatement,
+    KeyInUse,
+    AlreadyRevoked,
+    UnknownArtist,
+    TooManyItems,
+}
+
+/// One refused document, with its position in the request when it came in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub detail: String,
+    pub index: Option<usize>,
+}
+
+impl Rejection {
+    fn new(kind: RejectionKind, detail: impl Into<String>) -> Self {
+        Self { kind, detail: detail.into(), index: None }
+    }
+
+    fn at(mut self, index: usize) -> Self {
+        self.index = Some(index);
+        self
+    }
+}
+
+impl From<EnvelopeError> for Rejection {
+    fn from(e: EnvelopeError) -> Self {
+        let kind = match &e {
+            EnvelopeError::PayloadType { .. } => RejectionKind::WrongPayloadType,
+            EnvelopeError::Base64 { .. } => RejectionKind::BadBase64,
+            EnvelopeError::SignatureCount(_) | EnvelopeError::DuplicateKey { .. } => RejectionKind::MalformedEnvelope,
+            EnvelopeError::SignatureLength { .. } | EnvelopeError::BadSignature { .. } => RejectionKind::BadSignature,
+            EnvelopeError::Key { .. } => RejectionKind::InvalidKey,
+        };
+        Rejection::new(kind, e.to_string())
+    }
+}
+
+impl From<InvalidPayload> for Rejection {
+    fn from(e: InvalidPayload) -> Self {
+        Rejection::new(RejectionKind::InvalidPayload, e.0)
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The client's documents were refused; nothing was stored.
+    #[error("{} document(s) refused", .0.len())]
+    Rejected(Vec<Rejection>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal task failed: {0}")]
+    Internal(String),
+}
+
+impl From<Rejection> for RegistryError {
+    fn from(r: Rejection) -> Self {
+        RegistryError::Rejected(vec![r])
+    }
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// Whether a document was newly stored or had been stored before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptStatus {
+    Created,
+    Duplicate,
+}
+
+/// The registry's answer for one accepted document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    pub id: String,
+    pub seq: i64,
+    pub kind: &'static str,
+    pub artist_id: String,
+    pub received_at: Timestamp,
+    pub status: AcceptStatus,
+}
+
+impl Accepted {
+    fn from_stored(s: &StoredDocument, status: AcceptStatus) -> Self {
+        Accepted {
+            id: s.doc.id.clone(),
+            seq: s.seq,
+            kind: s.doc.kind.as_str(),
+            artist_id: s.doc.artist_id.clone(),
+            received_at: s.doc.received_at,
+            status,
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of a payload: the id of the document that carries it.
+#[must_use]
+pub fn document_id(payload: &[u8]) -> String {
+    hex::encode(Sha256::digest(payload))
+}
+
+fn signatures_json(v: &VerifiedEnvelope) -> String {
+    let sigs: Vec<EnvelopeSignature> = v.to_envelope().signatures;
+    serde_json::to_string(&sigs).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Rebuilds the envelope of a stored document.
+///
+/// # Errors
+/// When the stored signatures column is not the JSON the registry wrote.
+pub fn stored_envelope(doc: &Document) -> Result<Envelope, StoreError> {
+    use base64::Engine;
+    let signatures: Vec<EnvelopeSignature> = serde_json::from_str(&doc.signatures)
+        .map_err(|e| StoreError::Corrupt(format!("signatures of {}: {e}", doc.id)))?;
+    Ok(Envelope {
+        payload_type: doc.payload_type.clone(),
+        payload: base64::engine::general_purpose::STANDARD.encode(&doc.payload),
+        signatures,
+    })
+}
+
+struct CheckedStatement {
+    verified: VerifiedEnvelope,
+    valid: ValidStatement,
+    key: PublicKey,
+    id: String,
+}
+
+/// Verifies one statement envelope and parses its payload (no state needed).
+fn check_statement(env: &Envelope) -> Result<CheckedStatement, Rejection> {
+    let verified = env.verify(PayloadType::Statement)?;
+    if verified.signers.len() != 1 {
+        return Err(Rejection::new(RejectionKind::MalformedEnvelope, "a statement carries exactly one signature"));
+    }
+    let valid = Statement::parse(&verified.payload)?;
+    let key = verified.signers[0].0;
+    if valid.statement.key != key.to_string() {
+        return Err(Rejection::new(
+            RejectionKind::KeyMismatch,
+            "the payload's `key` is not the key that signed the envelope",
+        ));
+    }
+    let id = document_id(&verified.payload);
+    Ok(CheckedStatement { verified, valid, key, id })
+}
+
+/// A statement about one work, resolved for reading.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub statement_id: String,
+    pub seq: i64,
+    pub artist_id: String,
+    pub display_name: String,
+    pub key: String,
+    pub issued_at: Timestamp,
+    pub received_at: Timestamp,
+    pub statement: Statement,
+    pub consent: ConsentSet,
+    pub envelope: Envelope,
+    pub superseded: bool,
+    pub key_revoked: bool,
+    pub current: bool,
+}
+
+/// Everything known about one work.
+#[derive(Debug, Clone)]
+pub struct WorkView {
+    pub hash: ContentHash,
+    pub effective: ConsentSet,
+    pub disputed: bool,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// An artist, their keys, key history and a page of their works.
+#[derive(Debug, Clone)]
+pub struct ArtistView {
+    pub artist: ArtistRecord,
+    pub documents: Vec<StoredDocument>,
+    pub works: Vec<ContentHash>,
+    pub next_after: Option<ContentHash>,
+}
+
+/// Who a key belongs to, for authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyHolder {
+    Artist(KeyRecord),
+    Builder(BuilderRecord),
+}
+
+/// The registry: state checks and serialised writes over a [`Store`].
+pub struct Registry {
+    store: Arc<dyn Store>,
+    /// Held for every write; guards the last receipt time so that receipt
+    /// times never go backwards in acceptance order.
+    writer: Mutex<Timestamp>,
+}
+
+impl Registry {
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn new(store: Arc<dyn Store>) -> Result<Self> {
+        let last = store.last_received_at().await?.unwrap_or(Timestamp::from_unix_nanos(0));
+        Ok(Self { store, writer: Mutex::new(last) })
+    }
+
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn next_receipt_time(last: &mut Timestamp) -> Timestamp {
+        let now = Timestamp::now();
+        let t = if now > *last { now } else { Timestamp::from_unix_nanos(last.unix_nanos() + 1) };
+        *last = t;
+        t
+    }
+
+    fn check_not_future(issued_at: Timestamp, now: Timestamp) -> Result<(), Rejection> {
+        if issued_at > now.plus_secs(MAX_CLOCK_SKEW_SECS) {
+            return Err(Rejection::new(
+                RejectionKind::IssuedInFuture,
+                format!("issued_at {issued_at} is more than {MAX_CLOCK_SKEW_SECS} s ahead of the registry's clock"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn key_or_builder_in_use(&self, key: &PublicKey) -> Result<bool> {
+        Ok(self.store.key(key).await?.is_some() || self.store.builder_by_key(key).await?.is_some())
+    }
+
+    /// Registers an artist from a self-signed registration.
+    ///
+    /// # Errors
+    /// Rejections for a bad envelope or payload, a payload key that did not
+    /// sign, a future `issued_at`, or a key already held by someone.
+    pub async fn register_artist(&self, env: &Envelope) -> Result<Accepted> {
+        let verified = env.verify(PayloadType::Artist).map_err(Rejection::from)?;
+        if verified.signers.len() != 1 {
+            return Err(Rejection::new(RejectionKind::MalformedEnvelope, "a registration carries exactly one signature").into());
+        }
+        let reg = ArtistRegistration::parse(&verified.payload).map_err(Rejection::from)?;
+        let key = verified.signers[0].0;
+        if reg.key != key.to_string() {
+            return Err(Rejection::new(RejectionKind::KeyMismatch, "the payload's `key` is not the key that signed").into());
+        }
+        let id = document_id(&verified.payload);
+        let mut last = self.writer.lock().await;
+        if let Some(existing) = self.store.documents_by_id(std::slice::from_ref(&id)).await?.first() {
+            return Ok(Accepted::from_stored(existing, AcceptStatus::Duplicate));
+        }
+        Self::check_not_future(reg.issued_at, Timestamp::now())?;
+        if self.key_or_builder_in_use(&key).await? {
+            return Err(Rejection::new(RejectionKind::KeyInUse, format!("key {key} is already registered")).into());
+        }
+        let received_at = Self::next_receipt_time(&mut last);
+        let doc = Document {
+            id: id.clone(),
+            kind: DocumentKind::Artist,
+            artist_id: id,
+            payload_type: PayloadType::Artist.as_str().to_owned(),
+            signatures: signatures_json(&verified),
+            payload: verified.payload,
+            received_at,
+        };
+        let effects = vec![Effect::ArtistCreated { display_name: reg.display_name, key }];
+        let append = Append { doc, effects };
+        let seqs = self.store.append(std::slice::from_ref(&append)).await?;
+        Ok(Accepted {
+            id: append.doc.id,
+            seq: seqs[0],
+            kind: DocumentKind::Artist.as_str(),
+            artist_id: append.doc.artist_id,
+            received_at,
+            status: AcceptStatus::Created,
+        })
+    }
+
+    /// Applies a key event (add, rotate, revoke) to `artist_id`'s keys.
+    ///
+    /// # Errors
+    /// Rejections for a bad envelope or payload, an event about another
+    /// artist, missing or foreign signatures, keys in use or already revoked.
+    pub async fn key_event(&self, artist_id: &str, env: &Envelope) -> Result<Accepted> {
+        let verified = env.verify(PayloadType::KeyEvent).map_err(Rejection::from)?;
+        let ev = KeyEvent::parse(&verified.payload).map_err(Rejection::from)?;
+        if ev.artist != artist_id {
+            return Err(Rejection::new(RejectionKind::Forbidden, "the event's `artist` is not the artist in the URL").into());
+        }
+        let subject: PublicKey = ev
+            .key
+            .parse()
+            .map_err(|e| Rejection::new(RejectionKind::InvalidKey, format!("`key`: {e}")))?;
+        let replaces: Option<PublicKey> = ev
+            .replaces
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| Rejection::new(RejectionKind::InvalidKey, format!("`replaces`: {e}")))?;
+        let id = document_id(&verified.payload);
+
+        let mut last = self.writer.lock().await;
+        if let Some(existing) = self.store.documents_by_id(std::slice::from_ref(&id)).await?.first() {
+            return Ok(Accepted::from_stored(existing, AcceptStatus::Duplicate));
+        }
+        let now = Timestamp::now();
+        Self::check_not_future(ev.issued_at, now)?;
+        let artist = self
+            .store
+            .artist(artist_id)
+            .await?
+            .ok_or_else(|| Rejection::new(RejectionKind::UnknownArtist, format!("no artist {artist_id}")))?;
+        let active = |k: &PublicKey| artist.keys.iter().any(|r| r.key == *k && r.active_at(now));
+        let owned = |k: &PublicKey| artist.keys.iter().find(|r| r.key == *k);
+        // Every signer must be an active key of the artist, or the key being added.
+        let adding = matches!(ev.action, KeyAction::Add | KeyAction::Rotate).then_some(subject);
+        for (signer, _) in &verified.signers {
+            if !active(signer) && Some(*signer) != adding {
+                return Err(Rejection::new(
+                    RejectionKind::Forbidden,
+                    format!("{signer} is not an active key of this artist"),
+                )
+                .into());
+            }
+        }
+        let received_at;
+        let effects = match ev.action {
+            KeyAction::Add | KeyAction::Rotate => {
+                if !verified.signed_by(&subject) {
+                    return Err(Rejection::new(RejectionKind::BadSignature, "the new key must sign the event (proof of possession)").into());
+                }
+                if self.key_or_builder_in_use(&subject).await? {
+                    return Err(Rejection::new(RejectionKind::KeyInUse, format!("key {subject} is already registered")).into());
+                }
+                let authoriser = match replaces {
+                    Some(old) => {
+                        if !active(&old) {
+                            return Err(Rejection::new(RejectionKind::RevokedKey, format!("{old} is not an active key of this artist")).into());
+                        }
+                        old
+                    }
+                    None => match verified.signers.iter().find(|(k, _)| *k != subject) {
+                        Some((k, _)) => *k,
+                        None => {
+                            return Err(Rejection::new(RejectionKind::BadSignature, "an existing active key must sign the event").into())
+                        }
+                    },
+                };
+                if !verified.signed_by(&authoriser) {
+                    return Err(Rejection::new(RejectionKind::BadSignature, "the replaced key must sign a rotation").into());
+                }
+                received_at = Self::next_receipt_time(&mut last);
+                let mut effects = vec![Effect::KeyAdded { key: subject }];
+                if let Some(old) = replaces {
+                    effects.push(Effect::KeyRevoked { key: old, effective_at: received_at });
+                }
+                effects
+            }
+            KeyAction::Revoke => {
+                let record = owned(&subject)
+                    .ok_or_else(|| Rejection::new(RejectionKind::UnknownKey, format!("{subject} is not a key of this artist")))?;
+                if record.revoked_at.is_some() {
+                    return Err(Rejection::new(RejectionKind::AlreadyRevoked, format!("{subject} is already revoked")).into());
+                }
+                received_at = Self::next_receipt_time(&mut last);
+                vec![Effect::KeyRevoked { key: subject, effective_at: ev.effective_at.unwrap_or(received_at) }]
+            }
+        };
+        let doc = Document {
+            id,
+            kind: DocumentKind::KeyEvent,
+            artist_id: artist_id.to_owned(),
+            payload_type: PayloadType::KeyEvent.as_str().to_owned(),
+            signatures: signatures_json(&verified),
+            payload: verified.payload,
+            received_at,
+        };
+        let append = Append { doc, effects };
+        let seqs = self.store.append(std::slice::from_ref(&append)).await?;
+        Ok(Accepted {
+            id: append.doc.id,
+            seq: seqs[0],
+            kind: DocumentKind::KeyEvent.as_str(),
+            artist_id: append.doc.artist_id,
+            received_at,
+            status: AcceptStatus::Created,
+        })
+    }
+
+    /// Accepts a batch of statements by one artist, all or nothing.
+    ///
+    /// Signatures are verified in parallel before any state is read. A
+    /// statement identical to a stored one is reported as a duplicate; one
+    /// that is not newer than the artist's latest statement about any of its
+    /// works is refused as stale.
+    ///
+    /// # Errors
+    /// Every refused statement, with its index, when any is refused.
+    pub async fn submit_statements(&self, artist_id: &str, envelopes: Vec<Envelope>) -> Result<Vec<Accepted>> {
+        if envelopes.is_empty() || envelopes.len() > MAX_STATEMENTS_PER_REQUEST {
+            return Err(Rejection::new(
+                RejectionKind::TooManyItems,
+                format!("a request carries 1 to {MAX_STATEMENTS_PER_REQUEST} statements, got {}", envelopes.len()),
+            )
+            .into());
+        }
+        let checked: Vec<Result<CheckedStatement, Rejection>> = tokio::task::spawn_blocking(move || {
+            envelopes.par_iter().with_min_len(64).map(check_statement).collect()
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let mut rejections = Vec::new();
+        let mut statements = Vec::with_capacity(checked.len());
+        for (i, c) in checked.into_iter().enumerate() {
+            match c {
+                Ok(s) => statements.push(s),
+                Err(r) => rejections.push(r.at(i)),
+            }
+        }
+        if !rejections.is_empty() {
+            rejections.truncate(MAX_LISTED_REJECTIONS);
+            return Err(RegistryError::Rejected(rejections));
+        }
+        let total_works: usize = statements.iter().map(|s| s.valid.statement.works.len()).sum();
+        if total_works > MAX_WORKS_PER_REQUEST {
+            return Err(Rejection::new(
+                RejectionKind::TooManyItems,
+                format!("a request names at most {MAX_WORKS_PER_REQUEST} works, got {total_works}"),
+            )
+            .into());
+        }
+
+        let mut last = self.writer.lock().await;
+        let now = Timestamp::now();
+
+        // Keys: known, the caller's, active now.
+        let mut keys: HashMap<PublicKey, Result<(), Rejection>> = HashMap::new();
+        for s in &statements {
+            if keys.contains_key(&s.key) {
+                continue;
+            }
+            let verdict = match self.store.key(&s.key).await? {
+                None => Err(Rejection::new(RejectionKind::UnknownKey, format!("{} is not registered", s.key))),
+                Some(r) if r.artist_id != artist_id => Err(Rejection::new(
+                    RejectionKind::Forbidden,
+                    format!("{} belongs to another artist than the caller", s.key),
+                )),
+                Some(r) if !r.active_at(now) => {
+                    Err(Rejection::new(RejectionKind::RevokedKey, format!("{} is revoked", s.key)))
+                }
+                Some(_) => Ok(()),
+            };
+            keys.insert(s.key, verdict);
+        }
+
+        let ids: Vec<String> = statements.iter().map(|s| s.id.clone()).collect();
+        let existing: HashMap<String, StoredDocument> =
+            self.store.documents_by_id(&ids).await?.into_iter().map(|d| (d.doc.id.clone(), d)).collect();
+        let new_works: Vec<ContentHash> = statements
+            .iter()
+            .filter(|s| !existing.contains_key(&s.id))
+            .flat_map(|s| s.valid.statement.works.iter().map(|w| w.hash))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut latest: HashMap<ContentHash, Timestamp> = self
+            .store
+            .latest_claims(&new_works)
+            .await?
+            .into_iter()
+            .filter(|c| c.artist_id == artist_id)
+            .map(|c| (c.work, c.issued_at))
+            .collect();
+
+        let mut seen_in_batch: HashSet<&str> = HashSet::new();
+        let mut plan: Vec<Option<usize>> = Vec::with_capacity(statements.len()); // index into appends, None = duplicate
+        let mut appends: Vec<Append> = Vec::new();
+        let mut received: Vec<Timestamp> = Vec::new();
+        for (i, s) in statements.iter().enumerate() {
+            if let Some(Err(r)) = keys.get(&s.key) {
+                rejections.push(r.clone().at(i));
+                plan.push(None);
+                continue;
+            }
+            if existing.contains_key(&s.id) || !seen_in_batch.insert(s.id.as_str()) {
+                plan.push(None);
+                continue;
+            }
+            if let Err(r) = Self::check_not_future(s.valid.statement.issued_at, now) {
+                rejections.push(r.at(i));
+                plan.push(None);
+                continue;
+            }
+            let issued = s.valid.statement.issued_at;
+            if let Some(w) = s.valid.statement.works.iter().find(|w| latest.get(&w.hash).is_some_and(|l| *l >= issued)) {
+                rejections.push(
+                    Rejection::new(
+                        RejectionKind::StaleStatement,
+                        format!(
+                            "the artist already has a statement about {} issued at or after {issued}; a replacement must be issued later",
+                            w.hash
+                        ),
+                    )
+                    .at(i),
+                );
+                plan.push(None);
+                continue;
+            }
+            for w in &s.valid.statement.works {
+                latest.insert(w.hash, issued);
+            }
+            let received_at = Self::next_receipt_time(&mut last);
+            received.push(received_at);
+            plan.push(Some(appends.len()));
+            appends.push(Append {
+                doc: Document {
+                    id: s.id.clone(),
+                    kind: DocumentKind::Statement,
+                    artist_id: artist_id.to_owned(),
+                    payload_type: PayloadType::Statement.as_str().to_owned(),
+                    payload: s.verified.payload.clone(),
+                    signatures: signatures_json(&s.verified),
+                    received_at,
+                },
+                effects: vec![Effect::Statement {
+                    key: s.key,
+                    issued_at: issued,
+                    works: s.valid.statement.works.iter().map(|w| w.hash).collect(),
+                }],
+            });
+        }
+        if !rejections.is_empty() {
+            rejections.truncate(MAX_LISTED_REJECTIONS);
+            return Err(RegistryError::Rejected(rejections));
+        }
+        let seqs = if appends.is_empty() { Vec::new() } else { self.store.append(&appends).await? };
+        drop(last);
+
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(statements.len());
+        for (i, (s, p)) in statements.iter().zip(&plan).enumerate() {
+            let accepted = match p {
+                Some(j) => {
+                    first_of.insert(s.id.as_str(), i);
+                    Accepted {
+                        id: s.id.clone(),
+                        seq: seqs[*j],
+                        kind: DocumentKind::Statement.as_str(),
+                        artist_id: artist_id.to_owned(),
+                        received_at: received[*j],
+                        status: AcceptStatus::Created,
+                    }
+                }
+                None => match existing.get(&s.id) {
+                    Some(stored) => Accepted::from_stored(stored, AcceptStatus::Duplicate),
+                    None => {
+                        let first: &Accepted = &out[first_of[s.id.as_str()]];
+                        Accepted { status: AcceptStatus::Duplicate, ..first.clone() }
+                    }
+                },
+            };
+            out.push(accepted);
+        }
+        Ok(out)
+    }
+
+    /// Everything known about a work, or `None` if no statement names it.
+    ///
+    /// # Errors
+    /// On storage failure or a stored payload that no longer parses.
+    pub async fn work(&self, hash: &ContentHash) -> Result<Option<WorkView>> {
+        let rows = self.store.work_history(hash).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut parsed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let valid = Statement::parse(&row.doc.payload)
+                .map_err(|e| StoreError::Corrupt(format!("statement {}: {e}", row.doc.id)))?;
+            parsed.push(valid);
+        }
+        let claims: Vec<Claim<'_>> = rows
+            .iter()
+            .zip(&parsed)
+            .map(|(r, p)| Claim {
+                artist_id: &r.doc.artist_id,
+                issued_at: r.issued_at,
+                seq: r.seq,
+                received_at: r.doc.received_at,
+                key_revoked_at: r.key_revoked_at,
+                consent: p.consent,
+            })
+            .collect();
+        let resolution = resolve(&claims);
+        let mut history = Vec::with_capacity(rows.len());
+        for (i, (row, p)) in rows.iter().zip(parsed).enumerate() {
+            let key_revoked = !claims[i].valid();
+            let current = resolution.current.contains(&i);
+            history.push(HistoryEntry {
+                statement_id: row.doc.id.clone(),
+                seq: row.seq,
+                artist_id: row.doc.artist_id.clone(),
+                display_name: row.display_name.clone(),
+                key: row.key.clone(),
+                issued_at: row.issued_at,
+                received_at: row.doc.received_at,
+                statement: p.statement,
+                consent: p.consent,
+                envelope: stored_envelope(&row.doc)?,
+                superseded: !current && !key_revoked,
+                key_revoked,
+                current,
+            });
+        }
+        Ok(Some(WorkView { hash: *hash, effective: resolution.effective, disputed: resolution.disputed, history }))
+    }
+
+    /// An artist with keys, key history and a page of works.
+    ///
+    /// # Errors
+    /// On storage failure.
+    pub async fn artist(&self, artist_id: &str, after: Option<ContentHash>, limit: u32) -> Result<Option<ArtistView>> {
+        let Some(artist) = self.store.artist(artist_id).await? else {
+            return Ok(None);
+        };
+        let mut documents = self.store.artist_documents(artist_id, DocumentKind::Artist).await?;
+        documents.extend(self.store.artist_documents(artist_id, DocumentKind::KeyEvent).await?);
+        documents.sort_by_key(|d| d.seq);
+        let mut works = self.store.artist_works(artist_id, after, limit.saturating_add(1)).await?;
+        let next_after = if works.len() > limit as usize {
+            works.truncate(limit as usize);
+            works.last().copied()
+        } else {
+            None
+        };
+        Ok(Some(ArtistView { artist, documents, works, next_after }))
+    }
+
+    /// A stored document by id.
+    ///
+    /// # Errors
+    /// On storage failure.
+    pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>> {
+        Ok(self.store.documents_by_id(&[id.to_owned()]).await?.into_iter().next())
+    }
+
+    /// Who holds `key`, if anyone.
+    ///
+    /// # Errors
+    /// On storage failure.
+    pub async fn key_holder(&self, key: &PublicKey) -> Result<Option<KeyHolder>> {
+        if let Some(k) = self.store.key(key).await? {
+            return Ok(Some(KeyHolder::Artist(k)));
+        }
+        Ok(self.store.builder_by_key(key).await?.map(KeyHolder::Builder))
+    }
+
+    /// Registers a dataset builder (admin only; the caller checks the role).
+    ///
+    /// # Errors
+    /// A rejection when the key is already held, or storage failure.
+    pub async fn create_builder(&self, name: &str, key: PublicKey) -> Result<BuilderRecord> {
+        let _guard = self.writer.lock().await;
+        if self.key_or_builder_in_use(&key).await? {
+            return Err(Rejection::new(RejectionKind::KeyInUse, format!("key {key} is already registered")).into());
+        }
+        let mut id = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        let record = BuilderRecord {
+            builder_id: format!("b_{}", hex::encode(id)),
+            name: name.to_owned(),
+            key,
+            created_at: Timestamp::now(),
+        };
+        match self.store.create_builder(&record).await {
+            Ok(()) => Ok(record),
+            Err(StoreError::Conflict(_)) => {
+                Err(Rejection::new(RejectionKind::KeyInUse, format!("key {key} is already registered")).into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Storage: one [`Store`] trait, one implementation per database.
+//!
+//! The registry owns the rules; a store owns durability. Every method's
+//! contract is written on the trait. Writes are serialised by the caller
+//! ([`crate::registry::Registry`] holds a write lock), and every table that
+//! carries history (`documents`, `statement_works`) is append-only, enforced
+//! by triggers in both migration sets.
+
+use async_trait::async_trait;
+
+use crate::crypto::PublicKey;
+use crate::domain::{ContentHash, Timestamp};
+
+pub mod postgres;
+pub mod sqlite;
+
+/// What kind of signed document a row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Artist,
+    KeyEvent,
+    Statement,
+}
+
+impl DocumentKind {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Artist => "artist",
+            DocumentKind::KeyEvent => "key-event",
+            DocumentKind::Statement => "statement",
+        }
+    }
+
+    /// # Errors
+    /// On a kind this version does not know (a corrupted row).
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "artist" => Ok(DocumentKind::Artist),
+            "key-event" => Ok(DocumentKind::KeyEvent),
+            "statement" => Ok(DocumentKind::Statement),
+            other => Err(StoreError::Corrupt(format!("unknown document kind `{other}`"))),
+        }
+    }
+}
+
+/// A signed document as accepted: the exact payload bytes and the signatures.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Lowercase hex SHA-256 of the payload bytes.
+    pub id: String,
+    pub kind: DocumentKind,
+    pub artist_id: String,
+    pub payload_type: String,
+    pub payload: Vec<u8>,
+    /// JSON array of `{keyid, sig}` exactly as returned in envelopes.
+    pub signatures: String,
+    pub received_at: Timestamp,
+}
+
+/// A stored document with its position in acceptance order.
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    /// 0-based, contiguous acceptance order across all documents.
+    pub seq: i64,
+    pub doc: Document,
+}
+
+/// The state changes a document causes, written with it.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// A new artist whose id is the document id, with a first key.
+    ArtistCreated { display_name: String, key: PublicKey },
+    /// A key joins the artist.
+    KeyAdded { key: PublicKey },
+    /// A key stops being valid from `effective_at`.
+    KeyRevoked { key: PublicKey, effective_at: Timestamp },
+    /// A statement about `works` issued at `issued_at`, signed by `key`.
+    Statement { key: PublicKey, issued_at: Timestamp, works: Vec<ContentHash> },
+}
+
+/// One append: a document and its effects.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub doc: Document,
+    pub effects: Vec<Effect>,
+}
+
+/// A key as the registry knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub key: PublicKey,
+    pub artist_id: String,
+    pub added_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl KeyRecord {
+    /// Whether the key may sign at `at`.
+    #[must_use]
+    pub fn active_at(&self, at: Timestamp) -> bool {
+        self.revoked_at.is_none_or(|r| at < r)
+    }
+}
+
+/// An artist and their keys.
+#[derive(Debug, Clone)]
+pub struct ArtistRecord {
+    pub artist_id: String,
+    pub display_name: String,
+    pub registered_at: Timestamp,
+    pub keys: Vec<KeyRecord>,
+}
+
+/// One statement about one work, as read for that work's history.
+#[derive(Debug, Clone)]
+pub struct WorkStatementRow {
+    pub seq: i64,
+    pub doc: Document,
+    pub display_name: String,
+    pub key: String,
+    pub issued_at: Timestamp,
+    pub key_revoked_at: Option<Timestamp>,
+}
+
+/// The newest statement an artist has made about a work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestClaim {
+    pub work: ContentHash,
+    pub artist_id: String,
+    pub issued_at: Timestamp,
+}
+
+/// A dataset builder registered by an admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderRecord {
+    pub builder_id: String,
+    pub name: String,
+    pub key: PublicKey,
+    pub created_at: Timestamp,
+}
+
+/// Storage failures. `Conflict` carries the violated constraint's name.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("constraint violated: {0}")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The registry's storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Appends `batch` in order, in one transaction, giving the documents the
+    /// next consecutive `seq` values (returned in order).
+    ///
+    /// Durable on return: the transaction has committed (SQLite: WAL with
+    /// `synchronous=FULL`; PostgreSQL: `synchronous_commit=on`). All or
+    /// nothing: on error nothing of the batch is visible. Not for concurrent
+    /// use: the caller serialises writers. On PostgreSQL a transaction-level
+    /// advisory lock also serialises writers from other processes.
+    async fn append(&self, batch: &[Append]) -> Result<Vec<i64>>;
+
+    /// Documents with any of these ids. Safe concurrently.
+    async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>>;
+
+    /// Documents of one artist of one kind, in acceptance order.
+    async fn artist_documents(&self, artist_id: &str, kind: DocumentKind) -> Result<Vec<StoredDocument>>;
+
+    /// The newest `issued_at` per (work, artist) among stored statements
+    /// about any of `works`. Safe concurrently.
+    async fn latest_claims(&self, works: &[ContentHash]) -> Result<Vec<LatestClaim>>;
+
+    /// The key, whoever holds it.
+    async fn key(&self, key: &PublicKey) -> Result<Option<KeyRecord>>;
+
+    /// The artist with their keys.
+    async fn artist(&self, artist_id: &str) -> Result<Option<ArtistRecord>>;
+
+    /// Works the artist made statements about, ordered by hash, after
+    /// `after`, at most `limit`.
+    async fn artist_works(&self, artist_id: &str, after: Option<ContentHash>, limit: u32) -> Result<Vec<ContentHash>>;
+
+    /// Every statement about `work`, in acceptance order.
+    async fn work_history(&self, work: &ContentHash) -> Result<Vec<WorkStatementRow>>;
+
+    /// The receipt time of the last document, if any.
+    async fn last_received_at(&self) -> Result<Option<Timestamp>>;
+
+    /// Registers a builder. `Conflict("builders_key_key")` when the key is taken.
+    async fn create_builder(&self, builder: &BuilderRecord) -> Result<()>;
+
+    /// The builder holding `key`.
+    async fn builder_by_key(&self, key: &PublicKey) -> Result<Option<BuilderRecord>>;
+}
+
+/// Opens the store named by a `sqlite:` or `postgres:` URL and runs its migrations.
+///
+/// # Errors
+/// On an unknown scheme, a connection failure or a failed migration.
+pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        anyhow::bail!("database URL must start with sqlite: or postgres: (got a URL with another scheme)")
+    }
+}
+
+pub(crate) fn parse_key(text: &str) -> Result<PublicKey> {
+    text.parse().map_err(|e| StoreError::Corrupt(format!("stored key {text}: {e}")))
+}
+
+pub(crate) fn parse_hash(bytes: &[u8]) -> Result<ContentHash> {
+    ContentHash::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("stored hash: {e}")))
+}
+
+pub(crate) fn map_constraint(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if let Some(name) = db.constraint() {
+            return StoreError::Conflict(name.to_owned());
+        }
+        if db.is_unique_violation() {
+            return StoreError::Conflict(db.message().to_owned());
+        }
+    }
+    StoreError::Database(e)
+}

@@ -1,0 +1,353 @@
+//! The production backend: PostgreSQL. Batches are written with `UNNEST`
+//! arrays (one round trip per table), and a transaction-level advisory lock
+//! serialises writers, even from several processes.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+use super::{
+    map_constraint, parse_hash, parse_key, Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect,
+    KeyRecord, LatestClaim, Result, Store, StoreError, StoredDocument, WorkStatementRow,
+};
+use crate::crypto::PublicKey;
+use crate::domain::{ContentHash, Timestamp};
+
+/// The advisory lock key that serialises writers ("consentr" in ASCII).
+const WRITER_LOCK: i64 = 0x636f_6e73_656e_7472;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and migrates the database.
+    ///
+    /// # Errors
+    /// On connection or migration failure.
+    pub async fn open(url: &str) -> Result<Self> {
+        Self::connect(PgConnectOptions::from_str(url)?).await
+    }
+
+    /// Connects with every table in `schema` (created if missing): used by
+    /// tests to give each test its own namespace in one database.
+    ///
+    /// # Errors
+    /// On connection or migration failure.
+    pub async fn open_in_schema(url: &str, schema: &str) -> Result<Self> {
+        let base = PgConnectOptions::from_str(url)?;
+        let admin = PgPoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+        sqlx::query(&format!("create schema if not exists \"{schema}\""))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        Self::connect(base.options([("search_path", schema)])).await
+    }
+
+    async fn connect(options: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn doc_from_row(row: &PgRow) -> Result<StoredDocument> {
+    Ok(StoredDocument {
+        seq: row.try_get("seq")?,
+        doc: Document {
+            id: row.try_get("id")?,
+            kind: DocumentKind::parse(row.try_get("kind")?)?,
+            artist_id: row.try_get("artist_id")?,
+            payload_type: row.try_get("payload_type")?,
+            payload: row.try_get("payload")?,
+            signatures: row.try_get("signatures")?,
+            received_at: Timestamp::from_unix_nanos(row.try_get("received_at")?),
+        },
+    })
+}
+
+fn key_from_row(row: &PgRow) -> Result<KeyRecord> {
+    Ok(KeyRecord {
+        key: parse_key(row.try_get("key_id")?)?,
+        artist_id: row.try_get("artist_id")?,
+        added_at: Timestamp::from_unix_nanos(row.try_get("added_at")?),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_unix_nanos),
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn append(&self, batch: &[Append]) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("select pg_advisory_xact_lock($1)").bind(WRITER_LOCK).execute(&mut *tx).await?;
+        let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
+            .fetch_one(&mut *tx)
+            .await?;
+        let n = i64::try_from(batch.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+        let seqs: Vec<i64> = (next..next + n).collect();
+        sqlx::query(
+            "insert into documents (seq, id, kind, artist_id, payload_type, payload, signatures, received_at)
+             select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bigint[])",
+        )
+        .bind(&seqs)
+        .bind(batch.iter().map(|a| a.doc.id.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|a| a.doc.kind.as_str().to_owned()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|a| a.doc.artist_id.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|a| a.doc.payload_type.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|a| a.doc.payload.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|a| a.doc.signatures.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|a| a.doc.received_at.unix_nanos()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_constraint)?;
+
+        let mut work_hashes: Vec<Vec<u8>> = Vec::new();
+        let mut work_seqs: Vec<i64> = Vec::new();
+        let mut work_artists: Vec<String> = Vec::new();
+        let mut work_keys: Vec<String> = Vec::new();
+        let mut work_issued: Vec<i64> = Vec::new();
+        for (item, &seq) in batch.iter().zip(&seqs) {
+            let d = &item.doc;
+            let at = d.received_at.unix_nanos();
+            for effect in &item.effects {
+                match effect {
+                    Effect::ArtistCreated { display_name, key } => {
+                        sqlx::query(
+                            "insert into artists (artist_id, display_name, registered_at, registered_seq) values ($1, $2, $3, $4)",
+                        )
+                        .bind(&d.artist_id)
+                        .bind(display_name)
+                        .bind(at)
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_constraint)?;
+                        insert_key(&mut tx, seq, &d.artist_id, key, at).await?;
+                    }
+                    Effect::KeyAdded { key } => insert_key(&mut tx, seq, &d.artist_id, key, at).await?,
+                    Effect::KeyRevoked { key, effective_at } => {
+                        let done = sqlx::query(
+                            "update artist_keys set revoked_at = $1, revoked_seq = $2
+                             where key_id = $3 and artist_id = $4 and revoked_at is null",
+                        )
+                        .bind(effective_at.unix_nanos())
+                        .bind(seq)
+                        .bind(key.to_string())
+                        .bind(&d.artist_id)
+                        .execute(&mut *tx)
+                        .await?;
+                        if done.rows_affected() != 1 {
+                            return Err(StoreError::Conflict("artist_keys_revoked_once".into()));
+                        }
+                    }
+                    Effect::Statement { key, issued_at, works } => {
+                        let key = key.to_string();
+                        for work in works {
+                            work_hashes.push(work.as_bytes().to_vec());
+                            work_seqs.push(seq);
+                            work_artists.push(d.artist_id.clone());
+                            work_keys.push(key.clone());
+                            work_issued.push(issued_at.unix_nanos());
+                        }
+                    }
+                }
+            }
+        }
+        if !work_hashes.is_empty() {
+            sqlx::query(
+                "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at)
+                 select * from unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])",
+            )
+            .bind(work_hashes)
+            .bind(work_seqs)
+            .bind(work_artists)
+            .bind(work_keys)
+            .bind(work_issued)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_constraint)?;
+        }
+        tx.commit().await?;
+        Ok(seqs)
+    }
+
+    async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+             from documents where id = any($1) order by seq",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(doc_from_row).collect()
+    }
+
+    async fn artist_documents(&self, artist_id: &str, kind: DocumentKind) -> Result<Vec<StoredDocument>> {
+        let rows = sqlx::query(
+            "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+             from documents where artist_id = $1 and kind = $2 order by seq",
+        )
+        .bind(artist_id)
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(doc_from_row).collect()
+    }
+
+    async fn latest_claims(&self, works: &[ContentHash]) -> Result<Vec<LatestClaim>> {
+        if works.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<Vec<u8>> = works.iter().map(|w| w.as_bytes().to_vec()).collect();
+        let rows = sqlx::query(
+            "select work_hash, artist_id, max(issued_at) as issued_at from statement_works
+             where work_hash = any($1) group by work_hash, artist_id",
+        )
+        .bind(hashes)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LatestClaim {
+                    work: parse_hash(r.try_get("work_hash")?)?,
+                    artist_id: r.try_get("artist_id")?,
+                    issued_at: Timestamp::from_unix_nanos(r.try_get("issued_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn key(&self, key: &PublicKey) -> Result<Option<KeyRecord>> {
+        let row = sqlx::query("select key_id, artist_id, added_at, revoked_at from artist_keys where key_id = $1")
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn artist(&self, artist_id: &str) -> Result<Option<ArtistRecord>> {
+        let Some(row) = sqlx::query("select artist_id, display_name, registered_at from artists where artist_id = $1")
+            .bind(artist_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let keys = sqlx::query(
+            "select key_id, artist_id, added_at, revoked_at from artist_keys where artist_id = $1 order by added_seq",
+        )
+        .bind(artist_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(ArtistRecord {
+            artist_id: row.try_get("artist_id")?,
+            display_name: row.try_get("display_name")?,
+            registered_at: Timestamp::from_unix_nanos(row.try_get("registered_at")?),
+            keys: keys.iter().map(key_from_row).collect::<Result<_>>()?,
+        }))
+    }
+
+    async fn artist_works(&self, artist_id: &str, after: Option<ContentHash>, limit: u32) -> Result<Vec<ContentHash>> {
+        let after = after.map_or_else(Vec::new, |h| h.as_bytes().to_vec());
+        let rows = sqlx::query(
+            "select distinct work_hash from statement_works
+             where artist_id = $1 and work_hash > $2 order by work_hash limit $3",
+        )
+        .bind(artist_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| parse_hash(r.try_get("work_hash")?)).collect()
+    }
+
+    async fn work_history(&self, work: &ContentHash) -> Result<Vec<WorkStatementRow>> {
+        let rows = sqlx::query(
+            "select d.seq, d.id, d.kind, d.artist_id, d.payload_type, d.payload, d.signatures, d.received_at,
+                    a.display_name, w.key_id, w.issued_at, k.revoked_at
+             from statement_works w
+             join documents d on d.seq = w.seq
+             join artists a on a.artist_id = w.artist_id
+             join artist_keys k on k.key_id = w.key_id
+             where w.work_hash = $1 order by w.seq",
+        )
+        .bind(work.as_bytes().as_slice())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let stored = doc_from_row(r)?;
+                Ok(WorkStatementRow {
+                    seq: stored.seq,
+                    doc: stored.doc,
+                    display_name: r.try_get("display_name")?,
+                    key: r.try_get("key_id")?,
+                    issued_at: Timestamp::from_unix_nanos(r.try_get("issued_at")?),
+                    key_revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_unix_nanos),
+                })
+            })
+            .collect()
+    }
+
+    async fn last_received_at(&self) -> Result<Option<Timestamp>> {
+        let v: Option<i64> = sqlx::query_scalar("select max(received_at) from documents")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.map(Timestamp::from_unix_nanos))
+    }
+
+    async fn create_builder(&self, b: &BuilderRecord) -> Result<()> {
+        sqlx::query("insert into builders (builder_id, name, key_id, created_at) values ($1, $2, $3, $4)")
+            .bind(&b.builder_id)
+            .bind(&b.name)
+            .bind(b.key.to_string())
+            .bind(b.created_at.unix_nanos())
+            .execute(&self.pool)
+            .await
+            .map_err(map_constraint)?;
+        Ok(())
+    }
+
+    async fn builder_by_key(&self, key: &PublicKey) -> Result<Option<BuilderRecord>> {
+        let row = sqlx::query("select builder_id, name, key_id, created_at from builders where key_id = $1")
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(BuilderRecord {
+                builder_id: r.try_get("builder_id")?,
+                name: r.try_get("name")?,
+                key: parse_key(r.try_get("key_id")?)?,
+                created_at: Timestamp::from_unix_nanos(r.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+}
+
+async fn insert_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    seq: i64,
+    artist_id: &str,
+    key: &PublicKey,
+    at: i64,
+) -> Result<()> {
+    sqlx::query("insert into artist_keys (key_id, artist_id, added_at, added_seq) values ($1, $2, $3, $4)")
+        .bind(key.to_string())
+        .bind(artist_id)
+        .bind(at)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_constraint)?;
+    Ok(())
+}
