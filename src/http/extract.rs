@@ -1,0 +1,82 @@
+//! Extractors whose rejections are problem+json: [`ApiJson`], [`ApiPath`],
+//! [`ApiQuery`], and the bearer-token [`AuthUser`].
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::Json;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::Role;
+use crate::crypto::PublicKey;
+use crate::domain::Timestamp;
+use crate::registry::KeyHolder;
+
+/// `Json<T>` with problem+json rejections.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `Path<T>` with problem+json rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// `Query<T>` with problem+json rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// A caller with a valid token whose key is still good.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub role: Role,
+    /// Artist id, builder id, or `admin`.
+    pub subject: String,
+    pub key: PublicKey,
+}
+
+impl AuthUser {
+    /// # Errors
+    /// 403 unless the caller has `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role == role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this endpoint needs a {role:?} token").to_lowercase()))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("this endpoint needs `Authorization: Bearer <token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let claims = state.auth.validate(token.trim())?;
+        let key: PublicKey = claims.key.parse().map_err(|_| ApiError::unauthorized("invalid token: bad key claim"))?;
+        let still_good = match claims.role {
+            Role::Admin => state.admin_key == Some(key) && claims.sub == "admin",
+            Role::Artist | Role::Builder => match state.registry.key_holder(&key).await? {
+                Some(KeyHolder::Artist(k)) => {
+                    claims.role == Role::Artist && k.artist_id == claims.sub && k.active_at(Timestamp::now())
+                }
+                Some(KeyHolder::Builder(b)) => claims.role == Role::Builder && b.builder_id == claims.sub,
+                None => false,
+            },
+        };
+        if !still_good {
+            return Err(ApiError::unauthorized("the token's key is revoked or no longer holds this role"));
+        }
+        Ok(AuthUser { role: claims.role, subject: claims.sub, key })
+    }
+}

@@ -1,0 +1,50 @@
+//! About the registry itself: health, identity, limits, the API document.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{AppState, Routes, SMALL_BODY_LIMIT, STATEMENTS_BODY_LIMIT};
+use crate::auth::{AUDIENCE, TOKEN_TTL_SECS};
+use crate::crypto::PayloadType;
+use crate::domain::documents::MAX_WORKS_PER_STATEMENT;
+use crate::registry::{MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST};
+
+/// The OpenAPI document, served as written.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+pub fn routes() -> Routes {
+    Routes::new().get("/healthz", healthz).get("/openapi.yaml", openapi).get("/v1/registry", registry_info)
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "status": "ok", "backend": state.registry.store().backend() }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML)
+}
+
+async fn registry_info(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "name": "consentry",
+        "version": env!("CARGO_PKG_VERSION"),
+        "public_key": state.registry_key.to_string(),
+        "jwt": { "algorithm": "EdDSA", "issuer": state.auth.issuer(), "audience": AUDIENCE, "lifetime_secs": TOKEN_TTL_SECS },
+        "payload_types": {
+            "statement": PayloadType::Statement.as_str(),
+            "artist": PayloadType::Artist.as_str(),
+            "key_event": PayloadType::KeyEvent.as_str(),
+            "auth_challenge": PayloadType::AuthChallenge.as_str(),
+        },
+        "limits": {
+            "statements_per_request": MAX_STATEMENTS_PER_REQUEST,
+            "works_per_request": MAX_WORKS_PER_REQUEST,
+            "works_per_statement": MAX_WORKS_PER_STATEMENT,
+            "statements_body_bytes": STATEMENTS_BODY_LIMIT,
+            "other_body_bytes": SMALL_BODY_LIMIT,
+        },
+    }))
+}

@@ -1,0 +1,118 @@
+//! The REST API. One module per resource; [`router`] assembles them and
+//! records every (method, path) so tests can compare it with `openapi.yaml`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::StatusCode;
+use axum::routing::{self, MethodRouter};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Auth;
+use crate::crypto::PublicKey;
+use crate::registry::Registry;
+
+pub mod artists;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod meta;
+pub mod statements;
+pub mod works;
+
+pub use error::{ApiError, ApiResult};
+
+/// Request bodies of ordinary endpoints, at most.
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+/// The statements endpoint's body, at most (10,000 single-work statements
+/// take about 7 MiB; 100,000 works in multi-work statements about 12 MiB).
+pub const STATEMENTS_BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Time a request may take before the server answers 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub auth: Arc<Auth>,
+    /// The key whose holder may obtain an admin token.
+    pub admin_key: Option<PublicKey>,
+    /// The registry's own public key.
+    pub registry_key: PublicKey,
+}
+
+/// A router that remembers which routes it has.
+pub struct Routes {
+    router: Router<AppState>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self { router: Router::new(), table: Vec::new() }
+    }
+
+    fn add(mut self, method: &'static str, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        self.table.push((method, path));
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    pub fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add("get", path, routing::get(handler))
+    }
+
+    pub fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add("post", path, routing::post(handler))
+    }
+
+    /// Adds a POST route with its own body limit.
+    pub fn post_limited<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H, limit: usize) -> Self {
+        self.add("post", path, routing::post(handler).layer(DefaultBodyLimit::max(limit)))
+    }
+
+    fn merge(mut self, other: Routes) -> Self {
+        self.table.extend(other.table);
+        self.router = self.router.merge(other.router);
+        self
+    }
+}
+
+fn all_routes() -> Routes {
+    Routes::new()
+        .merge(meta::routes())
+        .merge(auth::routes())
+        .merge(artists::routes())
+        .merge(statements::routes())
+        .merge(works::routes())
+}
+
+/// Every (lowercase method, path template) the API serves.
+#[must_use]
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    all_routes().table
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see /openapi.yaml")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this endpoint does not take that method")
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    all_routes()
+        .router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
