@@ -1,0 +1,111 @@
+//! A small HTTP client for the registry, used by the CLI.
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::crypto::{pae, Envelope, PayloadType, SecretKey};
+
+/// A client bound to one registry URL, optionally holding a token.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    /// # Errors
+    /// If the HTTP client cannot be built.
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("consentry-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(300))
+            .build()?;
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), http, token: None })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(u16, T)> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        Self::read(resp).await
+    }
+
+    async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> anyhow::Result<(u16, T)> {
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.context("the registry sent a body that is not JSON")?;
+        if status >= 400 {
+            let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no detail");
+            let kind = body.get("type").and_then(Value::as_str).unwrap_or("unknown");
+            let mut msg = format!("registry refused the request ({status} {kind}): {detail}");
+            if let Some(errors) = body.get("errors").and_then(Value::as_array) {
+                for e in errors.iter().take(10) {
+                    msg.push_str(&format!(
+                        "\n  item {}: {}",
+                        e.get("index").and_then(Value::as_u64).unwrap_or(0),
+                        e.get("detail").and_then(Value::as_str).unwrap_or("")
+                    ));
+                }
+            }
+            bail!(msg);
+        }
+        Ok((status, serde_json::from_value(body)?))
+    }
+
+    /// GET `path`; `Ok(None)` on 404.
+    ///
+    /// # Errors
+    /// On transport errors or any other error status.
+    pub async fn get_optional(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await
+            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        Ok(Some(Self::read(resp).await?.1))
+    }
+
+    /// POST JSON to `path`.
+    ///
+    /// # Errors
+    /// On transport errors or an error status (with the problem's detail).
+    pub async fn post<B: Serialize>(&self, path: &str, body: &B) -> anyhow::Result<(u16, Value)> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    /// Proves possession of `key` and keeps the token for later requests.
+    /// Returns the token's subject (artist id, builder id or `admin`).
+    ///
+    /// # Errors
+    /// When the key is unknown to the registry or the exchange fails.
+    pub async fn login(&mut self, key: &SecretKey) -> anyhow::Result<String> {
+        let public = key.public_key().to_string();
+        let (_, ch) = self.post("/v1/auth/challenge", &json!({ "key": public })).await?;
+        let challenge = ch["challenge"].as_str().context("no challenge in response")?;
+        let sig = key.sign(&pae(PayloadType::AuthChallenge.as_str(), challenge.as_bytes()));
+        let (_, tok) = self
+            .post(
+                "/v1/auth/token",
+                &json!({
+                    "key": public,
+                    "challenge": challenge,
+                    "signature": base64::engine::general_purpose::STANDARD.encode(sig),
+                }),
+            )
+            .await?;
+        self.token = Some(tok["token"].as_str().context("no token in response")?.to_owned());
+        Ok(tok["subject"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Submits signed statements in one request.
+    ///
+    /// # Errors
+    /// When the registry refuses the batch.
+    pub async fn submit_statements(&self, envelopes: &[Envelope]) -> anyhow::Result<Value> {
+        Ok(self.post("/v1/statements", &json!({ "statements": envelopes })).await?.1)
+    }
+}

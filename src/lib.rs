@@ -11,4 +11,5 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod registry;
+pub mod server;
 pub mod store;

@@ -47,6 +47,7 @@ pub enum RejectionKind {
     AlreadyRevoked,
     UnknownArtist,
     TooManyItems,
+    EmptyBatch,
 }
 
 /// One refused document, with its position in the request when it came in a batch.
@@ -188,6 +189,17 @@ fn check_statement(env: &Envelope) -> Result<CheckedStatement, Rejection> {
     }
     let id = document_id(&verified.payload);
     Ok(CheckedStatement { verified, valid, key, id })
+}
+
+/// Checks a statement envelope as the registry does before looking at its
+/// state: payload type, one strictly verified signature by a canonical,
+/// non-weak key, a payload that parses, and a payload `key` equal to the signer.
+/// Returns the statement's id.
+///
+/// # Errors
+/// The rejection the registry would send.
+pub fn verify_statement(env: &Envelope) -> Result<String, Rejection> {
+    check_statement(env).map(|c| c.id)
 }
 
 /// A statement about one work, resolved for reading.
@@ -380,6 +392,9 @@ impl Registry {
                 }
                 let authoriser = match replaces {
                     Some(old) => {
+                        if owned(&old).is_none() {
+                            return Err(Rejection::new(RejectionKind::UnknownKey, format!("{old} is not a key of this artist")).into());
+                        }
                         if !active(&old) {
                             return Err(Rejection::new(RejectionKind::RevokedKey, format!("{old} is not an active key of this artist")).into());
                         }
@@ -443,10 +458,13 @@ impl Registry {
     /// # Errors
     /// Every refused statement, with its index, when any is refused.
     pub async fn submit_statements(&self, artist_id: &str, envelopes: Vec<Envelope>) -> Result<Vec<Accepted>> {
-        if envelopes.is_empty() || envelopes.len() > MAX_STATEMENTS_PER_REQUEST {
+        if envelopes.is_empty() {
+            return Err(Rejection::new(RejectionKind::EmptyBatch, "a request carries at least one statement").into());
+        }
+        if envelopes.len() > MAX_STATEMENTS_PER_REQUEST {
             return Err(Rejection::new(
                 RejectionKind::TooManyItems,
-                format!("a request carries 1 to {MAX_STATEMENTS_PER_REQUEST} statements, got {}", envelopes.len()),
+                format!("a request carries at most {MAX_STATEMENTS_PER_REQUEST} statements, got {}", envelopes.len()),
             )
             .into());
         }
@@ -523,15 +541,18 @@ impl Registry {
         let mut appends: Vec<Append> = Vec::new();
         let mut received: Vec<Timestamp> = Vec::new();
         for (i, s) in statements.iter().enumerate() {
+            // A statement already in history is a duplicate whatever has
+            // happened to its key since: resubmitting it changes nothing.
+            if existing.get(&s.id).is_some_and(|d| d.doc.artist_id == artist_id) || seen_in_batch.contains(s.id.as_str()) {
+                plan.push(None);
+                continue;
+            }
             if let Some(Err(r)) = keys.get(&s.key) {
                 rejections.push(r.clone().at(i));
                 plan.push(None);
                 continue;
             }
-            if existing.contains_key(&s.id) || !seen_in_batch.insert(s.id.as_str()) {
-                plan.push(None);
-                continue;
-            }
+            seen_in_batch.insert(s.id.as_str());
             if let Err(r) = Self::check_not_future(s.valid.statement.issued_at, now) {
                 rejections.push(r.at(i));
                 plan.push(None);

@@ -89,6 +89,7 @@ fn rejection_status(kind: RejectionKind) -> (StatusCode, &'static str) {
         K::AlreadyRevoked => (StatusCode::CONFLICT, "already-revoked"),
         K::UnknownArtist => (StatusCode::NOT_FOUND, "not-found"),
         K::TooManyItems => (StatusCode::PAYLOAD_TOO_LARGE, "too-many-items"),
+        K::EmptyBatch => (StatusCode::BAD_REQUEST, "empty-batch"),
     }
 }
 

@@ -9,7 +9,9 @@ use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::{self, MethodRouter};
 use axum::Router;
-use tower_http::timeout::TimeoutLayer;
+use axum::error_handling::HandleErrorLayer;
+use axum::BoxError;
+use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Auth;
@@ -31,7 +33,7 @@ pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 /// The statements endpoint's body, at most (10,000 single-work statements
 /// take about 7 MiB; 100,000 works in multi-work statements about 12 MiB).
 pub const STATEMENTS_BODY_LIMIT: usize = 32 * 1024 * 1024;
-/// Time a request may take before the server answers 408.
+/// Time a request may take before the server answers 503 (`timeout`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What every handler can reach.
@@ -101,6 +103,15 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint; see /openapi.yaml")
 }
 
+async fn timed_out(err: BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long and was abandoned")
+    } else {
+        tracing::error!(error = %err, "middleware failed");
+        ApiError::internal()
+    }
+}
+
 async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this endpoint does not take that method")
 }
@@ -112,7 +123,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(ServiceBuilder::new().layer(HandleErrorLayer::new(timed_out)).timeout(REQUEST_TIMEOUT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

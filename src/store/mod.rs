@@ -140,6 +140,18 @@ pub struct BuilderRecord {
     pub created_at: Timestamp,
 }
 
+/// Row counts, for health checks and for tests asserting that a refused
+/// request changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub documents: i64,
+    pub artists: i64,
+    pub keys: i64,
+    pub revoked_keys: i64,
+    pub statement_works: i64,
+    pub builders: i64,
+}
+
 /// Storage failures. `Conflict` carries the violated constraint's name.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -202,7 +214,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// The builder holding `key`.
     async fn builder_by_key(&self, key: &PublicKey) -> Result<Option<BuilderRecord>>;
+
+    /// Row counts of every table. Safe concurrently.
+    async fn counts(&self) -> Result<Counts>;
 }
+
+pub(crate) const COUNTS_SQL: &str = "select
+    (select count(*) from documents) as documents,
+    (select count(*) from artists) as artists,
+    (select count(*) from artist_keys) as keys,
+    (select count(*) from artist_keys where revoked_at is not null) as revoked_keys,
+    (select count(*) from statement_works) as statement_works,
+    (select count(*) from builders) as builders";
 
 /// Opens the store named by a `sqlite:` or `postgres:` URL and runs its migrations.
 ///

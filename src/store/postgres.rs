@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    map_constraint, parse_hash, parse_key, Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect,
+    map_constraint, parse_hash, Counts, COUNTS_SQL, parse_key, Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect,
     KeyRecord, LatestClaim, Result, Store, StoreError, StoredDocument, WorkStatementRow,
 };
 use crate::crypto::PublicKey;
@@ -331,6 +331,18 @@ impl Store for PgStore {
             })
         })
         .transpose()
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let r = sqlx::query(COUNTS_SQL).fetch_one(&self.pool).await?;
+        Ok(Counts {
+            documents: r.try_get("documents")?,
+            artists: r.try_get("artists")?,
+            keys: r.try_get("keys")?,
+            revoked_keys: r.try_get("revoked_keys")?,
+            statement_works: r.try_get("statement_works")?,
+            builders: r.try_get("builders")?,
+        })
     }
 }
 

@@ -1,0 +1,117 @@
+//! The `consentry` command line: the server and an artist's client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::crypto::PublicKey;
+
+mod artist;
+mod register;
+mod vectors;
+
+/// Consentry: an open registry of artist-signed AI-training consent.
+#[derive(Debug, Parser)]
+#[command(name = "consentry", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry server.
+    Serve(ServeArgs),
+    /// Create an Ed25519 key pair in a new file (mode 0600); prints the public key only.
+    Keygen {
+        /// Where to write the private key (PKCS#8 PEM). Never overwritten.
+        #[arg(long, short, default_value = "consentry-artist.key")]
+        out: PathBuf,
+    },
+    /// Artist account commands.
+    #[command(subcommand)]
+    Artist(artist::ArtistCommand),
+    /// Hash files locally and register signed consent statements for them.
+    Register(register::RegisterArgs),
+    /// Show the effective consent of a work, by hash or by file.
+    Status(artist::StatusArgs),
+    /// Regenerate spec/vectors/statements.json (deterministic).
+    #[command(hide = true)]
+    Vectors {
+        #[arg(long, default_value = "spec/vectors/statements.json")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CONSENTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// `sqlite://FILE` (created if missing) or `postgres://…`.
+    #[arg(long, env = "CONSENTRY_DATABASE_URL", default_value = "sqlite://consentry.db")]
+    pub database_url: String,
+    /// The registry's Ed25519 signing key (PKCS#8 PEM); created with mode 0600 on first start.
+    #[arg(long, env = "CONSENTRY_KEY_FILE", default_value = "consentry-registry.key")]
+    pub key_file: PathBuf,
+    /// Public key (`ed25519:<hex>`) whose holder may log in as admin and register builders.
+    #[arg(long, env = "CONSENTRY_ADMIN_KEY")]
+    pub admin_key: Option<PublicKey>,
+    /// The `iss` of tokens this registry signs.
+    #[arg(long, env = "CONSENTRY_ISSUER", default_value = "consentry")]
+    pub issuer: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// Options shared by commands that talk to a registry.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryArgs {
+    /// The registry's base URL.
+    #[arg(long, env = "CONSENTRY_URL", default_value = "http://127.0.0.1:8080")]
+    pub registry: String,
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the command line.
+///
+/// # Errors
+/// Whatever the chosen command reports; `main` prints it and exits 1.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_json);
+            crate::server::run(crate::server::ServerConfig {
+                listen: args.listen,
+                database_url: args.database_url,
+                key_file: args.key_file,
+                admin_key: args.admin_key,
+                issuer: args.issuer,
+            })
+            .await
+        }
+        Command::Keygen { out } => {
+            let key = crate::crypto::SecretKey::generate();
+            key.write_new_file(&out)?;
+            println!("{}", key.public_key());
+            eprintln!("private key written to {} (mode 0600); keep it safe", out.display());
+            Ok(())
+        }
+        Command::Artist(cmd) => artist::run(cmd).await,
+        Command::Register(args) => register::run(args).await,
+        Command::Status(args) => artist::status(args).await,
+        Command::Vectors { out } => vectors::write(&out),
+    }
+}

@@ -1,0 +1,56 @@
+//! An acknowledged statement survives `kill -9` of the server right after
+//! the response; the registry key survives restarts.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use consentry::client::Client;
+use consentry::crypto::SecretKey;
+
+crate::both_backends_raw!(acknowledged_statements_survive_kill_9);
+
+async fn acknowledged_statements_survive_kill_9(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _location) = server_database(backend, dir.path()).await;
+    let key = SecretKey::generate();
+    let mut acked: Vec<(String, consentry::domain::ContentHash)> = Vec::new();
+    let mut registry_key: Option<String> = None;
+
+    for round in 0..4 {
+        let mut server = Server::start(dir.path(), &url);
+        match &registry_key {
+            None => registry_key = Some(server.public_key.clone()),
+            Some(k) => assert_eq!(&server.public_key, k, "registry key must persist across restarts"),
+        }
+        let mut client = Client::new(&server.base).expect("client");
+        if round == 0 {
+            let (status, _) = client.post("/v1/artists", &json!(artist_envelope(&key, "Ana"))).await.expect("register");
+            assert_eq!(status, 201);
+        }
+        // Everything acknowledged before this round is still there.
+        for (id, hash) in &acked {
+            let doc = client.get_optional(&format!("/v1/documents/{id}")).await.expect("get").expect("acknowledged document lost");
+            assert_eq!(doc["kind"], "statement");
+            let w = client.get_optional(&format!("/v1/works/{hash}")).await.expect("get").expect("work lost");
+            assert_eq!(w["consent"]["train-ai"], "disallowed");
+        }
+        client.login(&key).await.expect("login");
+        // A few statements, then SIGKILL immediately after the last 2xx.
+        for n in 0..(3 + round) {
+            let w = work(n as u64);
+            let body = client
+                .submit_statements(&[statement(&key, &[w], json!("opt-out"), ago(60))])
+                .await
+                .expect("submit");
+            let id = body["accepted"][0]["id"].as_str().expect("id").to_owned();
+            acked.push((id, w));
+        }
+        server.kill9();
+    }
+    let server = Server::start(dir.path(), &url);
+    let client = Client::new(&server.base).expect("client");
+    for (id, _) in &acked {
+        assert!(client.get_optional(&format!("/v1/documents/{id}")).await.expect("get").is_some(), "lost {id}");
+    }
+    assert_eq!(acked.len(), 3 + 4 + 5 + 6);
+}

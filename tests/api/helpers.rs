@@ -1,0 +1,383 @@
+//! Test harness: a registry per test on a fresh database (a temporary SQLite
+//! file, or a fresh PostgreSQL schema), driven through the real router.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+pub use base64::Engine as _;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use consentry::crypto::{pae, Envelope, PayloadType, SecretKey};
+use consentry::domain::{ContentHash, Timestamp};
+use consentry::http::{router, AppState};
+use consentry::store::{self, Counts, Store};
+
+pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the suite uses. Not optional: the PostgreSQL half
+/// of the suite fails, rather than skips, when it is unreachable.
+pub fn postgres_url() -> String {
+    std::env::var("CONSENTRY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Where a test database lives, so tests can open it behind the store's back.
+pub enum Location {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { schema: String },
+}
+
+impl Drop for Location {
+    fn drop(&mut self) {
+        if let Location::Postgres { schema } = self {
+            let schema = schema.clone();
+            // Drop runs outside async context guarantees: use a private runtime on a thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let pool = sqlx::PgPool::connect(&postgres_url()).await.ok()?;
+                    sqlx::query(&format!("drop schema if exists \"{schema}\" cascade")).execute(&pool).await.ok()?;
+                    pool.close().await;
+                    Some(())
+                })
+            })
+            .join();
+        }
+    }
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    hex::encode(b)
+}
+
+/// Opens a fresh, migrated store.
+pub async fn open_store(backend: Backend) -> (Arc<dyn Store>, Location) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}", dir.path().join("registry.db").display());
+            let s = store::open(&url).await.expect("open sqlite");
+            (s, Location::Sqlite { _dir: dir, url })
+        }
+        Backend::Postgres => {
+            let schema = format!("t_{}", random_hex(8));
+            let s = store::postgres::PgStore::open_in_schema(&postgres_url(), &schema)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {} is required for the test suite: {e}", postgres_url()));
+            (Arc::new(s), Location::Postgres { schema })
+        }
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub admin: SecretKey,
+    pub registry_key: SecretKey,
+    /// Keeps the database alive (and drops it) with the app.
+    pub _location: Location,
+}
+
+/// A response: status, content type, JSON body (Null when empty or not JSON), raw text.
+pub struct Resp {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// Asserts a problem+json response with this status and problem slug.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, slug: &str) {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.text);
+        assert_eq!(self.body["type"], format!("urn:consentry:problem:{slug}"), "body: {}", self.text);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem without detail");
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let (store, location) = open_store(backend).await;
+        let registry_key = SecretKey::generate();
+        let admin = SecretKey::generate();
+        let state = consentry::server::app_state(store, &registry_key, Some(admin.public_key()), "consentry-test")
+            .await
+            .expect("state");
+        TestApp { router: router(state.clone()), state, admin, registry_key, _location: location }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.state.registry.store()
+    }
+
+    pub async fn counts(&self) -> Counts {
+        self.store().counts().await.expect("counts")
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.router.clone().oneshot(req).await.expect("router never fails");
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, content_type, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Request::get(path).body(Body::empty()).expect("request")).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<Body>, content_type: Option<&str>, token: Option<&str>) -> Resp {
+        let mut req = Request::post(path);
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(req.body(body.into()).expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.post_raw(path, serde_json::to_vec(body).expect("json"), Some("application/json"), token).await
+    }
+
+    /// Registers an artist; returns the artist id.
+    pub async fn register_artist(&self, key: &SecretKey, name: &str) -> String {
+        let r = self.post("/v1/artists", &json!(artist_envelope(key, name)), None).await;
+        r.assert_status(201);
+        r.body["artist_id"].as_str().expect("artist_id").to_owned()
+    }
+
+    /// A token for `key` through the challenge flow.
+    pub async fn login(&self, key: &SecretKey) -> String {
+        let public = key.public_key().to_string();
+        let ch = self.post("/v1/auth/challenge", &json!({ "key": public }), None).await;
+        ch.assert_status(200);
+        let challenge = ch.body["challenge"].as_str().expect("challenge").to_owned();
+        let sig = key.sign(&pae(PayloadType::AuthChallenge.as_str(), challenge.as_bytes()));
+        let t = self
+            .post("/v1/auth/token", &json!({ "key": public, "challenge": challenge, "signature": B64.encode(sig) }), None)
+            .await;
+        t.assert_status(200);
+        t.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A registered artist with a token.
+    pub async fn artist(&self, name: &str) -> Artist {
+        let key = SecretKey::generate();
+        let id = self.register_artist(&key, name).await;
+        let token = self.login(&key).await;
+        Artist { key, id, token }
+    }
+
+    pub async fn submit(&self, token: &str, envelopes: &[Envelope]) -> Resp {
+        self.post("/v1/statements", &json!({ "statements": envelopes }), Some(token)).await
+    }
+
+    pub async fn work(&self, hash: &ContentHash) -> Resp {
+        self.get(&format!("/v1/works/{hash}")).await
+    }
+}
+
+pub struct Artist {
+    pub key: SecretKey,
+    pub id: String,
+    pub token: String,
+}
+
+pub fn artist_envelope(key: &SecretKey, name: &str) -> Envelope {
+    let payload = json!({
+        "version": 1,
+        "key": key.public_key().to_string(),
+        "display_name": name,
+        "issued_at": Timestamp::now(),
+    });
+    Envelope::sign(PayloadType::Artist, &serde_json::to_vec(&payload).expect("json"), &[key])
+}
+
+/// A statement payload with the key filled in.
+pub fn statement_payload(key: &SecretKey, works: &[ContentHash], consent: Value, issued_at: Timestamp) -> Value {
+    json!({
+        "version": 1,
+        "key": key.public_key().to_string(),
+        "works": works.iter().map(|h| json!({ "hash": h })).collect::<Vec<_>>(),
+        "consent": consent,
+        "issued_at": issued_at,
+    })
+}
+
+pub fn sign_statement(key: &SecretKey, payload: &Value) -> Envelope {
+    Envelope::sign(PayloadType::Statement, &serde_json::to_vec(payload).expect("json"), &[key])
+}
+
+pub fn statement(key: &SecretKey, works: &[ContentHash], consent: Value, issued_at: Timestamp) -> Envelope {
+    sign_statement(key, &statement_payload(key, works, consent, issued_at))
+}
+
+pub fn work(n: u64) -> ContentHash {
+    ContentHash::of(format!("work {n} {}", random_hex(8)).as_bytes())
+}
+
+/// A time `secs` seconds before now.
+pub fn ago(secs: i64) -> Timestamp {
+    Timestamp::now().plus_secs(-secs)
+}
+
+pub fn key_event(artist_id: &str, action: &str, key: &str, extra: Value, signers: &[&SecretKey]) -> Envelope {
+    let mut payload = json!({
+        "version": 1,
+        "artist": artist_id,
+        "action": action,
+        "key": key,
+        "issued_at": Timestamp::now(),
+    });
+    if let (Some(obj), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+        obj.extend(extra.clone());
+    }
+    Envelope::sign(PayloadType::KeyEvent, &serde_json::to_vec(&payload).expect("json"), signers)
+}
+
+/// Generates a `#[tokio::test]` per backend for an `async fn(TestApp)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The real `consentry serve` binary on a port of its own.
+pub struct Server {
+    pub child: std::process::Child,
+    pub base: String,
+    pub public_key: String,
+    pub dir: std::path::PathBuf,
+}
+
+/// A database for a server process: a SQLite file in `dir`, or a fresh PostgreSQL schema.
+pub async fn server_database(backend: Backend, dir: &std::path::Path) -> (String, Option<Location>) {
+    match backend {
+        Backend::Sqlite => (format!("sqlite://{}", dir.join("registry.db").display()), None),
+        Backend::Postgres => {
+            let schema = format!("t_{}", random_hex(8));
+            let pool = sqlx::PgPool::connect(&postgres_url()).await.expect("PostgreSQL is required for the test suite");
+            sqlx::query(&format!("create schema \"{schema}\"")).execute(&pool).await.expect("create schema");
+            pool.close().await;
+            let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
+            (url, Some(Location::Postgres { schema }))
+        }
+    }
+}
+
+impl Server {
+    /// Starts the server and waits until it listens.
+    pub fn start(dir: &std::path::Path, database_url: &str) -> Server {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--key-file"])
+            .arg(dir.join("registry.key"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn consentry serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut public_key = String::new();
+        let base = loop {
+            let line = lines.next().expect("server exited before listening").expect("read stdout");
+            if let Some(k) = line.strip_prefix("consentry registry public key: ") {
+                public_key = k.to_owned();
+            }
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break addr.to_owned();
+            }
+        };
+        Server { child, base, public_key, dir: dir.to_path_buf() }
+    }
+
+    /// SIGKILL: no shutdown hooks, no flushing.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(args)
+            .env("CONSENTRY_URL", &self.base)
+            .current_dir(&self.dir)
+            .output()
+            .expect("run consentry")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Generates a `#[tokio::test]` per backend for an `async fn(Backend)`.
+#[macro_export]
+macro_rules! both_backends_raw {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}

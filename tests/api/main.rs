@@ -1,0 +1,13 @@
+//! The integration suite: every endpoint through the real router, every
+//! storage test on SQLite and on PostgreSQL, the CLI through the binary.
+
+mod helpers;
+
+mod artists;
+mod auth;
+mod durability;
+mod openapi;
+mod statements;
+mod storage;
+mod vectors;
+mod cli;
