@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use crate::crypto::{Envelope, EnvelopeError, EnvelopeSignature, PayloadType, PublicKey, VerifiedEnvelope};
+use crate::crypto::{Envelope, EnvelopeError, EnvelopeSignature, KeyError, PayloadType, PublicKey, VerifiedEnvelope};
 use crate::domain::claims::{resolve, Claim};
 use crate::domain::documents::ValidStatement;
 use crate::domain::{ArtistRegistration, ConsentSet, ContentHash, InvalidPayload, KeyAction, KeyEvent, Statement, Timestamp};
@@ -175,7 +175,14 @@ struct CheckedStatement {
 
 /// Verifies one statement envelope and parses its payload (no state needed).
 fn check_statement(env: &Envelope) -> Result<CheckedStatement, Rejection> {
-    let verified = env.verify(PayloadType::Statement)?;
+    check_statement_with(env, &|keyid: &str| keyid.parse())
+}
+
+fn check_statement_with(
+    env: &Envelope,
+    parse_key: &(dyn Fn(&str) -> Result<PublicKey, KeyError> + Sync),
+) -> Result<CheckedStatement, Rejection> {
+    let verified = env.verify_with(PayloadType::Statement, parse_key)?;
     if verified.signers.len() != 1 {
         return Err(Rejection::new(RejectionKind::MalformedEnvelope, "a statement carries exactly one signature"));
     }
@@ -469,7 +476,17 @@ impl Registry {
             .into());
         }
         let checked: Vec<Result<CheckedStatement, Rejection>> = tokio::task::spawn_blocking(move || {
-            envelopes.par_iter().with_min_len(64).map(check_statement).collect()
+            // Batches are usually signed by one or two keys: decode each once.
+            let mut keys: HashMap<&str, Result<PublicKey, KeyError>> = HashMap::new();
+            for env in &envelopes {
+                for s in &env.signatures {
+                    if keys.len() < 1024 && !keys.contains_key(s.keyid.as_str()) {
+                        keys.insert(s.keyid.as_str(), s.keyid.parse());
+                    }
+                }
+            }
+            let parse_key = |keyid: &str| keys.get(keyid).cloned().unwrap_or_else(|| keyid.parse());
+            envelopes.par_iter().with_min_len(64).map(|e| check_statement_with(e, &parse_key)).collect()
         })
         .await
         .map_err(|e| RegistryError::Internal(e.to_string()))?;

@@ -13,7 +13,8 @@ create table documents (
     signatures    text   not null,
     received_at   bigint not null
 );
-create index documents_artist_idx on documents (artist_id, kind, seq);
+-- artists' registrations and key events; statements are found through statement_works.
+create index documents_artist_idx on documents (artist_id, kind, seq) where kind <> 'statement';
 
 create function consentry_append_only() returns trigger language plpgsql as $$
 begin

@@ -12,7 +12,8 @@ create table documents (
     signatures    text    not null,
     received_at   integer not null
 );
-create index documents_artist_idx on documents (artist_id, kind, seq);
+-- artists' registrations and key events; statements are found through statement_works.
+create index documents_artist_idx on documents (artist_id, kind, seq) where kind <> 'statement';
 
 create trigger documents_no_update before update on documents
 begin select raise(abort, 'documents are append-only'); end;

@@ -185,6 +185,20 @@ impl Envelope {
     /// 1..=[`MAX_SIGNATURES`], a key that is malformed, weak or
     /// non-canonical, a key used twice, or any signature that fails.
     pub fn verify(&self, expected: PayloadType) -> Result<VerifiedEnvelope, EnvelopeError> {
+        self.verify_with(expected, &|keyid: &str| keyid.parse())
+    }
+
+    /// [`Envelope::verify`] with a caller-supplied key parser, so a batch
+    /// signed by one key decodes that key once rather than per envelope.
+    /// `parse_key` must behave exactly like `PublicKey::from_str`.
+    ///
+    /// # Errors
+    /// As [`Envelope::verify`].
+    pub fn verify_with(
+        &self,
+        expected: PayloadType,
+        parse_key: &(dyn Fn(&str) -> Result<PublicKey, KeyError> + Sync),
+    ) -> Result<VerifiedEnvelope, EnvelopeError> {
         if self.payload_type != expected.as_str() {
             return Err(EnvelopeError::PayloadType {
                 expected: expected.as_str(),
@@ -199,8 +213,7 @@ impl Envelope {
         let mut signers: Vec<(PublicKey, [u8; 64])> = Vec::with_capacity(self.signatures.len());
         for (index, s) in self.signatures.iter().enumerate() {
             let keyid: String = s.keyid.chars().take(80).collect();
-            let key: PublicKey =
-                s.keyid.parse().map_err(|source| EnvelopeError::Key { keyid: keyid.clone(), source })?;
+            let key: PublicKey = parse_key(&s.keyid).map_err(|source| EnvelopeError::Key { keyid: keyid.clone(), source })?;
             if signers.iter().any(|(k, _)| *k == key) {
                 return Err(EnvelopeError::DuplicateKey { keyid });
             }

@@ -49,6 +49,8 @@ impl PgStore {
     async fn connect(options: PgConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        // Fresh statistics for the planner; autovacuum keeps them fresh later.
+        sqlx::query("analyze documents, statement_works, artists, artist_keys, builders").execute(&pool).await?;
         Ok(Self { pool })
     }
 }
@@ -192,14 +194,22 @@ impl Store for PgStore {
     }
 
     async fn artist_documents(&self, artist_id: &str, kind: DocumentKind) -> Result<Vec<StoredDocument>> {
-        let rows = sqlx::query(
-            "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
-             from documents where artist_id = $1 and kind = $2 order by seq",
-        )
-        .bind(artist_id)
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        // Literal kinds, so the planner can use the partial index on non-statements.
+        let sql = match kind {
+            DocumentKind::Artist => {
+                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+                 from documents where artist_id = $1 and kind = 'artist' order by seq"
+            }
+            DocumentKind::KeyEvent => {
+                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+                 from documents where artist_id = $1 and kind = 'key-event' order by seq"
+            }
+            DocumentKind::Statement => {
+                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+                 from documents where artist_id = $1 and kind = 'statement' order by seq"
+            }
+        };
+        let rows = sqlx::query(sql).bind(artist_id).fetch_all(&self.pool).await?;
         rows.iter().map(doc_from_row).collect()
     }
 
@@ -271,6 +281,15 @@ impl Store for PgStore {
     }
 
     async fn work_history(&self, work: &ContentHash) -> Result<Vec<WorkStatementRow>> {
+        // Two steps, so the plan is index lookups whatever the table
+        // statistics say: the seqs of the work's statements, then those rows.
+        let seqs: Vec<i64> = sqlx::query_scalar("select seq from statement_works where work_hash = $1")
+            .bind(work.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await?;
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "select d.seq, d.id, d.kind, d.artist_id, d.payload_type, d.payload, d.signatures, d.received_at,
                     a.display_name, w.key_id, w.issued_at, k.revoked_at
@@ -278,9 +297,10 @@ impl Store for PgStore {
              join documents d on d.seq = w.seq
              join artists a on a.artist_id = w.artist_id
              join artist_keys k on k.key_id = w.key_id
-             where w.work_hash = $1 order by w.seq",
+             where d.seq = any($2) and w.work_hash = $1 order by w.seq",
         )
         .bind(work.as_bytes().as_slice())
+        .bind(&seqs)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -96,14 +96,22 @@ impl Store for SqliteStore {
     }
 
     async fn artist_documents(&self, artist_id: &str, kind: DocumentKind) -> Result<Vec<StoredDocument>> {
-        let rows = sqlx::query(
-            "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
-             from documents where artist_id = $1 and kind = $2 order by seq",
-        )
-        .bind(artist_id)
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        // Literal kinds, so the planner can use the partial index on non-statements.
+        let sql = match kind {
+            DocumentKind::Artist => {
+                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+                 from documents where artist_id = $1 and kind = 'artist' order by seq"
+            }
+            DocumentKind::KeyEvent => {
+                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+                 from documents where artist_id = $1 and kind = 'key-event' order by seq"
+            }
+            DocumentKind::Statement => {
+                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+                 from documents where artist_id = $1 and kind = 'statement' order by seq"
+            }
+        };
+        let rows = sqlx::query(sql).bind(artist_id).fetch_all(&self.pool).await?;
         rows.iter().map(doc_from_row).collect()
     }
 
@@ -250,33 +258,58 @@ impl Store for SqliteStore {
     }
 }
 
+/// Rows per multi-row INSERT: 8 columns x 1000 rows stays under SQLite's
+/// 32,766 bound parameters, and one statement per thousand rows keeps the
+/// round trips to sqlx's SQLite worker thread few.
+const ROWS_PER_INSERT: usize = 1000;
+
 async fn append_in_tx(conn: &mut sqlx::SqliteConnection, batch: &[Append]) -> Result<Vec<i64>> {
     let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
         .fetch_one(&mut *conn)
         .await?;
-    let mut seqs = Vec::with_capacity(batch.len());
-    for (offset, item) in batch.iter().enumerate() {
-        let seq = next + i64::try_from(offset).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
-        let d = &item.doc;
-        sqlx::query(
-            "insert into documents (seq, id, kind, artist_id, payload_type, payload, signatures, received_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(seq)
-        .bind(&d.id)
-        .bind(d.kind.as_str())
-        .bind(&d.artist_id)
-        .bind(&d.payload_type)
-        .bind(&d.payload)
-        .bind(&d.signatures)
-        .bind(d.received_at.unix_nanos())
-        .execute(&mut *conn)
-        .await
-        .map_err(map_constraint)?;
+    let n = i64::try_from(batch.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+    let seqs: Vec<i64> = (next..next + n).collect();
+    let rows: Vec<(i64, &Append)> = seqs.iter().copied().zip(batch).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "insert into documents (seq, id, kind, artist_id, payload_type, payload, signatures, received_at) ",
+        );
+        q.push_values(chunk, |mut b, (seq, item)| {
+            let d = &item.doc;
+            b.push_bind(*seq)
+                .push_bind(d.id.as_str())
+                .push_bind(d.kind.as_str())
+                .push_bind(d.artist_id.as_str())
+                .push_bind(d.payload_type.as_str())
+                .push_bind(d.payload.as_slice())
+                .push_bind(d.signatures.as_str())
+                .push_bind(d.received_at.unix_nanos());
+        });
+        q.build().execute(&mut *conn).await.map_err(map_constraint)?;
+    }
+    // Statement works in bulk; other effects one by one, in order.
+    let mut works: Vec<(&[u8], i64, &str, String, i64)> = Vec::new();
+    for (seq, item) in &rows {
         for effect in &item.effects {
-            apply_effect(conn, seq, d, effect).await?;
+            match effect {
+                Effect::Statement { key, issued_at, works: hashes } => {
+                    let key = key.to_string();
+                    for h in hashes {
+                        works.push((h.as_bytes().as_slice(), *seq, item.doc.artist_id.as_str(), key.clone(), issued_at.unix_nanos()));
+                    }
+                }
+                other => apply_effect(conn, *seq, &item.doc, other).await?,
+            }
         }
-        seqs.push(seq);
+    }
+    for chunk in works.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at) ",
+        );
+        q.push_values(chunk, |mut b, (hash, seq, artist, key, issued)| {
+            b.push_bind(*hash).push_bind(*seq).push_bind(*artist).push_bind(key.as_str()).push_bind(*issued);
+        });
+        q.build().execute(&mut *conn).await.map_err(map_constraint)?;
     }
     Ok(seqs)
 }
@@ -313,23 +346,7 @@ async fn apply_effect(conn: &mut sqlx::SqliteConnection, seq: i64, d: &Document,
                 Err(StoreError::Conflict("artist_keys_revoked_once".into()))
             }
         }
-        Effect::Statement { key, issued_at, works } => {
-            let key = key.to_string();
-            for work in works {
-                sqlx::query(
-                    "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at) values ($1, $2, $3, $4, $5)",
-                )
-                .bind(work.as_bytes().as_slice())
-                .bind(seq)
-                .bind(&d.artist_id)
-                .bind(&key)
-                .bind(issued_at.unix_nanos())
-                .execute(&mut *conn)
-                .await
-                .map_err(map_constraint)?;
-            }
-            Ok(())
-        }
+        Effect::Statement { .. } => Err(StoreError::Corrupt("statement effects are inserted in bulk".into())),
     }
 }
 
