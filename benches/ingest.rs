@@ -21,7 +21,10 @@ use consentry::domain::{ContentHash, Timestamp};
 const BATCH: usize = 10_000;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn statement(key: &SecretKey, works: &[ContentHash], issued_at: Timestamp) -> Envelope {
@@ -32,7 +35,11 @@ fn statement(key: &SecretKey, works: &[ContentHash], issued_at: Timestamp) -> En
         "consent": "opt-out",
         "issued_at": issued_at,
     });
-    Envelope::sign(PayloadType::Statement, &serde_json::to_vec(&payload).unwrap_or_default(), &[key])
+    Envelope::sign(
+        PayloadType::Statement,
+        &serde_json::to_vec(&payload).unwrap_or_default(),
+        &[key],
+    )
 }
 
 fn work(seed: u64, n: u64) -> ContentHash {
@@ -43,18 +50,34 @@ fn work(seed: u64, n: u64) -> ContentHash {
 fn baseline_verify_rate(envs: &[Envelope]) -> f64 {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let prepared: Vec<(ed25519_dalek::VerifyingKey, Vec<u8>, ed25519_dalek::Signature)> = envs
+    let prepared: Vec<(
+        ed25519_dalek::VerifyingKey,
+        Vec<u8>,
+        ed25519_dalek::Signature,
+    )> = envs
         .iter()
         .map(|e| {
-            let key: [u8; 32] = hex::decode(&e.signatures[0].keyid[8..]).unwrap_or_default().try_into().unwrap_or([0; 32]);
+            let key: [u8; 32] = hex::decode(&e.signatures[0].keyid[8..])
+                .unwrap_or_default()
+                .try_into()
+                .unwrap_or([0; 32]);
             let payload = b64.decode(&e.payload).unwrap_or_default();
-            let sig = ed25519_dalek::Signature::from_slice(&b64.decode(&e.signatures[0].sig).unwrap_or_default())
-                .unwrap_or(ed25519_dalek::Signature::from_bytes(&[0; 64]));
-            (ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap_or_else(|_| unreachable!()), pae(PayloadType::Statement.as_str(), &payload), sig)
+            let sig = ed25519_dalek::Signature::from_slice(
+                &b64.decode(&e.signatures[0].sig).unwrap_or_default(),
+            )
+            .unwrap_or(ed25519_dalek::Signature::from_bytes(&[0; 64]));
+            (
+                ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap_or_else(|_| unreachable!()),
+                pae(PayloadType::Statement.as_str(), &payload),
+                sig,
+            )
         })
         .collect();
     let start = Instant::now();
-    let ok = prepared.par_iter().filter(|(k, m, s)| k.verify_strict(m, s).is_ok()).count();
+    let ok = prepared
+        .par_iter()
+        .filter(|(k, m, s)| k.verify_strict(m, s).is_ok())
+        .count();
     let elapsed = start.elapsed();
     assert_eq!(ok, prepared.len());
     prepared.len() as f64 / elapsed.as_secs_f64()
@@ -70,12 +93,21 @@ struct Running {
 async fn start(backend: &str) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn consentry::store::Store> = match backend {
-        "sqlite" => consentry::store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?,
+        "sqlite" => {
+            consentry::store::open(&format!(
+                "sqlite://{}",
+                dir.path().join("bench.db").display()
+            ))
+            .await?
+        }
         _ => {
-            let url = std::env::var("CONSENTRY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let url = std::env::var("CONSENTRY_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
             let schema = format!("bench_{}", std::process::id());
             let pool = sqlx::PgPool::connect(&url).await?;
-            sqlx::query(&format!("drop schema if exists \"{schema}\" cascade")).execute(&pool).await?;
+            sqlx::query(&format!("drop schema if exists \"{schema}\" cascade"))
+                .execute(&pool)
+                .await?;
             pool.close().await;
             Arc::new(consentry::store::postgres::PgStore::open_in_schema(&url, &schema).await?)
         }
@@ -88,13 +120,23 @@ async fn start(backend: &str) -> anyhow::Result<Running> {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    Ok(Running { base, state, _dir: dir, task })
+    Ok(Running {
+        base,
+        state,
+        _dir: dir,
+        task,
+    })
 }
 
 async fn artist(base: &str, key: &SecretKey) -> anyhow::Result<Client> {
     let mut client = Client::new(base)?;
     let payload = json!({ "version": 1, "key": key.public_key().to_string(), "display_name": "Bench", "issued_at": Timestamp::now() });
-    client.post("/v1/artists", &Envelope::sign(PayloadType::Artist, &serde_json::to_vec(&payload)?, &[key])).await?;
+    client
+        .post(
+            "/v1/artists",
+            &Envelope::sign(PayloadType::Artist, &serde_json::to_vec(&payload)?, &[key]),
+        )
+        .await?;
     client.login(key).await?;
     Ok(client)
 }
@@ -113,7 +155,12 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
     // Batches for: the sequential run, the concurrent run, the in-process breakdown.
     let total_batches = sequential + clients + 1;
     let all: Vec<Vec<Envelope>> = (0..total_batches)
-        .map(|b| (0..BATCH).into_par_iter().map(|n| statement(&key, &[work(b as u64, n as u64)], issued)).collect())
+        .map(|b| {
+            (0..BATCH)
+                .into_par_iter()
+                .map(|n| statement(&key, &[work(b as u64, n as u64)], issued))
+                .collect()
+        })
         .collect();
     let flat: Vec<Envelope> = all.iter().flatten().cloned().collect();
     let baseline = baseline_verify_rate(&flat);
@@ -136,7 +183,9 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for batch in all[sequential..sequential + clients].iter().cloned() {
         let client = Arc::clone(&client);
-        tasks.push(tokio::spawn(async move { client.submit_statements(&batch).await }));
+        tasks.push(tokio::spawn(async move {
+            client.submit_statements(&batch).await
+        }));
     }
     for task in tasks {
         let r = task.await??;
@@ -152,25 +201,47 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
     let parse = t.elapsed();
     drop(parsed);
     let t = Instant::now();
-    let verified = last.par_iter().filter(|e| consentry::registry::verify_statement(e).is_ok()).count();
+    let verified = last
+        .par_iter()
+        .filter(|e| consentry::registry::verify_statement(e).is_ok())
+        .count();
     let check = t.elapsed();
     assert_eq!(verified, BATCH);
     let registry_artist = server.state.registry.key_holder(&key.public_key()).await?;
-    let Some(consentry::registry::KeyHolder::Artist(record)) = registry_artist else { anyhow::bail!("artist missing") };
+    let Some(consentry::registry::KeyHolder::Artist(record)) = registry_artist else {
+        anyhow::bail!("artist missing")
+    };
     // The registry's two state reads, timed alone on the same batch.
-    let ids: Vec<String> = last.iter().filter_map(|e| consentry::registry::verify_statement(e).ok()).collect();
-    let works: Vec<ContentHash> = (0..BATCH as u64).map(|n| work(total_batches as u64 - 1, n)).collect();
+    let ids: Vec<String> = last
+        .iter()
+        .filter_map(|e| consentry::registry::verify_statement(e).ok())
+        .collect();
+    let works: Vec<ContentHash> = (0..BATCH as u64)
+        .map(|n| work(total_batches as u64 - 1, n))
+        .collect();
     let t = Instant::now();
     server.state.registry.store().documents_by_id(&ids).await?;
-    server.state.registry.store().latest_claims(&works).await?;
+    server
+        .state
+        .registry
+        .store()
+        .artist_claims(&record.artist_id, &works)
+        .await?;
     let reads = t.elapsed();
     let t = Instant::now();
-    server.state.registry.submit_statements(&record.artist_id, last.clone()).await?;
+    server
+        .state
+        .registry
+        .submit_statements(&record.artist_id, last.clone())
+        .await?;
     let in_process = t.elapsed();
     let per_batch_seq = seq_elapsed / sequential as u32;
 
     println!("bare verify_strict, all cores:            {baseline:>8.0} signatures/s  (baseline)");
-    println!("ingest over HTTP, 1 client, batches of {BATCH}: {seq_rate:>8.0} statements/s  ratio {:.2}", seq_rate / baseline);
+    println!(
+        "ingest over HTTP, 1 client, batches of {BATCH}: {seq_rate:>8.0} statements/s  ratio {:.2}",
+        seq_rate / baseline
+    );
     println!("ingest over HTTP, {clients} concurrent clients:       {conc_rate:>8.0} statements/s  ratio {:.2}", conc_rate / baseline);
     println!(
         "  one batch, 1 client: {:.0} ms = HTTP + request/response JSON {:.0} ms + registry {:.0} ms \
@@ -193,25 +264,38 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
     while registered < target {
         let per_request = (target - registered).min(100_000);
         let works: Vec<ContentHash> = (0..per_request as u64).map(|n| work(seed, n)).collect();
-        let envs: Vec<Envelope> = works.par_chunks(10_000).map(|c| statement(&key, c, issued)).collect();
+        let envs: Vec<Envelope> = works
+            .par_chunks(10_000)
+            .map(|c| statement(&key, c, issued))
+            .collect();
         client.submit_statements(&envs).await?;
         registered += per_request;
         seed += 1;
     }
-    println!("registry grown to {registered} works in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "registry grown to {registered} works in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let gets = env_usize("BENCH_GETS", 20_000);
     let http = reqwest::Client::new();
     // Warm-up.
     for n in 0..200u64 {
-        http.get(format!("{}/v1/works/{}", server.base, work(0, n))).send().await?.bytes().await?;
+        http.get(format!("{}/v1/works/{}", server.base, work(0, n)))
+            .send()
+            .await?
+            .bytes()
+            .await?;
     }
     let mut lat = Vec::with_capacity(gets);
     for n in 0..gets as u64 {
         let b = n % batches as u64;
         let w = work(b, (n * 7919) % BATCH as u64);
         let t = Instant::now();
-        let r = http.get(format!("{}/v1/works/{w}", server.base)).send().await?;
+        let r = http
+            .get(format!("{}/v1/works/{w}", server.base))
+            .send()
+            .await?;
         let status = r.status();
         r.bytes().await?;
         lat.push(t.elapsed());
@@ -229,8 +313,13 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    println!("consentry ingest benchmark; {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "consentry ingest benchmark; {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     for backend in backends.split(',') {
         rt.block_on(bench_backend(backend.trim()))?;

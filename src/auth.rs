@@ -85,7 +85,13 @@ impl Auth {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
         validation.leeway = 30;
-        Ok(Self { issuer: issuer.to_owned(), encoding, decoding, validation, pending: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            encoding,
+            decoding,
+            validation,
+            pending: Mutex::new(HashMap::new()),
+        })
     }
 
     #[must_use]
@@ -100,13 +106,18 @@ impl Auth {
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
         let now = Timestamp::now();
         let expires = now.plus_secs(CHALLENGE_TTL_SECS);
-        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if pending.len() >= MAX_PENDING_CHALLENGES {
             pending.retain(|_, p| p.expires > now);
             if pending.len() >= MAX_PENDING_CHALLENGES {
                 // Still full of live challenges: drop the oldest tenth.
-                let mut by_age: Vec<(String, Timestamp)> =
-                    pending.iter().map(|(c, p)| (c.clone(), p.expires)).collect();
+                let mut by_age: Vec<(String, Timestamp)> = pending
+                    .iter()
+                    .map(|(c, p)| (c.clone(), p.expires))
+                    .collect();
                 by_age.sort_by_key(|(_, e)| *e);
                 for (c, _) in by_age.into_iter().take(MAX_PENDING_CHALLENGES / 10) {
                     pending.remove(&c);
@@ -123,7 +134,12 @@ impl Auth {
     /// # Errors
     /// When the challenge is unknown, expired or issued for another key, or
     /// the signature does not verify (the challenge is consumed either way).
-    pub fn redeem(&self, key: &PublicKey, challenge: &str, signature: &[u8; 64]) -> Result<(), AuthError> {
+    pub fn redeem(
+        &self,
+        key: &PublicKey,
+        challenge: &str,
+        signature: &[u8; 64],
+    ) -> Result<(), AuthError> {
         let pending = self
             .pending
             .lock()
@@ -145,7 +161,12 @@ impl Auth {
     ///
     /// # Errors
     /// If signing fails.
-    pub fn issue(&self, role: Role, sub: &str, key: &PublicKey) -> Result<(String, Timestamp), AuthError> {
+    pub fn issue(
+        &self,
+        role: Role,
+        sub: &str,
+        key: &PublicKey,
+    ) -> Result<(String, Timestamp), AuthError> {
         let now = Timestamp::now();
         let exp = now.plus_secs(TOKEN_TTL_SECS);
         let claims = Claims {

@@ -23,24 +23,43 @@ impl Client {
             .user_agent(concat!("consentry-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(300))
             .build()?;
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), http, token: None })
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            token: None,
+        })
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(u16, T)> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(u16, T)> {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
-        let resp = req.send().await.with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
         Self::read(resp).await
     }
 
     async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> anyhow::Result<(u16, T)> {
         let status = resp.status().as_u16();
-        let body: Value = resp.json().await.context("the registry sent a body that is not JSON")?;
+        let body: Value = resp
+            .json()
+            .await
+            .context("the registry sent a body that is not JSON")?;
         if status >= 400 {
-            let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no detail");
-            let kind = body.get("type").and_then(Value::as_str).unwrap_or("unknown");
+            let detail = body
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or("no detail");
+            let kind = body
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
             let mut msg = format!("registry refused the request ({status} {kind}): {detail}");
             if let Some(errors) = body.get("errors").and_then(Value::as_array) {
                 for e in errors.iter().take(10) {
@@ -61,7 +80,11 @@ impl Client {
     /// # Errors
     /// On transport errors or any other error status.
     pub async fn get_optional(&self, path: &str) -> anyhow::Result<Option<Value>> {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
             .with_context(|| format!("cannot reach the registry at {}", self.base))?;
         if resp.status().as_u16() == 404 {
             return Ok(None);
@@ -74,7 +97,8 @@ impl Client {
     /// # Errors
     /// On transport errors or an error status (with the problem's detail).
     pub async fn post<B: Serialize>(&self, path: &str, body: &B) -> anyhow::Result<(u16, Value)> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 
     /// Proves possession of `key` and keeps the token for later requests.
@@ -84,9 +108,16 @@ impl Client {
     /// When the key is unknown to the registry or the exchange fails.
     pub async fn login(&mut self, key: &SecretKey) -> anyhow::Result<String> {
         let public = key.public_key().to_string();
-        let (_, ch) = self.post("/v1/auth/challenge", &json!({ "key": public })).await?;
-        let challenge = ch["challenge"].as_str().context("no challenge in response")?;
-        let sig = key.sign(&pae(PayloadType::AuthChallenge.as_str(), challenge.as_bytes()));
+        let (_, ch) = self
+            .post("/v1/auth/challenge", &json!({ "key": public }))
+            .await?;
+        let challenge = ch["challenge"]
+            .as_str()
+            .context("no challenge in response")?;
+        let sig = key.sign(&pae(
+            PayloadType::AuthChallenge.as_str(),
+            challenge.as_bytes(),
+        ));
         let (_, tok) = self
             .post(
                 "/v1/auth/token",
@@ -97,7 +128,12 @@ impl Client {
                 }),
             )
             .await?;
-        self.token = Some(tok["token"].as_str().context("no token in response")?.to_owned());
+        self.token = Some(
+            tok["token"]
+                .as_str()
+                .context("no token in response")?
+                .to_owned(),
+        );
         Ok(tok["subject"].as_str().unwrap_or_default().to_owned())
     }
 
@@ -106,6 +142,9 @@ impl Client {
     /// # Errors
     /// When the registry refuses the batch.
     pub async fn submit_statements(&self, envelopes: &[Envelope]) -> anyhow::Result<Value> {
-        Ok(self.post("/v1/statements", &json!({ "statements": envelopes })).await?.1)
+        Ok(self
+            .post("/v1/statements", &json!({ "statements": envelopes }))
+            .await?
+            .1)
     }
 }

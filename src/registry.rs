@@ -11,12 +11,18 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use crate::crypto::{Envelope, EnvelopeError, EnvelopeSignature, KeyError, PayloadType, PublicKey, VerifiedEnvelope};
+use crate::crypto::{
+    Envelope, EnvelopeError, EnvelopeSignature, KeyError, PayloadType, PublicKey, VerifiedEnvelope,
+};
 use crate::domain::claims::{resolve, Claim};
 use crate::domain::documents::ValidStatement;
-use crate::domain::{ArtistRegistration, ConsentSet, ContentHash, InvalidPayload, KeyAction, KeyEvent, Statement, Timestamp};
+use crate::domain::{
+    ArtistRegistration, ConsentSet, ContentHash, InvalidPayload, KeyAction, KeyEvent, Statement,
+    Timestamp,
+};
 use crate::store::{
-    Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect, KeyRecord, Store, StoreError, StoredDocument,
+    Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect, KeyRecord, Store,
+    StoreError, StoredDocument,
 };
 
 /// Statements per request, at most.
@@ -60,7 +66,11 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(kind: RejectionKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), index: None }
+        Self {
+            kind,
+            detail: detail.into(),
+            index: None,
+        }
     }
 
     fn at(mut self, index: usize) -> Self {
@@ -74,8 +84,12 @@ impl From<EnvelopeError> for Rejection {
         let kind = match &e {
             EnvelopeError::PayloadType { .. } => RejectionKind::WrongPayloadType,
             EnvelopeError::Base64 { .. } => RejectionKind::BadBase64,
-            EnvelopeError::SignatureCount(_) | EnvelopeError::DuplicateKey { .. } => RejectionKind::MalformedEnvelope,
-            EnvelopeError::SignatureLength { .. } | EnvelopeError::BadSignature { .. } => RejectionKind::BadSignature,
+            EnvelopeError::SignatureCount(_) | EnvelopeError::DuplicateKey { .. } => {
+                RejectionKind::MalformedEnvelope
+            }
+            EnvelopeError::SignatureLength { .. } | EnvelopeError::BadSignature { .. } => {
+                RejectionKind::BadSignature
+            }
             EnvelopeError::Key { .. } => RejectionKind::InvalidKey,
         };
         Rejection::new(kind, e.to_string())
@@ -182,10 +196,13 @@ fn check_statement_with(
     env: &Envelope,
     parse_key: &(dyn Fn(&str) -> Result<PublicKey, KeyError> + Sync),
 ) -> Result<CheckedStatement, Rejection> {
-    let verified = env.verify_with(PayloadType::Statement, parse_key)?;
-    if verified.signers.len() != 1 {
-        return Err(Rejection::new(RejectionKind::MalformedEnvelope, "a statement carries exactly one signature"));
+    if env.signatures.len() != 1 {
+        return Err(Rejection::new(
+            RejectionKind::MalformedEnvelope,
+            "a statement carries exactly one signature",
+        ));
     }
+    let verified = env.verify_with(PayloadType::Statement, parse_key)?;
     let valid = Statement::parse(&verified.payload)?;
     let key = verified.signers[0].0;
     if valid.statement.key != key.to_string() {
@@ -195,7 +212,12 @@ fn check_statement_with(
         ));
     }
     let id = document_id(&verified.payload);
-    Ok(CheckedStatement { verified, valid, key, id })
+    Ok(CheckedStatement {
+        verified,
+        valid,
+        key,
+        id,
+    })
 }
 
 /// Checks a statement envelope as the registry does before looking at its
@@ -258,14 +280,30 @@ pub struct Registry {
     /// Held for every write; guards the last receipt time so that receipt
     /// times never go backwards in acceptance order.
     writer: Mutex<Timestamp>,
+    /// A key no artist or builder may register (the admin key).
+    reserved: Option<PublicKey>,
 }
 
 impl Registry {
     /// # Errors
     /// When the store cannot be read.
     pub async fn new(store: Arc<dyn Store>) -> Result<Self> {
-        let last = store.last_received_at().await?.unwrap_or(Timestamp::from_unix_nanos(0));
-        Ok(Self { store, writer: Mutex::new(last) })
+        let last = store
+            .last_received_at()
+            .await?
+            .unwrap_or(Timestamp::from_unix_nanos(0));
+        Ok(Self {
+            store,
+            writer: Mutex::new(last),
+            reserved: None,
+        })
+    }
+
+    /// Reserves `key` (the admin key): nobody can register it as theirs.
+    #[must_use]
+    pub fn with_reserved_key(mut self, key: Option<PublicKey>) -> Self {
+        self.reserved = key;
+        self
     }
 
     #[must_use]
@@ -275,7 +313,11 @@ impl Registry {
 
     fn next_receipt_time(last: &mut Timestamp) -> Timestamp {
         let now = Timestamp::now();
-        let t = if now > *last { now } else { Timestamp::from_unix_nanos(last.unix_nanos() + 1) };
+        let t = if now > *last {
+            now
+        } else {
+            Timestamp::from_unix_nanos(last.unix_nanos() + 1)
+        };
         *last = t;
         t
     }
@@ -291,7 +333,9 @@ impl Registry {
     }
 
     async fn key_or_builder_in_use(&self, key: &PublicKey) -> Result<bool> {
-        Ok(self.store.key(key).await?.is_some() || self.store.builder_by_key(key).await?.is_some())
+        Ok(self.reserved == Some(*key)
+            || self.store.key(key).await?.is_some()
+            || self.store.builder_by_key(key).await?.is_some())
     }
 
     /// Registers an artist from a self-signed registration.
@@ -300,23 +344,40 @@ impl Registry {
     /// Rejections for a bad envelope or payload, a payload key that did not
     /// sign, a future `issued_at`, or a key already held by someone.
     pub async fn register_artist(&self, env: &Envelope) -> Result<Accepted> {
-        let verified = env.verify(PayloadType::Artist).map_err(Rejection::from)?;
-        if verified.signers.len() != 1 {
-            return Err(Rejection::new(RejectionKind::MalformedEnvelope, "a registration carries exactly one signature").into());
+        if env.signatures.len() != 1 {
+            return Err(Rejection::new(
+                RejectionKind::MalformedEnvelope,
+                "a registration carries exactly one signature",
+            )
+            .into());
         }
+        let verified = env.verify(PayloadType::Artist).map_err(Rejection::from)?;
         let reg = ArtistRegistration::parse(&verified.payload).map_err(Rejection::from)?;
         let key = verified.signers[0].0;
         if reg.key != key.to_string() {
-            return Err(Rejection::new(RejectionKind::KeyMismatch, "the payload's `key` is not the key that signed").into());
+            return Err(Rejection::new(
+                RejectionKind::KeyMismatch,
+                "the payload's `key` is not the key that signed",
+            )
+            .into());
         }
         let id = document_id(&verified.payload);
         let mut last = self.writer.lock().await;
-        if let Some(existing) = self.store.documents_by_id(std::slice::from_ref(&id)).await?.first() {
+        if let Some(existing) = self
+            .store
+            .documents_by_id(std::slice::from_ref(&id))
+            .await?
+            .first()
+        {
             return Ok(Accepted::from_stored(existing, AcceptStatus::Duplicate));
         }
         Self::check_not_future(reg.issued_at, Timestamp::now())?;
         if self.key_or_builder_in_use(&key).await? {
-            return Err(Rejection::new(RejectionKind::KeyInUse, format!("key {key} is already registered")).into());
+            return Err(Rejection::new(
+                RejectionKind::KeyInUse,
+                format!("key {key} is already registered"),
+            )
+            .into());
         }
         let received_at = Self::next_receipt_time(&mut last);
         let doc = Document {
@@ -328,7 +389,10 @@ impl Registry {
             payload: verified.payload,
             received_at,
         };
-        let effects = vec![Effect::ArtistCreated { display_name: reg.display_name, key }];
+        let effects = vec![Effect::ArtistCreated {
+            display_name: reg.display_name,
+            key,
+        }];
         let append = Append { doc, effects };
         let seqs = self.store.append(std::slice::from_ref(&append)).await?;
         Ok(Accepted {
@@ -350,7 +414,11 @@ impl Registry {
         let verified = env.verify(PayloadType::KeyEvent).map_err(Rejection::from)?;
         let ev = KeyEvent::parse(&verified.payload).map_err(Rejection::from)?;
         if ev.artist != artist_id {
-            return Err(Rejection::new(RejectionKind::Forbidden, "the event's `artist` is not the artist in the URL").into());
+            return Err(Rejection::new(
+                RejectionKind::Forbidden,
+                "the event's `artist` is not the artist in the URL",
+            )
+            .into());
         }
         let subject: PublicKey = ev
             .key
@@ -365,16 +433,22 @@ impl Registry {
         let id = document_id(&verified.payload);
 
         let mut last = self.writer.lock().await;
-        if let Some(existing) = self.store.documents_by_id(std::slice::from_ref(&id)).await?.first() {
+        if let Some(existing) = self
+            .store
+            .documents_by_id(std::slice::from_ref(&id))
+            .await?
+            .first()
+        {
             return Ok(Accepted::from_stored(existing, AcceptStatus::Duplicate));
         }
         let now = Timestamp::now();
         Self::check_not_future(ev.issued_at, now)?;
-        let artist = self
-            .store
-            .artist(artist_id)
-            .await?
-            .ok_or_else(|| Rejection::new(RejectionKind::UnknownArtist, format!("no artist {artist_id}")))?;
+        let artist = self.store.artist(artist_id).await?.ok_or_else(|| {
+            Rejection::new(
+                RejectionKind::UnknownArtist,
+                format!("no artist {artist_id}"),
+            )
+        })?;
         let active = |k: &PublicKey| artist.keys.iter().any(|r| r.key == *k && r.active_at(now));
         let owned = |k: &PublicKey| artist.keys.iter().find(|r| r.key == *k);
         // Every signer must be an active key of the artist, or the key being added.
@@ -392,46 +466,96 @@ impl Registry {
         let effects = match ev.action {
             KeyAction::Add | KeyAction::Rotate => {
                 if !verified.signed_by(&subject) {
-                    return Err(Rejection::new(RejectionKind::BadSignature, "the new key must sign the event (proof of possession)").into());
+                    return Err(Rejection::new(
+                        RejectionKind::BadSignature,
+                        "the new key must sign the event (proof of possession)",
+                    )
+                    .into());
                 }
                 if self.key_or_builder_in_use(&subject).await? {
-                    return Err(Rejection::new(RejectionKind::KeyInUse, format!("key {subject} is already registered")).into());
+                    return Err(Rejection::new(
+                        RejectionKind::KeyInUse,
+                        format!("key {subject} is already registered"),
+                    )
+                    .into());
                 }
                 let authoriser = match replaces {
                     Some(old) => {
                         if owned(&old).is_none() {
-                            return Err(Rejection::new(RejectionKind::UnknownKey, format!("{old} is not a key of this artist")).into());
+                            return Err(Rejection::new(
+                                RejectionKind::UnknownKey,
+                                format!("{old} is not a key of this artist"),
+                            )
+                            .into());
                         }
                         if !active(&old) {
-                            return Err(Rejection::new(RejectionKind::RevokedKey, format!("{old} is not an active key of this artist")).into());
+                            return Err(Rejection::new(
+                                RejectionKind::RevokedKey,
+                                format!("{old} is not an active key of this artist"),
+                            )
+                            .into());
                         }
                         old
                     }
                     None => match verified.signers.iter().find(|(k, _)| *k != subject) {
                         Some((k, _)) => *k,
                         None => {
-                            return Err(Rejection::new(RejectionKind::BadSignature, "an existing active key must sign the event").into())
+                            return Err(Rejection::new(
+                                RejectionKind::BadSignature,
+                                "an existing active key must sign the event",
+                            )
+                            .into())
                         }
                     },
                 };
                 if !verified.signed_by(&authoriser) {
-                    return Err(Rejection::new(RejectionKind::BadSignature, "the replaced key must sign a rotation").into());
+                    return Err(Rejection::new(
+                        RejectionKind::BadSignature,
+                        "the replaced key must sign a rotation",
+                    )
+                    .into());
                 }
                 received_at = Self::next_receipt_time(&mut last);
                 let mut effects = vec![Effect::KeyAdded { key: subject }];
                 if let Some(old) = replaces {
-                    effects.push(Effect::KeyRevoked { key: old, effective_at: received_at });
+                    effects.push(Effect::KeyRevoked {
+                        key: old,
+                        effective_at: received_at,
+                    });
                 }
                 effects
             }
             KeyAction::Revoke => {
-                let record = owned(&subject)
-                    .ok_or_else(|| Rejection::new(RejectionKind::UnknownKey, format!("{subject} is not a key of this artist")))?;
-                if record.revoked_at.is_some() {
-                    return Err(Rejection::new(RejectionKind::AlreadyRevoked, format!("{subject} is already revoked")).into());
+                let record = owned(&subject).ok_or_else(|| {
+                    Rejection::new(
+                        RejectionKind::UnknownKey,
+                        format!("{subject} is not a key of this artist"),
+                    )
+                })?;
+                let effective = ev.effective_at.unwrap_or(now);
+                if effective < record.added_at {
+                    return Err(Rejection::new(
+                        RejectionKind::InvalidPayload,
+                        format!(
+                            "effective_at {effective} precedes the key's registration at {}",
+                            record.added_at
+                        ),
+                    )
+                    .into());
+                }
+                // A revocation may be brought forward, never pushed back.
+                if let Some(r) = record.revoked_at.filter(|r| *r <= effective) {
+                    return Err(Rejection::new(
+                        RejectionKind::AlreadyRevoked,
+                        format!("{subject} is already revoked from {r}"),
+                    )
+                    .into());
                 }
                 received_at = Self::next_receipt_time(&mut last);
-                vec![Effect::KeyRevoked { key: subject, effective_at: ev.effective_at.unwrap_or(received_at) }]
+                vec![Effect::KeyRevoked {
+                    key: subject,
+                    effective_at: ev.effective_at.unwrap_or(received_at),
+                }]
             }
         };
         let doc = Document {
@@ -464,32 +588,49 @@ impl Registry {
     ///
     /// # Errors
     /// Every refused statement, with its index, when any is refused.
-    pub async fn submit_statements(&self, artist_id: &str, envelopes: Vec<Envelope>) -> Result<Vec<Accepted>> {
+    pub async fn submit_statements(
+        &self,
+        artist_id: &str,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Vec<Accepted>> {
         if envelopes.is_empty() {
-            return Err(Rejection::new(RejectionKind::EmptyBatch, "a request carries at least one statement").into());
+            return Err(Rejection::new(
+                RejectionKind::EmptyBatch,
+                "a request carries at least one statement",
+            )
+            .into());
         }
         if envelopes.len() > MAX_STATEMENTS_PER_REQUEST {
             return Err(Rejection::new(
                 RejectionKind::TooManyItems,
-                format!("a request carries at most {MAX_STATEMENTS_PER_REQUEST} statements, got {}", envelopes.len()),
+                format!(
+                    "a request carries at most {MAX_STATEMENTS_PER_REQUEST} statements, got {}",
+                    envelopes.len()
+                ),
             )
             .into());
         }
-        let checked: Vec<Result<CheckedStatement, Rejection>> = tokio::task::spawn_blocking(move || {
-            // Batches are usually signed by one or two keys: decode each once.
-            let mut keys: HashMap<&str, Result<PublicKey, KeyError>> = HashMap::new();
-            for env in &envelopes {
-                for s in &env.signatures {
-                    if keys.len() < 1024 && !keys.contains_key(s.keyid.as_str()) {
-                        keys.insert(s.keyid.as_str(), s.keyid.parse());
+        let checked: Vec<Result<CheckedStatement, Rejection>> =
+            tokio::task::spawn_blocking(move || {
+                // Batches are usually signed by one or two keys: decode each once.
+                let mut keys: HashMap<&str, Result<PublicKey, KeyError>> = HashMap::new();
+                for env in &envelopes {
+                    for s in &env.signatures {
+                        if keys.len() < 1024 && !keys.contains_key(s.keyid.as_str()) {
+                            keys.insert(s.keyid.as_str(), s.keyid.parse());
+                        }
                     }
                 }
-            }
-            let parse_key = |keyid: &str| keys.get(keyid).cloned().unwrap_or_else(|| keyid.parse());
-            envelopes.par_iter().with_min_len(64).map(|e| check_statement_with(e, &parse_key)).collect()
-        })
-        .await
-        .map_err(|e| RegistryError::Internal(e.to_string()))?;
+                let parse_key =
+                    |keyid: &str| keys.get(keyid).cloned().unwrap_or_else(|| keyid.parse());
+                envelopes
+                    .par_iter()
+                    .with_min_len(64)
+                    .map(|e| check_statement_with(e, &parse_key))
+                    .collect()
+            })
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
         let mut rejections = Vec::new();
         let mut statements = Vec::with_capacity(checked.len());
         for (i, c) in checked.into_iter().enumerate() {
@@ -502,7 +643,10 @@ impl Registry {
             rejections.truncate(MAX_LISTED_REJECTIONS);
             return Err(RegistryError::Rejected(rejections));
         }
-        let total_works: usize = statements.iter().map(|s| s.valid.statement.works.len()).sum();
+        let total_works: usize = statements
+            .iter()
+            .map(|s| s.valid.statement.works.len())
+            .sum();
         if total_works > MAX_WORKS_PER_REQUEST {
             return Err(Rejection::new(
                 RejectionKind::TooManyItems,
@@ -521,22 +665,31 @@ impl Registry {
                 continue;
             }
             let verdict = match self.store.key(&s.key).await? {
-                None => Err(Rejection::new(RejectionKind::UnknownKey, format!("{} is not registered", s.key))),
+                None => Err(Rejection::new(
+                    RejectionKind::UnknownKey,
+                    format!("{} is not registered", s.key),
+                )),
                 Some(r) if r.artist_id != artist_id => Err(Rejection::new(
                     RejectionKind::Forbidden,
                     format!("{} belongs to another artist than the caller", s.key),
                 )),
-                Some(r) if !r.active_at(now) => {
-                    Err(Rejection::new(RejectionKind::RevokedKey, format!("{} is revoked", s.key)))
-                }
+                Some(r) if !r.active_at(now) => Err(Rejection::new(
+                    RejectionKind::RevokedKey,
+                    format!("{} is revoked", s.key),
+                )),
                 Some(_) => Ok(()),
             };
             keys.insert(s.key, verdict);
         }
 
         let ids: Vec<String> = statements.iter().map(|s| s.id.clone()).collect();
-        let existing: HashMap<String, StoredDocument> =
-            self.store.documents_by_id(&ids).await?.into_iter().map(|d| (d.doc.id.clone(), d)).collect();
+        let existing: HashMap<String, StoredDocument> = self
+            .store
+            .documents_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|d| (d.doc.id.clone(), d))
+            .collect();
         let new_works: Vec<ContentHash> = statements
             .iter()
             .filter(|s| !existing.contains_key(&s.id))
@@ -544,14 +697,29 @@ impl Registry {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let mut latest: HashMap<ContentHash, Timestamp> = self
-            .store
-            .latest_claims(&new_works)
-            .await?
-            .into_iter()
-            .filter(|c| c.artist_id == artist_id)
-            .map(|c| (c.work, c.issued_at))
-            .collect();
+        // The artist's latest statement per work, among those that still
+        // count: one whose key was revoked at or before its receipt does not.
+        let revoked: HashMap<String, Option<Timestamp>> = match self.store.artist(artist_id).await?
+        {
+            Some(a) => a
+                .keys
+                .into_iter()
+                .map(|k| (k.key.to_string(), k.revoked_at))
+                .collect(),
+            None => HashMap::new(),
+        };
+        let mut latest: HashMap<ContentHash, Timestamp> = HashMap::new();
+        for c in self.store.artist_claims(artist_id, &new_works).await? {
+            let counts = revoked
+                .get(&c.key)
+                .copied()
+                .flatten()
+                .is_none_or(|r| c.received_at < r);
+            if counts {
+                let slot = latest.entry(c.work).or_insert(c.issued_at);
+                *slot = (*slot).max(c.issued_at);
+            }
+        }
 
         let mut seen_in_batch: HashSet<&str> = HashSet::new();
         let mut plan: Vec<Option<usize>> = Vec::with_capacity(statements.len()); // index into appends, None = duplicate
@@ -560,7 +728,11 @@ impl Registry {
         for (i, s) in statements.iter().enumerate() {
             // A statement already in history is a duplicate whatever has
             // happened to its key since: resubmitting it changes nothing.
-            if existing.get(&s.id).is_some_and(|d| d.doc.artist_id == artist_id) || seen_in_batch.contains(s.id.as_str()) {
+            if existing
+                .get(&s.id)
+                .is_some_and(|d| d.doc.artist_id == artist_id)
+                || seen_in_batch.contains(s.id.as_str())
+            {
                 plan.push(None);
                 continue;
             }
@@ -576,7 +748,13 @@ impl Registry {
                 continue;
             }
             let issued = s.valid.statement.issued_at;
-            if let Some(w) = s.valid.statement.works.iter().find(|w| latest.get(&w.hash).is_some_and(|l| *l >= issued)) {
+            if let Some(w) = s
+                .valid
+                .statement
+                .works
+                .iter()
+                .find(|w| latest.get(&w.hash).is_some_and(|l| *l >= issued))
+            {
                 rejections.push(
                     Rejection::new(
                         RejectionKind::StaleStatement,
@@ -617,7 +795,11 @@ impl Registry {
             rejections.truncate(MAX_LISTED_REJECTIONS);
             return Err(RegistryError::Rejected(rejections));
         }
-        let seqs = if appends.is_empty() { Vec::new() } else { self.store.append(&appends).await? };
+        let seqs = if appends.is_empty() {
+            Vec::new()
+        } else {
+            self.store.append(&appends).await?
+        };
         drop(last);
 
         let mut first_of: HashMap<&str, usize> = HashMap::new();
@@ -639,7 +821,10 @@ impl Registry {
                     Some(stored) => Accepted::from_stored(stored, AcceptStatus::Duplicate),
                     None => {
                         let first: &Accepted = &out[first_of[s.id.as_str()]];
-                        Accepted { status: AcceptStatus::Duplicate, ..first.clone() }
+                        Accepted {
+                            status: AcceptStatus::Duplicate,
+                            ..first.clone()
+                        }
                     }
                 },
             };
@@ -696,28 +881,53 @@ impl Registry {
                 current,
             });
         }
-        Ok(Some(WorkView { hash: *hash, effective: resolution.effective, disputed: resolution.disputed, history }))
+        Ok(Some(WorkView {
+            hash: *hash,
+            effective: resolution.effective,
+            disputed: resolution.disputed,
+            history,
+        }))
     }
 
     /// An artist with keys, key history and a page of works.
     ///
     /// # Errors
     /// On storage failure.
-    pub async fn artist(&self, artist_id: &str, after: Option<ContentHash>, limit: u32) -> Result<Option<ArtistView>> {
+    pub async fn artist(
+        &self,
+        artist_id: &str,
+        after: Option<ContentHash>,
+        limit: u32,
+    ) -> Result<Option<ArtistView>> {
         let Some(artist) = self.store.artist(artist_id).await? else {
             return Ok(None);
         };
-        let mut documents = self.store.artist_documents(artist_id, DocumentKind::Artist).await?;
-        documents.extend(self.store.artist_documents(artist_id, DocumentKind::KeyEvent).await?);
+        let mut documents = self
+            .store
+            .artist_documents(artist_id, DocumentKind::Artist)
+            .await?;
+        documents.extend(
+            self.store
+                .artist_documents(artist_id, DocumentKind::KeyEvent)
+                .await?,
+        );
         documents.sort_by_key(|d| d.seq);
-        let mut works = self.store.artist_works(artist_id, after, limit.saturating_add(1)).await?;
+        let mut works = self
+            .store
+            .artist_works(artist_id, after, limit.saturating_add(1))
+            .await?;
         let next_after = if works.len() > limit as usize {
             works.truncate(limit as usize);
             works.last().copied()
         } else {
             None
         };
-        Ok(Some(ArtistView { artist, documents, works, next_after }))
+        Ok(Some(ArtistView {
+            artist,
+            documents,
+            works,
+            next_after,
+        }))
     }
 
     /// A stored document by id.
@@ -725,7 +935,12 @@ impl Registry {
     /// # Errors
     /// On storage failure.
     pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>> {
-        Ok(self.store.documents_by_id(&[id.to_owned()]).await?.into_iter().next())
+        Ok(self
+            .store
+            .documents_by_id(&[id.to_owned()])
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Who holds `key`, if anyone.
@@ -736,7 +951,11 @@ impl Registry {
         if let Some(k) = self.store.key(key).await? {
             return Ok(Some(KeyHolder::Artist(k)));
         }
-        Ok(self.store.builder_by_key(key).await?.map(KeyHolder::Builder))
+        Ok(self
+            .store
+            .builder_by_key(key)
+            .await?
+            .map(KeyHolder::Builder))
     }
 
     /// Registers a dataset builder (admin only; the caller checks the role).
@@ -746,7 +965,11 @@ impl Registry {
     pub async fn create_builder(&self, name: &str, key: PublicKey) -> Result<BuilderRecord> {
         let _guard = self.writer.lock().await;
         if self.key_or_builder_in_use(&key).await? {
-            return Err(Rejection::new(RejectionKind::KeyInUse, format!("key {key} is already registered")).into());
+            return Err(Rejection::new(
+                RejectionKind::KeyInUse,
+                format!("key {key} is already registered"),
+            )
+            .into());
         }
         let mut id = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
@@ -758,9 +981,11 @@ impl Registry {
         };
         match self.store.create_builder(&record).await {
             Ok(()) => Ok(record),
-            Err(StoreError::Conflict(_)) => {
-                Err(Rejection::new(RejectionKind::KeyInUse, format!("key {key} is already registered")).into())
-            }
+            Err(StoreError::Conflict(_)) => Err(Rejection::new(
+                RejectionKind::KeyInUse,
+                format!("key {key} is already registered"),
+            )
+            .into()),
             Err(e) => Err(e.into()),
         }
     }

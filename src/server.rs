@@ -33,7 +33,7 @@ pub async fn app_state(
     issuer: &str,
 ) -> anyhow::Result<AppState> {
     Ok(AppState {
-        registry: Arc::new(Registry::new(store).await?),
+        registry: Arc::new(Registry::new(store).await?.with_reserved_key(admin_key)),
         auth: Arc::new(Auth::new(registry_key, issuer)?),
         admin_key,
         registry_key: registry_key.public_key(),
@@ -50,8 +50,13 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if created {
         tracing::info!(path = %config.key_file.display(), "created a new registry signing key");
     }
-    let store = store::open(&config.database_url).await.context("opening the database")?;
-    tracing::info!(backend = store.backend(), "database ready, migrations applied");
+    let store = store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
+    tracing::info!(
+        backend = store.backend(),
+        "database ready, migrations applied"
+    );
     let state = app_state(store, &key, config.admin_key, &config.issuer).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -60,7 +65,9 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     println!("consentry registry public key: {}", key.public_key());
     println!("listening on http://{addr}");
     tracing::info!(%addr, public_key = %key.public_key(), "serving");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("shut down");
     Ok(())
 }

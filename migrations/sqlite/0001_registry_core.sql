@@ -47,6 +47,7 @@ create table statement_works (
     artist_id  text    not null,
     key_id     text    not null,
     issued_at  integer not null,
+    received_at integer not null, -- the statement's receipt time (copied from documents)
     constraint statement_works_pkey primary key (work_hash, seq)
 );
 create index statement_works_artist_idx on statement_works (artist_id, work_hash);

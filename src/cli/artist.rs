@@ -34,7 +34,11 @@ pub enum ArtistCommand {
 
 pub async fn run(cmd: ArtistCommand) -> anyhow::Result<()> {
     match cmd {
-        ArtistCommand::Create { key, name, registry } => {
+        ArtistCommand::Create {
+            key,
+            name,
+            registry,
+        } => {
             let key = SecretKey::load(&key)?;
             let mut client = Client::new(&registry.registry)?;
             // A key the registry already knows logs in: nothing to register.
@@ -58,7 +62,10 @@ pub async fn run(cmd: ArtistCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ArtistCommand::Show { artist_id, registry } => {
+        ArtistCommand::Show {
+            artist_id,
+            registry,
+        } => {
             let client = Client::new(&registry.registry)?;
             let body = client
                 .get_optional(&format!("/v1/artists/{artist_id}"))
@@ -87,7 +94,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         Err(_) => {
             let path = PathBuf::from(&args.target);
             if !path.is_file() {
-                anyhow::bail!("{} is neither a content hash nor a readable file", args.target);
+                anyhow::bail!(
+                    "{} is neither a content hash nor a readable file",
+                    args.target
+                );
             }
             super::register::hash_file(&path)?
         }
@@ -107,7 +117,9 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     }
     println!("{hash}");
     if body["disputed"].as_bool() == Some(true) {
-        println!("  DISPUTED: several artists claim this work; the most restrictive answer applies");
+        println!(
+            "  DISPUTED: several artists claim this work; the most restrictive answer applies"
+        );
     }
     if let Some(consent) = body["consent"].as_object() {
         for (category, value) in consent {
@@ -127,7 +139,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             c["artist_id"].as_str().unwrap_or("?"),
             c["statement_id"].as_str().unwrap_or("?"),
             c["issued_at"].as_str().unwrap_or("?"),
-            if terms.is_empty() { String::new() } else { format!("; terms: {}", terms.join(", ")) }
+            if terms.is_empty() {
+                String::new()
+            } else {
+                format!("; terms: {}", terms.join(", "))
+            }
         );
     }
     let history = body["history"].as_array().map_or(0, Vec::len);
@@ -136,12 +152,21 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
 }
 
 fn describe_term(t: &Value) -> String {
-    let money = |m: &Value| format!("{} {}", m["amount_minor"], m["currency"].as_str().unwrap_or("?"));
+    let money = |m: &Value| {
+        format!(
+            "{} {}",
+            m["amount_minor"],
+            m["currency"].as_str().unwrap_or("?")
+        )
+    };
     match t["kind"].as_str() {
         Some("attribution") => format!("attribution \"{}\"", t["credit"].as_str().unwrap_or("")),
         Some("flat-fee") => format!("flat fee {} (minor units)", money(&t["amount"])),
         Some("revenue-share") if t.get("minimum").is_some() => {
-            format!("revenue share, minimum {} (minor units)", money(&t["minimum"]))
+            format!(
+                "revenue share, minimum {} (minor units)",
+                money(&t["minimum"])
+            )
         }
         Some(k) => k.to_owned(),
         None => "?".to_owned(),

@@ -50,10 +50,18 @@ pub struct ServeArgs {
     #[arg(long, env = "CONSENTRY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// `sqlite://FILE` (created if missing) or `postgres://…`.
-    #[arg(long, env = "CONSENTRY_DATABASE_URL", default_value = "sqlite://consentry.db")]
+    #[arg(
+        long,
+        env = "CONSENTRY_DATABASE_URL",
+        default_value = "sqlite://consentry.db"
+    )]
     pub database_url: String,
     /// The registry's Ed25519 signing key (PKCS#8 PEM); created with mode 0600 on first start.
-    #[arg(long, env = "CONSENTRY_KEY_FILE", default_value = "consentry-registry.key")]
+    #[arg(
+        long,
+        env = "CONSENTRY_KEY_FILE",
+        default_value = "consentry-registry.key"
+    )]
     pub key_file: PathBuf,
     /// Public key (`ed25519:<hex>`) whose holder may log in as admin and register builders.
     #[arg(long, env = "CONSENTRY_ADMIN_KEY")]
@@ -77,7 +85,9 @@ pub struct RegistryArgs {
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -106,7 +116,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let key = crate::crypto::SecretKey::generate();
             key.write_new_file(&out)?;
             println!("{}", key.public_key());
-            eprintln!("private key written to {} (mode 0600); keep it safe", out.display());
+            eprintln!(
+                "private key written to {} (mode 0600); keep it safe",
+                out.display()
+            );
             Ok(())
         }
         Command::Artist(cmd) => artist::run(cmd).await,

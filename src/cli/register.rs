@@ -53,8 +53,11 @@ pub struct RegisterArgs {
 /// When the file cannot be read.
 pub fn hash_file(path: &Path) -> anyhow::Result<ContentHash> {
     let mut hasher = blake3::Hasher::new();
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    hasher.update_reader(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    hasher
+        .update_reader(file)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(ContentHash::from_bytes(*hasher.finalize().as_bytes()))
 }
 
@@ -64,7 +67,9 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     while let Some(p) = stack.pop() {
         let meta = std::fs::metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
         if meta.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
             entries.sort();
             stack.extend(entries.into_iter().rev());
         } else if meta.is_file() {
@@ -86,7 +91,9 @@ pub fn parse_consent(text: &str) -> anyhow::Result<ConsentDeclaration> {
     }
     let mut p = PerCategory::default();
     for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (cat, val) = part.split_once('=').with_context(|| format!("`{part}`: expected CATEGORY=allowed|disallowed"))?;
+        let (cat, val) = part
+            .split_once('=')
+            .with_context(|| format!("`{part}`: expected CATEGORY=allowed|disallowed"))?;
         let val = match val.trim() {
             "allowed" | "y" | "yes" => Preference::Allowed,
             "disallowed" | "n" | "no" => Preference::Disallowed,
@@ -98,7 +105,9 @@ pub fn parse_consent(text: &str) -> anyhow::Result<ConsentDeclaration> {
             "ai-use" => &mut p.ai_use,
             "search" => &mut p.search,
             "tdm" => &mut p.tdm,
-            other => bail!("unknown category `{other}` (train-ai, train-genai, ai-use, search, tdm)"),
+            other => {
+                bail!("unknown category `{other}` (train-ai, train-genai, ai-use, search, tdm)")
+            }
         };
         *slot = Some(val);
     }
@@ -108,9 +117,14 @@ pub fn parse_consent(text: &str) -> anyhow::Result<ConsentDeclaration> {
 }
 
 fn parse_money(text: &str) -> anyhow::Result<Money> {
-    let (amount, currency) = text.split_once(':').context("money is AMOUNT_MINOR:CURRENCY, e.g. 5000:EUR")?;
+    let (amount, currency) = text
+        .split_once(':')
+        .context("money is AMOUNT_MINOR:CURRENCY, e.g. 5000:EUR")?;
     Ok(Money {
-        amount_minor: amount.trim().parse().with_context(|| format!("`{amount}` is not a whole number of minor units"))?,
+        amount_minor: amount
+            .trim()
+            .parse()
+            .with_context(|| format!("`{amount}` is not a whole number of minor units"))?,
         currency: currency.trim().to_owned(),
     })
 }
@@ -118,16 +132,24 @@ fn parse_money(text: &str) -> anyhow::Result<Money> {
 fn parse_terms(args: &RegisterArgs) -> anyhow::Result<Vec<Term>> {
     let mut terms = Vec::new();
     if args.free {
-        terms.push(Term::Free);
+        terms.push(Term::Free {});
     }
     if let Some(credit) = &args.attribution {
-        terms.push(Term::Attribution { credit: credit.clone() });
+        terms.push(Term::Attribution {
+            credit: credit.clone(),
+        });
     }
     if let Some(fee) = &args.flat_fee {
-        terms.push(Term::FlatFee { amount: parse_money(fee)? });
+        terms.push(Term::FlatFee {
+            amount: parse_money(fee)?,
+        });
     }
     if let Some(min) = &args.revenue_share {
-        let minimum = if min.is_empty() { None } else { Some(parse_money(min)?) };
+        let minimum = if min.is_empty() {
+            None
+        } else {
+            Some(parse_money(min)?)
+        };
         terms.push(Term::RevenueShare { minimum });
     }
     validate_terms(&terms)?;
@@ -176,7 +198,10 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     let consent_set = ConsentSet::from_declaration(&consent)?;
     let terms = parse_terms(&args)?;
     if !terms.is_empty() && !consent_set.allows_anything() {
-        bail!("terms apply to allowed uses, and --consent {} allows none", args.consent);
+        bail!(
+            "terms apply to allowed uses, and --consent {} allows none",
+            args.consent
+        );
     }
     let key = SecretKey::load(&args.key)?;
     let files = collect_files(&args.paths)?;
@@ -224,7 +249,10 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
         .collect();
 
     let mut client = Client::new(&args.registry.registry)?;
-    let artist_id = client.login(&key).await.context("logging in with your key (did you run `consentry artist create`?)")?;
+    let artist_id = client
+        .login(&key)
+        .await
+        .context("logging in with your key (did you run `consentry artist create`?)")?;
     let pb = bar(envelopes.len(), "submitting");
     let (mut created, mut duplicates) = (0u64, 0u64);
     for chunk in envelopes.chunks(args.batch_size) {

@@ -35,7 +35,14 @@ fn payload_for(key_hex: &str, body: &Value) -> Vec<u8> {
     serde_json::to_vec(&p).unwrap_or_default()
 }
 
-fn vector(description: &str, key_hex: &str, payload_type: &str, payload: &[u8], sig: &[u8], reason: Option<&str>) -> Value {
+fn vector(
+    description: &str,
+    key_hex: &str,
+    payload_type: &str,
+    payload: &[u8],
+    sig: &[u8],
+    reason: Option<&str>,
+) -> Value {
     json!({
         "description": description,
         "public_key_hex": key_hex,
@@ -54,14 +61,25 @@ pub fn vectors() -> Vec<Value> {
     let other = SecretKey::from_seed(&[0x22; 32]);
     let ak = hex::encode(artist.public_key().to_bytes());
     let ok = hex::encode(other.public_key().to_bytes());
-    let signed = |key: &SecretKey, ptype: &str, payload: &[u8]| key.sign(&pae(ptype, payload)).to_vec();
+    let signed =
+        |key: &SecretKey, ptype: &str, payload: &[u8]| key.sign(&pae(ptype, payload)).to_vec();
     let mut out = Vec::new();
 
     let good = |desc: &str, body: Value| {
         let p = payload_for(&ak, &body);
-        vector(desc, &ak, statement_type(), &p, &signed(&artist, statement_type(), &p), None)
+        vector(
+            desc,
+            &ak,
+            statement_type(),
+            &p,
+            &signed(&artist, statement_type(), &p),
+            None,
+        )
     };
-    out.push(good("good opt-out of every use for one work", json!({ "works": [{ "hash": work(1) }], "consent": "opt-out" })));
+    out.push(good(
+        "good opt-out of every use for one work",
+        json!({ "works": [{ "hash": work(1) }], "consent": "opt-out" }),
+    ));
     out.push(good(
         "good opt-in with terms: attribution and a revenue share with a minimum",
         json!({
@@ -89,7 +107,10 @@ pub fn vectors() -> Vec<Value> {
         }),
     ));
     {
-        let p = payload_for(&ak, &json!({ "works": [{ "hash": work(7) }], "consent": "opt-out" }));
+        let p = payload_for(
+            &ak,
+            &json!({ "works": [{ "hash": work(7) }], "consent": "opt-out" }),
+        );
         let sig = signed(&artist, statement_type(), &p);
         let mut v = vector("good statement whose signature is URL-safe base64 without padding (DSSE verifiers accept both alphabets)", &ak, statement_type(), &p, &sig, None);
         v["signature_b64"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&sig));
@@ -97,11 +118,23 @@ pub fn vectors() -> Vec<Value> {
     }
 
     // Invalid: signature problems.
-    let base = payload_for(&ak, &json!({ "works": [{ "hash": work(8) }], "consent": "opt-out" }));
+    let base = payload_for(
+        &ak,
+        &json!({ "works": [{ "hash": work(8) }], "consent": "opt-out" }),
+    );
     let mut flipped = signed(&artist, statement_type(), &base);
     flipped[40] ^= 0x01;
-    out.push(vector("one bit of the signature flipped", &ak, statement_type(), &base, &flipped, Some("the signature does not verify (bad-signature)")));
-    let altered = String::from_utf8_lossy(&base).replace("opt-out", "opt-in ").into_bytes();
+    out.push(vector(
+        "one bit of the signature flipped",
+        &ak,
+        statement_type(),
+        &base,
+        &flipped,
+        Some("the signature does not verify (bad-signature)"),
+    ));
+    let altered = String::from_utf8_lossy(&base)
+        .replace("opt-out", "opt-in ")
+        .into_bytes();
     out.push(vector(
         "payload altered after signing (opt-out changed to opt-in)",
         &ak,
@@ -117,7 +150,9 @@ pub fn vectors() -> Vec<Value> {
         wrong_type,
         &base,
         &signed(&artist, wrong_type, &base),
-        Some("payloadType must be application/vnd.consentry.statement.v1+json (wrong-payload-type)"),
+        Some(
+            "payloadType must be application/vnd.consentry.statement.v1+json (wrong-payload-type)",
+        ),
     ));
     let as_artist_doc = PayloadType::Artist.as_str();
     out.push(vector(
@@ -136,12 +171,19 @@ pub fn vectors() -> Vec<Value> {
         let mut weak = [0u8; 32];
         weak[0] = 1;
         let kh = hex::encode(weak);
-        let p = payload_for(&kh, &json!({ "works": [{ "hash": work(9) }], "consent": "opt-in" }));
+        let p = payload_for(
+            &kh,
+            &json!({ "works": [{ "hash": work(9) }], "consent": "opt-in" }),
+        );
         let s = Scalar::from_bytes_mod_order([7u8; 32]);
         let r = (ED25519_BASEPOINT_POINT * s).compress();
         let mut sig = r.to_bytes().to_vec();
         sig.extend_from_slice(s.as_bytes());
-        debug_assert!(forged_passes_plain_verify(&weak, &pae(statement_type(), &p), &sig));
+        debug_assert!(forged_passes_plain_verify(
+            &weak,
+            &pae(statement_type(), &p),
+            &sig
+        ));
         out.push(vector(
             "weak (small-order) public key: the identity point; this signature passes plain RFC 8032 verification for any message",
             &kh,
@@ -155,7 +197,10 @@ pub fn vectors() -> Vec<Value> {
         nc[0] = 0xee;
         nc[31] = 0x7f;
         let kh = hex::encode(nc);
-        let p = payload_for(&kh, &json!({ "works": [{ "hash": work(10) }], "consent": "opt-in" }));
+        let p = payload_for(
+            &kh,
+            &json!({ "works": [{ "hash": work(10) }], "consent": "opt-in" }),
+        );
         out.push(vector(
             "non-canonical public key encoding (y = p + 1)",
             &kh,
@@ -170,16 +215,31 @@ pub fn vectors() -> Vec<Value> {
         // (small order) and S = k·a, so [S]B = R + [k]A holds.
         let sk = SigningKey::from_bytes(&[0x33; 32]);
         let kh = hex::encode(sk.verifying_key().to_bytes());
-        let p = payload_for(&kh, &json!({ "works": [{ "hash": work(11) }], "consent": "opt-out" }));
+        let p = payload_for(
+            &kh,
+            &json!({ "works": [{ "hash": work(11) }], "consent": "opt-out" }),
+        );
         let msg = pae(statement_type(), &p);
         let mut r = [0u8; 32];
         r[0] = 1;
-        let k = Scalar::from_hash(Sha512::new().chain_update(r).chain_update(sk.verifying_key().to_bytes()).chain_update(&msg));
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(r)
+                .chain_update(sk.verifying_key().to_bytes())
+                .chain_update(&msg),
+        );
         let s = k * sk.to_scalar();
         let mut sig = r.to_vec();
         sig.extend_from_slice(s.as_bytes());
-        debug_assert!(sk.verifying_key().verify_strict(&msg, &Signature::from_slice(&sig).expect("64 bytes")).is_err());
-        debug_assert!(forged_passes_plain_verify(&sk.verifying_key().to_bytes(), &msg, &sig));
+        debug_assert!(sk
+            .verifying_key()
+            .verify_strict(&msg, &Signature::from_slice(&sig).expect("64 bytes"))
+            .is_err());
+        debug_assert!(forged_passes_plain_verify(
+            &sk.verifying_key().to_bytes(),
+            &msg,
+            &sig
+        ));
         out.push(vector(
             "signature valid under plain verify but not verify_strict: R is the identity point (small order)",
             &kh,
@@ -192,17 +252,34 @@ pub fn vectors() -> Vec<Value> {
 
     // Invalid: payloads with good signatures.
     let signed_bad = |desc: &str, payload: Vec<u8>, reason: &str| {
-        vector(desc, &ak, statement_type(), &payload, &signed(&artist, statement_type(), &payload), Some(reason))
+        vector(
+            desc,
+            &ak,
+            statement_type(),
+            &payload,
+            &signed(&artist, statement_type(), &payload),
+            Some(reason),
+        )
     };
-    out.push(signed_bad("malformed payload (not JSON) with a good signature", b"train-ai=n".to_vec(), "the payload must be a JSON statement (invalid-payload)"));
+    out.push(signed_bad(
+        "malformed payload (not JSON) with a good signature",
+        b"train-ai=n".to_vec(),
+        "the payload must be a JSON statement (invalid-payload)",
+    ));
     out.push(signed_bad(
         "payload with an unknown field",
-        payload_for(&ak, &json!({ "works": [{ "hash": work(12) }], "consent": "opt-out", "royalties": 5 })),
+        payload_for(
+            &ak,
+            &json!({ "works": [{ "hash": work(12) }], "consent": "opt-out", "royalties": 5 }),
+        ),
         "unknown fields are refused (invalid-payload)",
     ));
     out.push(signed_bad(
         "payload whose key is not the signing key",
-        payload_for(&ok, &json!({ "works": [{ "hash": work(13) }], "consent": "opt-out" })),
+        payload_for(
+            &ok,
+            &json!({ "works": [{ "hash": work(13) }], "consent": "opt-out" }),
+        ),
         "the payload's key must be the key that signed (key-mismatch)",
     ));
     out.push(signed_bad(
@@ -235,8 +312,12 @@ pub fn vectors() -> Vec<Value> {
 }
 
 fn forged_passes_plain_verify(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
-    let Ok(vk) = VerifyingKey::from_bytes(key) else { return false };
-    let Ok(sig) = Signature::from_slice(sig) else { return false };
+    let Ok(vk) = VerifyingKey::from_bytes(key) else {
+        return false;
+    };
+    let Ok(sig) = Signature::from_slice(sig) else {
+        return false;
+    };
     ed25519_dalek::Verifier::verify(&vk, msg, &sig).is_ok()
 }
 
@@ -254,6 +335,10 @@ pub fn write(out: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")?;
-    println!("wrote {} vectors to {}", doc["vectors"].as_array().map_or(0, Vec::len), out.display());
+    println!(
+        "wrote {} vectors to {}",
+        doc["vectors"].as_array().map_or(0, Vec::len),
+        out.display()
+    );
     Ok(())
 }

@@ -29,8 +29,12 @@ pub enum PayloadType {
 }
 
 impl PayloadType {
-    pub const ALL: [PayloadType; 4] =
-        [PayloadType::Statement, PayloadType::Artist, PayloadType::KeyEvent, PayloadType::AuthChallenge];
+    pub const ALL: [PayloadType; 4] = [
+        PayloadType::Statement,
+        PayloadType::Artist,
+        PayloadType::KeyEvent,
+        PayloadType::AuthChallenge,
+    ];
 
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -53,7 +57,10 @@ impl FromStr for PayloadType {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PayloadType::ALL.into_iter().find(|t| t.as_str() == s).ok_or(())
+        PayloadType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -97,7 +104,10 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("payloadType `{found}` is not accepted here (expected `{expected}`)")]
-    PayloadType { expected: &'static str, found: String },
+    PayloadType {
+        expected: &'static str,
+        found: String,
+    },
     #[error("{field} is not valid base64")]
     Base64 { field: &'static str },
     #[error("an envelope carries 1 to {MAX_SIGNATURES} signatures, got {0}")]
@@ -155,7 +165,9 @@ const URL_SAFE_ANY_PAD: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE
 /// # Errors
 /// When the text is neither.
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    STANDARD_ANY_PAD.decode(text).or_else(|_| URL_SAFE_ANY_PAD.decode(text))
+    STANDARD_ANY_PAD
+        .decode(text)
+        .or_else(|_| URL_SAFE_ANY_PAD.decode(text))
 }
 
 impl Envelope {
@@ -208,24 +220,34 @@ impl Envelope {
         if self.signatures.is_empty() || self.signatures.len() > MAX_SIGNATURES {
             return Err(EnvelopeError::SignatureCount(self.signatures.len()));
         }
-        let payload = decode_base64(&self.payload).map_err(|_| EnvelopeError::Base64 { field: "payload" })?;
+        let payload =
+            decode_base64(&self.payload).map_err(|_| EnvelopeError::Base64 { field: "payload" })?;
         let message = pae(expected.as_str(), &payload);
         let mut signers: Vec<(PublicKey, [u8; 64])> = Vec::with_capacity(self.signatures.len());
         for (index, s) in self.signatures.iter().enumerate() {
             let keyid: String = s.keyid.chars().take(80).collect();
-            let key: PublicKey = parse_key(&s.keyid).map_err(|source| EnvelopeError::Key { keyid: keyid.clone(), source })?;
+            let key: PublicKey = parse_key(&s.keyid).map_err(|source| EnvelopeError::Key {
+                keyid: keyid.clone(),
+                source,
+            })?;
             if signers.iter().any(|(k, _)| *k == key) {
                 return Err(EnvelopeError::DuplicateKey { keyid });
             }
-            let sig_bytes = decode_base64(&s.sig).map_err(|_| EnvelopeError::Base64 { field: "signature" })?;
-            let sig: [u8; 64] =
-                sig_bytes.try_into().map_err(|_| EnvelopeError::SignatureLength { index })?;
+            let sig_bytes =
+                decode_base64(&s.sig).map_err(|_| EnvelopeError::Base64 { field: "signature" })?;
+            let sig: [u8; 64] = sig_bytes
+                .try_into()
+                .map_err(|_| EnvelopeError::SignatureLength { index })?;
             if !key.verify_strict(&message, &sig) {
                 return Err(EnvelopeError::BadSignature { keyid });
             }
             signers.push((key, sig));
         }
-        Ok(VerifiedEnvelope { payload_type: expected, payload, signers })
+        Ok(VerifiedEnvelope {
+            payload_type: expected,
+            payload,
+            signers,
+        })
     }
 }
 
@@ -247,9 +269,15 @@ mod tests {
         let env = Envelope::sign(PayloadType::Statement, b"{}", &[&sk]);
         let ok = env.verify(PayloadType::Statement).expect("verifies");
         assert!(ok.signed_by(&sk.public_key()));
-        assert!(matches!(env.verify(PayloadType::Artist), Err(EnvelopeError::PayloadType { .. })));
+        assert!(matches!(
+            env.verify(PayloadType::Artist),
+            Err(EnvelopeError::PayloadType { .. })
+        ));
         let mut bad = env.clone();
         bad.payload = base64::engine::general_purpose::STANDARD.encode(b"{ }");
-        assert!(matches!(bad.verify(PayloadType::Statement), Err(EnvelopeError::BadSignature { .. })));
+        assert!(matches!(
+            bad.verify(PayloadType::Statement),
+            Err(EnvelopeError::BadSignature { .. })
+        ));
     }
 }

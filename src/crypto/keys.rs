@@ -70,7 +70,11 @@ impl FromStr for PublicKey {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hex_digits = s.strip_prefix(Self::PREFIX).ok_or(KeyError::Format)?;
-        if hex_digits.len() != 64 || !hex_digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex_digits.len() != 64
+            || !hex_digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(KeyError::Format);
         }
         let mut bytes = [0u8; 32];
@@ -161,7 +165,9 @@ impl SecretKey {
     /// # Errors
     /// When the text is not an Ed25519 PKCS#8 PEM private key.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
-        SigningKey::from_pkcs8_pem(pem).map(Self).map_err(|_| KeyError::Invalid)
+        SigningKey::from_pkcs8_pem(pem)
+            .map(Self)
+            .map_err(|_| KeyError::Invalid)
     }
 
     /// Loads a key file written by [`SecretKey::write_new_file`].
@@ -169,9 +175,10 @@ impl SecretKey {
     /// # Errors
     /// When the file cannot be read or holds no Ed25519 PKCS#8 PEM key.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!("cannot read key file {}: {e}", path.display())
-        })?);
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read key file {}: {e}", path.display()))?,
+        );
         Self::from_pkcs8_pem(&text)
             .map_err(|_| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 PEM key", path.display()))
     }
@@ -220,7 +227,9 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretKey").field("public", &self.public_key()).finish_non_exhaustive()
+        f.debug_struct("SecretKey")
+            .field("public", &self.public_key())
+            .finish_non_exhaustive()
     }
 }
 
@@ -249,6 +258,9 @@ mod tests {
         let debug = format!("{sk:?}");
         assert!(!debug.contains(&hex::encode([7u8; 32])));
         let pem = sk.to_pkcs8_pem().expect("pem");
-        assert_eq!(SecretKey::from_pkcs8_pem(&pem).expect("parse").public_key(), pk);
+        assert_eq!(
+            SecretKey::from_pkcs8_pem(&pem).expect("parse").public_key(),
+            pk
+        );
     }
 }

@@ -59,7 +59,11 @@ pub fn resolve(claims: &[Claim<'_>]) -> Resolution {
     let mut current: Vec<usize> = best.iter().map(|(_, i)| *i).collect();
     current.sort_unstable();
     let effective = ConsentSet::combine(current.iter().map(|&i| &claims[i].consent));
-    Resolution { disputed: current.len() > 1, current, effective }
+    Resolution {
+        disputed: current.len() > 1,
+        current,
+        effective,
+    }
 }
 
 #[cfg(test)]
@@ -69,7 +73,11 @@ mod tests {
     use crate::domain::{Category, Preference};
 
     fn claim(artist: &str, issued: i64, seq: i64, out: bool) -> Claim<'_> {
-        let decl = ConsentDeclaration::Shorthand(if out { Shorthand::OptOut } else { Shorthand::OptIn });
+        let decl = ConsentDeclaration::Shorthand(if out {
+            Shorthand::OptOut
+        } else {
+            Shorthand::OptIn
+        });
         Claim {
             artist_id: artist,
             issued_at: Timestamp::from_unix_nanos(issued),
@@ -85,11 +93,17 @@ mod tests {
         let claims = [claim("a", 1, 0, true), claim("a", 2, 1, false)];
         let r = resolve(&claims);
         assert_eq!(r.current, vec![1]);
-        assert_eq!(r.effective.get(Category::TrainAi), Some(Preference::Allowed));
+        assert_eq!(
+            r.effective.get(Category::TrainAi),
+            Some(Preference::Allowed)
+        );
         let claims = [claim("a", 1, 0, false), claim("b", 1, 1, true)];
         let r = resolve(&claims);
         assert!(r.disputed);
-        assert_eq!(r.effective.get(Category::Search), Some(Preference::Disallowed));
+        assert_eq!(
+            r.effective.get(Category::Search),
+            Some(Preference::Disallowed)
+        );
     }
 
     #[test]

@@ -87,7 +87,11 @@ pub enum Shorthand {
 pub struct PerCategory {
     #[serde(rename = "train-ai", default, skip_serializing_if = "Option::is_none")]
     pub train_ai: Option<Preference>,
-    #[serde(rename = "train-genai", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "train-genai",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub train_genai: Option<Preference>,
     #[serde(rename = "ai-use", default, skip_serializing_if = "Option::is_none")]
     pub ai_use: Option<Preference>,
@@ -204,7 +208,11 @@ mod tests {
     use super::*;
 
     fn per(train_ai: Option<Preference>, train_genai: Option<Preference>) -> ConsentDeclaration {
-        ConsentDeclaration::PerCategory(PerCategory { train_ai, train_genai, ..Default::default() })
+        ConsentDeclaration::PerCategory(PerCategory {
+            train_ai,
+            train_genai,
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -218,21 +226,34 @@ mod tests {
 
     #[test]
     fn train_genai_inherits_train_ai() {
-        let set = ConsentSet::from_declaration(&per(Some(Preference::Disallowed), None)).expect("valid");
+        let set =
+            ConsentSet::from_declaration(&per(Some(Preference::Disallowed), None)).expect("valid");
         assert_eq!(set.get(Category::TrainGenai), Some(Preference::Disallowed));
-        let set = ConsentSet::from_declaration(&per(Some(Preference::Allowed), Some(Preference::Disallowed)))
-            .expect("valid");
+        let set = ConsentSet::from_declaration(&per(
+            Some(Preference::Allowed),
+            Some(Preference::Disallowed),
+        ))
+        .expect("valid");
         assert_eq!(set.get(Category::TrainGenai), Some(Preference::Disallowed));
-        assert!(ConsentSet::from_declaration(&per(Some(Preference::Disallowed), Some(Preference::Allowed))).is_err());
+        assert!(ConsentSet::from_declaration(&per(
+            Some(Preference::Disallowed),
+            Some(Preference::Allowed)
+        ))
+        .is_err());
     }
 
     #[test]
     fn most_restrictive_wins() {
-        let a = ConsentSet::from_declaration(&ConsentDeclaration::Shorthand(Shorthand::OptIn)).expect("valid");
-        let b = ConsentSet::from_declaration(&per(Some(Preference::Disallowed), None)).expect("valid");
+        let a = ConsentSet::from_declaration(&ConsentDeclaration::Shorthand(Shorthand::OptIn))
+            .expect("valid");
+        let b =
+            ConsentSet::from_declaration(&per(Some(Preference::Disallowed), None)).expect("valid");
         let c = ConsentSet::combine([&a, &b]);
         assert_eq!(c.get(Category::TrainAi), Some(Preference::Disallowed));
         assert_eq!(c.get(Category::Search), Some(Preference::Allowed));
-        assert_eq!(ConsentSet::combine([&ConsentSet::default()]).get(Category::Tdm), None);
+        assert_eq!(
+            ConsentSet::combine([&ConsentSet::default()]).get(Category::Tdm),
+            None
+        );
     }
 }

@@ -78,7 +78,9 @@ impl Statement {
         let statement: Statement = parse_json(payload)?;
         check_version(statement.version)?;
         if statement.works.is_empty() {
-            return Err(InvalidPayload::new("a statement must name at least one work"));
+            return Err(InvalidPayload::new(
+                "a statement must name at least one work",
+            ));
         }
         if statement.works.len() > MAX_WORKS_PER_STATEMENT {
             return Err(InvalidPayload::new(format!(
@@ -88,7 +90,10 @@ impl Statement {
         let mut hashes: Vec<&ContentHash> = statement.works.iter().map(|w| &w.hash).collect();
         hashes.sort_unstable();
         if let Some(dup) = hashes.windows(2).find(|w| w[0] == w[1]) {
-            return Err(InvalidPayload::new(format!("work {} is listed twice", dup[0])));
+            return Err(InvalidPayload::new(format!(
+                "work {} is listed twice",
+                dup[0]
+            )));
         }
         for work in &statement.works {
             check_text("title", work.title.as_deref())?;
@@ -101,7 +106,11 @@ impl Statement {
                 )));
             }
             for fp in &work.fingerprints {
-                if fp.algorithm.is_empty() || fp.algorithm.len() > 64 || fp.value.is_empty() || fp.value.len() > 1024 {
+                if fp.algorithm.is_empty()
+                    || fp.algorithm.len() > 64
+                    || fp.value.is_empty()
+                    || fp.value.len() > 1024
+                {
                     return Err(InvalidPayload::new(
                         "a fingerprint needs an algorithm (1-64 bytes) and a value (1-1024 bytes)",
                     ));
@@ -187,13 +196,19 @@ impl KeyEvent {
         check_version(ev.version)?;
         match ev.action {
             KeyAction::Rotate if ev.replaces.is_none() => {
-                return Err(InvalidPayload::new("a rotate event names the key it `replaces`"))
+                return Err(InvalidPayload::new(
+                    "a rotate event names the key it `replaces`",
+                ))
             }
             KeyAction::Add | KeyAction::Revoke if ev.replaces.is_some() => {
-                return Err(InvalidPayload::new("`replaces` belongs to rotate events only"))
+                return Err(InvalidPayload::new(
+                    "`replaces` belongs to rotate events only",
+                ))
             }
             KeyAction::Add | KeyAction::Rotate if ev.effective_at.is_some() => {
-                return Err(InvalidPayload::new("`effective_at` belongs to revoke events only"))
+                return Err(InvalidPayload::new(
+                    "`effective_at` belongs to revoke events only",
+                ))
             }
             _ => {}
         }
@@ -204,8 +219,70 @@ impl KeyEvent {
     }
 }
 
-fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, InvalidPayload> {
-    serde_json::from_slice(payload).map_err(|e| InvalidPayload::new(format!("payload: {e}")))
+/// Parses a payload strictly: the typed parse refuses unknown and duplicate
+/// fields; then the payload must be in canonical form, i.e. equal (as a JSON
+/// tree, key order aside) to what the typed value serialises back to. That
+/// leaves one spelling per meaning: objects for records (not arrays), strings
+/// for enum values, optional fields omitted rather than `null` or empty,
+/// hashes in their canonical text (timestamps are compared as instants, so a
+/// zero-padded fraction such as `.500Z` is accepted).
+fn parse_json<'a, T: Deserialize<'a> + Serialize>(payload: &'a [u8]) -> Result<T, InvalidPayload> {
+    let typed: T = serde_json::from_slice(payload)
+        .map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
+    let tree: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
+    let canonical =
+        serde_json::to_value(&typed).map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
+    if let Some(path) = first_difference(&tree, &canonical, String::new()) {
+        return Err(InvalidPayload::new(format!(
+            "payload is not in canonical form at `{path}` (objects for records, strings for enum values, \
+             optional fields omitted rather than null or empty, canonical timestamps and hashes)"
+        )));
+    }
+    Ok(typed)
+}
+
+/// The path of the first place where two JSON trees differ.
+fn first_difference(
+    given: &serde_json::Value,
+    canonical: &serde_json::Value,
+    path: String,
+) -> Option<String> {
+    use serde_json::Value;
+    match (given, canonical) {
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys()) {
+                let sub = format!("{path}/{key}");
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => {
+                        if let Some(p) = first_difference(x, y, sub) {
+                            return Some(p);
+                        }
+                    }
+                    _ => return Some(sub),
+                }
+            }
+            None
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (x, y))| first_difference(x, y, format!("{path}/{i}"))),
+        _ if given == canonical => None,
+        // Timestamps may pad their fraction with zeros (`.500Z` is `.5Z`).
+        (Value::String(a), Value::String(b))
+            if a.parse::<super::Timestamp>().is_ok()
+                && a.parse::<super::Timestamp>() == b.parse::<super::Timestamp>() =>
+        {
+            None
+        }
+        _ => Some(if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        }),
+    }
 }
 
 fn check_version(version: u32) -> Result<(), InvalidPayload> {
@@ -231,11 +308,14 @@ fn check_media_type(mt: &str) -> Result<(), InvalidPayload> {
     let token = |s: &str| {
         !s.is_empty()
             && s.len() <= 127
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
     };
     match mt.split_once('/') {
         Some((t, sub)) if token(t) && token(sub) => Ok(()),
-        _ => Err(InvalidPayload::new(format!("`{mt}` is not a media type like image/png"))),
+        _ => Err(InvalidPayload::new(format!(
+            "`{mt}` is not a media type like image/png"
+        ))),
     }
 }
 
@@ -261,5 +341,35 @@ mod tests {
         assert!(Statement::parse(payload(r#","colour":"red""#).as_bytes()).is_err());
         assert!(Statement::parse(payload(r#","version":1"#).as_bytes()).is_err());
         assert!(Statement::parse(payload(r#","terms":[{"kind":"free"}]"#).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn rejects_non_canonical_spellings() {
+        let hash = format!("blake3:{}", "ab".repeat(32));
+        for bad in [
+            format!(r#"[1,"ed25519:00",[["{hash}"]],"opt-out",[],"2026-01-01T00:00:00Z"]"#),
+            format!(
+                r#"{{"version":1,"key":"k","works":[{{"hash":"{hash}"}}],"consent":{{"opt-out":null}},"issued_at":"2026-01-01T00:00:00Z"}}"#
+            ),
+            format!(
+                r#"{{"version":1,"key":"k","works":[{{"hash":"{hash}","title":null}}],"consent":"opt-out","issued_at":"2026-01-01T00:00:00Z"}}"#
+            ),
+            format!(
+                r#"{{"version":1,"key":"k","works":[{{"hash":"{hash}"}}],"consent":"opt-out","terms":[],"issued_at":"2026-01-01T00:00:00Z"}}"#
+            ),
+            format!(
+                r#"{{"version":1,"key":"k","works":[{{"hash":"{hash}"}}],"consent":"opt-out","issued_at":"2026-01-01 00:00:00Z"}}"#
+            ),
+            format!(
+                r#"{{"version":1,"key":"k","works":[{{"hash":"1e20{}"}}],"consent":"opt-out","issued_at":"2026-01-01T00:00:00Z"}}"#,
+                "ab".repeat(32)
+            ),
+        ] {
+            assert!(Statement::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let ok = format!(
+            r#"{{"issued_at":"2026-01-01T00:00:00.5Z","consent":"opt-out","works":[{{"hash":"{hash}"}}],"key":"k","version":1}}"#
+        );
+        assert!(Statement::parse(ok.as_bytes()).is_ok(), "key order is free");
     }
 }

@@ -65,7 +65,10 @@ fn parse_hex32(hex_digits: &str) -> Result<[u8; 32], HashParseError> {
     if hex_digits.len() != 64 {
         return Err(HashParseError::Length(hex_digits.len()));
     }
-    if !hex_digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !hex_digits
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(HashParseError::Digits);
     }
     let mut out = [0u8; 32];
@@ -129,9 +132,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_forms() {
-        assert_eq!("blake3:abc".parse::<ContentHash>(), Err(HashParseError::Length(3)));
+        assert_eq!(
+            "blake3:abc".parse::<ContentHash>(),
+            Err(HashParseError::Length(3))
+        );
         let upper = format!("blake3:{}", "A".repeat(64));
         assert_eq!(upper.parse::<ContentHash>(), Err(HashParseError::Digits));
-        assert_eq!("sha256:00".parse::<ContentHash>(), Err(HashParseError::Format));
+        assert_eq!(
+            "sha256:00".parse::<ContentHash>(),
+            Err(HashParseError::Format)
+        );
     }
 }

@@ -23,7 +23,7 @@ pub struct Money {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Term {
     /// No payment is asked.
-    Free,
+    Free {},
     /// A credit line must accompany any allowed use.
     Attribution { credit: String },
     /// A fixed amount per training run.
@@ -38,7 +38,7 @@ pub enum Term {
 impl Term {
     fn kind(&self) -> &'static str {
         match self {
-            Term::Free => "free",
+            Term::Free {} => "free",
             Term::Attribution { .. } => "attribution",
             Term::FlatFee { .. } => "flat-fee",
             Term::RevenueShare { .. } => "revenue-share",
@@ -55,14 +55,19 @@ pub fn validate_terms(terms: &[Term]) -> Result<(), InvalidPayload> {
     let mut seen: Vec<&str> = Vec::new();
     for term in terms {
         if seen.contains(&term.kind()) {
-            return Err(InvalidPayload::new(format!("terms list `{}` more than once", term.kind())));
+            return Err(InvalidPayload::new(format!(
+                "terms list `{}` more than once",
+                term.kind()
+            )));
         }
         seen.push(term.kind());
         match term {
-            Term::Free => {}
+            Term::Free {} => {}
             Term::Attribution { credit } => {
                 if credit.trim().is_empty() {
-                    return Err(InvalidPayload::new("attribution terms need a non-empty credit line"));
+                    return Err(InvalidPayload::new(
+                        "attribution terms need a non-empty credit line",
+                    ));
                 }
                 if credit.chars().count() > MAX_CREDIT_CHARS {
                     return Err(InvalidPayload::new(format!(
@@ -79,7 +84,9 @@ pub fn validate_terms(terms: &[Term]) -> Result<(), InvalidPayload> {
         }
     }
     if seen.contains(&"free") && (seen.contains(&"flat-fee") || seen.contains(&"revenue-share")) {
-        return Err(InvalidPayload::new("`free` cannot be combined with `flat-fee` or `revenue-share`"));
+        return Err(InvalidPayload::new(
+            "`free` cannot be combined with `flat-fee` or `revenue-share`",
+        ));
     }
     Ok(())
 }
@@ -137,12 +144,24 @@ mod tests {
 
     #[test]
     fn rejects_bad_terms() {
-        let eur = |n| Money { amount_minor: n, currency: "EUR".into() };
+        let eur = |n| Money {
+            amount_minor: n,
+            currency: "EUR".into(),
+        };
         assert!(validate_terms(&[Term::FlatFee { amount: eur(0) }]).is_err());
-        assert!(validate_terms(&[Term::Free, Term::RevenueShare { minimum: None }]).is_err());
-        assert!(validate_terms(&[Term::Free, Term::Free]).is_err());
+        assert!(validate_terms(&[Term::Free {}, Term::RevenueShare { minimum: None }]).is_err());
+        assert!(validate_terms(&[Term::Free {}, Term::Free {}]).is_err());
         assert!(validate_terms(&[Term::Attribution { credit: " ".into() }]).is_err());
-        assert!(validate_terms(&[Term::FlatFee { amount: eur(MAX_AMOUNT_MINOR + 1) }]).is_err());
-        assert!(validate_terms(&[Term::Attribution { credit: "Ana".into() }, Term::FlatFee { amount: eur(5000) }]).is_ok());
+        assert!(validate_terms(&[Term::FlatFee {
+            amount: eur(MAX_AMOUNT_MINOR + 1)
+        }])
+        .is_err());
+        assert!(validate_terms(&[
+            Term::Attribution {
+                credit: "Ana".into()
+            },
+            Term::FlatFee { amount: eur(5000) }
+        ])
+        .is_ok());
     }
 }

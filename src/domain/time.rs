@@ -41,7 +41,9 @@ impl Timestamp {
         if nanos < 0 {
             return Err(TimestampError::Range);
         }
-        i64::try_from(nanos).map(Self).map_err(|_| TimestampError::Range)
+        i64::try_from(nanos)
+            .map(Self)
+            .map_err(|_| TimestampError::Range)
     }
 
     /// The instant `secs` seconds later (saturating).
@@ -66,9 +68,34 @@ impl FromStr for Timestamp {
     type Err = TimestampError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // RFC 3339 allows any offset; we accept only `Z` so that every
-        // timestamp has exactly one spelling of its zone.
-        if !s.ends_with('Z') {
+        // The RFC 3339 profile we accept: `YYYY-MM-DDTHH:MM:SS[.F]Z`, an
+        // uppercase `T`, 1 to 9 fraction digits, the zone always `Z`, no leap
+        // second. Everything else (other offsets, a space or other separator,
+        // longer fractions that would be truncated) is refused.
+        let b = s.as_bytes();
+        let digits =
+            |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        let shape = b.len() >= 20
+            && digits(0..4)
+            && b[4] == b'-'
+            && digits(5..7)
+            && b[7] == b'-'
+            && digits(8..10)
+            && b[10] == b'T'
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19)
+            && &b[17..19] != b"60"
+            && match &b[19..] {
+                b"Z" => true,
+                [b'.', frac @ .., b'Z'] => {
+                    (1..=9).contains(&frac.len()) && frac.iter().all(u8::is_ascii_digit)
+                }
+                _ => false,
+            };
+        if !shape {
             return Err(TimestampError::Format);
         }
         let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| TimestampError::Format)?;
@@ -110,9 +137,33 @@ mod tests {
     fn parses_utc_only() {
         let t: Timestamp = "2026-01-31T12:00:00Z".parse().expect("valid");
         assert_eq!(t.to_string(), "2026-01-31T12:00:00Z");
-        assert_eq!("2026-01-31T12:00:00+01:00".parse::<Timestamp>(), Err(TimestampError::Format));
-        assert_eq!("yesterday".parse::<Timestamp>(), Err(TimestampError::Format));
+        assert_eq!(
+            "2026-01-31T12:00:00+01:00".parse::<Timestamp>(),
+            Err(TimestampError::Format)
+        );
+        assert_eq!(
+            "yesterday".parse::<Timestamp>(),
+            Err(TimestampError::Format)
+        );
         let frac: Timestamp = "2026-01-31T12:00:00.123456789Z".parse().expect("valid");
         assert_eq!(frac.to_string(), "2026-01-31T12:00:00.123456789Z");
+        let padded: Timestamp = "2026-01-31T12:00:00.500Z".parse().expect("valid");
+        assert_eq!(padded.to_string(), "2026-01-31T12:00:00.5Z");
+        for bad in [
+            "2026-01-31 12:00:00Z",
+            "2026-01-31X12:00:00Z",
+            "2026-01-31t12:00:00Z",
+            "2026-01-31T12:00:00.1234567891Z",
+            "2026-01-31T23:59:60Z",
+            "2026-01-31T12:00:00.Z",
+            "2026-01-31T12:00Z",
+            "+2026-01-31T12:00:00Z",
+        ] {
+            assert_eq!(
+                bad.parse::<Timestamp>(),
+                Err(TimestampError::Format),
+                "{bad}"
+            );
+        }
     }
 }

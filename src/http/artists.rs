@@ -39,7 +39,10 @@ async fn register_artist(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let accepted = state.registry.register_artist(&env).await?;
     tracing::info!(artist_id = %accepted.artist_id, status = ?accepted.status, "artist registration");
-    Ok((accepted_status(&accepted), Json(json!({ "artist_id": accepted.artist_id, "document": accepted }))))
+    Ok((
+        accepted_status(&accepted),
+        Json(json!({ "artist_id": accepted.artist_id, "document": accepted })),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -50,10 +53,17 @@ struct WorksPage {
 }
 
 fn check_artist_id(id: &str) -> ApiResult<()> {
-    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
-        Err(ApiError::bad_request("invalid-parameter", "an artist id is 64 lowercase hex digits"))
+        Err(ApiError::bad_request(
+            "invalid-parameter",
+            "an artist id is 64 lowercase hex digits",
+        ))
     }
 }
 
@@ -66,7 +76,10 @@ async fn get_artist(
     check_artist_id(&artist_id)?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid-parameter", format!("`limit` must be 1 to {MAX_PAGE}")));
+        return Err(ApiError::bad_request(
+            "invalid-parameter",
+            format!("`limit` must be 1 to {MAX_PAGE}"),
+        ));
     }
     let after = page
         .after
@@ -122,9 +135,14 @@ async fn key_event(
     user.require(Role::Artist)?;
     check_artist_id(&artist_id)?;
     if user.subject != artist_id {
-        return Err(ApiError::forbidden("an artist token can only change its own artist's keys"));
+        return Err(ApiError::forbidden(
+            "an artist token can only change its own artist's keys",
+        ));
     }
     let accepted = state.registry.key_event(&artist_id, &env).await?;
     tracing::info!(status = ?accepted.status, "key event");
-    Ok((accepted_status(&accepted), Json(json!({ "document": accepted }))))
+    Ok((
+        accepted_status(&accepted),
+        Json(json!({ "document": accepted })),
+    ))
 }

@@ -23,7 +23,13 @@ pub fn routes() -> Routes {
 }
 
 fn parse_key(text: &str) -> ApiResult<PublicKey> {
-    text.parse().map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-key", format!("`key`: {e}")))
+    text.parse().map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-key",
+            format!("`key`: {e}"),
+        )
+    })
 }
 
 /// Who may log in with `key`, and as what.
@@ -32,7 +38,9 @@ async fn role_of(state: &AppState, key: &PublicKey) -> ApiResult<Option<(Role, S
         return Ok(Some((Role::Admin, "admin".to_owned())));
     }
     Ok(match state.registry.key_holder(key).await? {
-        Some(KeyHolder::Artist(k)) if k.active_at(crate::domain::Timestamp::now()) => Some((Role::Artist, k.artist_id)),
+        Some(KeyHolder::Artist(k)) if k.active_at(crate::domain::Timestamp::now()) => {
+            Some((Role::Artist, k.artist_id))
+        }
         Some(KeyHolder::Builder(b)) => Some((Role::Builder, b.builder_id)),
         _ => None,
     })
@@ -45,10 +53,17 @@ struct ChallengeRequest {
 }
 
 #[tracing::instrument(skip_all)]
-async fn challenge(State(state): State<AppState>, ApiJson(req): ApiJson<ChallengeRequest>) -> ApiResult<Json<Value>> {
+async fn challenge(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> ApiResult<Json<Value>> {
     let key = parse_key(&req.key)?;
     if role_of(&state, &key).await?.is_none() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-key", "no active artist, builder or admin holds this key"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown-key",
+            "no active artist, builder or admin holds this key",
+        ));
     }
     let (challenge, expires_at) = state.auth.challenge(key);
     Ok(Json(json!({
@@ -67,16 +82,21 @@ struct TokenRequest {
 }
 
 #[tracing::instrument(skip_all)]
-async fn token(State(state): State<AppState>, ApiJson(req): ApiJson<TokenRequest>) -> ApiResult<Json<Value>> {
+async fn token(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> ApiResult<Json<Value>> {
     let key = parse_key(&req.key)?;
     let sig: [u8; 64] = decode_base64(&req.signature)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| ApiError::bad_request("bad-base64", "`signature` must be base64 of 64 bytes"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("bad-base64", "`signature` must be base64 of 64 bytes")
+        })?;
     state.auth.redeem(&key, &req.challenge, &sig)?;
-    let (role, subject) = role_of(&state, &key)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("no active artist, builder or admin holds this key"))?;
+    let (role, subject) = role_of(&state, &key).await?.ok_or_else(|| {
+        ApiError::unauthorized("no active artist, builder or admin holds this key")
+    })?;
     let (token, expires_at) = state.auth.issue(role, &subject, &key)?;
     Ok(Json(json!({
         "token": token,
@@ -102,15 +122,25 @@ async fn create_builder(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     user.require(Role::Admin)?;
     if req.name.trim().is_empty() || req.name.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-payload", "`name` must be 1 to 512 characters"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-payload",
+            "`name` must be 1 to 512 characters",
+        ));
     }
     let key = parse_key(&req.key)?;
     if state.admin_key == Some(key) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "key-in-use", "this key is the admin key"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "key-in-use",
+            "this key is the admin key",
+        ));
     }
     let b = state.registry.create_builder(&req.name, key).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "builder_id": b.builder_id, "name": b.name, "key": b.key, "created_at": b.created_at })),
+        Json(
+            json!({ "builder_id": b.builder_id, "name": b.name, "key": b.key, "created_at": b.created_at }),
+        ),
     ))
 }

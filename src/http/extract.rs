@@ -44,7 +44,9 @@ impl AuthUser {
         if self.role == role {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this endpoint needs a {role:?} token").to_lowercase()))
+            Err(ApiError::forbidden(
+                format!("this endpoint needs a {role:?} token").to_lowercase(),
+            ))
         }
     }
 }
@@ -52,31 +54,48 @@ impl AuthUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("this endpoint needs `Authorization: Bearer <token>`"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("this endpoint needs `Authorization: Bearer <token>`")
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         let claims = state.auth.validate(token.trim())?;
-        let key: PublicKey = claims.key.parse().map_err(|_| ApiError::unauthorized("invalid token: bad key claim"))?;
+        let key: PublicKey = claims
+            .key
+            .parse()
+            .map_err(|_| ApiError::unauthorized("invalid token: bad key claim"))?;
         let still_good = match claims.role {
             Role::Admin => state.admin_key == Some(key) && claims.sub == "admin",
             Role::Artist | Role::Builder => match state.registry.key_holder(&key).await? {
                 Some(KeyHolder::Artist(k)) => {
-                    claims.role == Role::Artist && k.artist_id == claims.sub && k.active_at(Timestamp::now())
+                    claims.role == Role::Artist
+                        && k.artist_id == claims.sub
+                        && k.active_at(Timestamp::now())
                 }
-                Some(KeyHolder::Builder(b)) => claims.role == Role::Builder && b.builder_id == claims.sub,
+                Some(KeyHolder::Builder(b)) => {
+                    claims.role == Role::Builder && b.builder_id == claims.sub
+                }
                 None => false,
             },
         };
         if !still_good {
-            return Err(ApiError::unauthorized("the token's key is revoked or no longer holds this role"));
+            return Err(ApiError::unauthorized(
+                "the token's key is revoked or no longer holds this role",
+            ));
         }
-        Ok(AuthUser { role: claims.role, subject: claims.sub, key })
+        Ok(AuthUser {
+            role: claims.role,
+            subject: claims.sub,
+            key,
+        })
     }
 }

@@ -16,7 +16,10 @@ use crate::registry::{MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST};
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
 pub fn routes() -> Routes {
-    Routes::new().get("/healthz", healthz).get("/openapi.yaml", openapi).get("/v1/registry", registry_info)
+    Routes::new()
+        .get("/healthz", healthz)
+        .get("/openapi.yaml", openapi)
+        .get("/v1/registry", registry_info)
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<Value> {

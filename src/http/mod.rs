@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::routing::{self, MethodRouter};
-use axum::Router;
-use axum::error_handling::HandleErrorLayer;
 use axum::BoxError;
+use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
@@ -55,10 +55,18 @@ pub struct Routes {
 
 impl Routes {
     fn new() -> Self {
-        Self { router: Router::new(), table: Vec::new() }
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
     }
 
-    fn add(mut self, method: &'static str, path: &'static str, route: MethodRouter<AppState>) -> Self {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        route: MethodRouter<AppState>,
+    ) -> Self {
         self.table.push((method, path));
         self.router = self.router.route(path, route);
         self
@@ -73,8 +81,17 @@ impl Routes {
     }
 
     /// Adds a POST route with its own body limit.
-    pub fn post_limited<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H, limit: usize) -> Self {
-        self.add("post", path, routing::post(handler).layer(DefaultBodyLimit::max(limit)))
+    pub fn post_limited<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        handler: H,
+        limit: usize,
+    ) -> Self {
+        self.add(
+            "post",
+            path,
+            routing::post(handler).layer(DefaultBodyLimit::max(limit)),
+        )
     }
 
     fn merge(mut self, other: Routes) -> Self {
@@ -105,7 +122,11 @@ async fn not_found() -> ApiError {
 
 async fn timed_out(err: BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long and was abandoned")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long and was abandoned",
+        )
     } else {
         tracing::error!(error = %err, "middleware failed");
         ApiError::internal()
@@ -113,7 +134,11 @@ async fn timed_out(err: BoxError) -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this endpoint does not take that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not take that method",
+    )
 }
 
 /// The whole API.
@@ -123,7 +148,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
-        .layer(ServiceBuilder::new().layer(HandleErrorLayer::new(timed_out)).timeout(REQUEST_TIMEOUT))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(timed_out))
+                .timeout(REQUEST_TIMEOUT),
+        )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

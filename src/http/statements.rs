@@ -45,29 +45,59 @@ async fn submit(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     user.require(Role::Artist)?;
     if !is_json(&headers) {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "send the body as application/json"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the body as application/json",
+        ));
     }
     let body = body?;
     let batch: Batch = tokio::task::spawn_blocking(move || serde_json::from_slice(&body))
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(|e| ApiError::bad_request("malformed-json", format!("request body: {e}")))?;
-    let accepted = state.registry.submit_statements(&user.subject, batch.statements).await?;
-    let created = accepted.iter().filter(|a| a.status == AcceptStatus::Created).count();
+    let accepted = state
+        .registry
+        .submit_statements(&user.subject, batch.statements)
+        .await?;
+    let created = accepted
+        .iter()
+        .filter(|a| a.status == AcceptStatus::Created)
+        .count();
     tracing::info!(created, total = accepted.len(), "statements accepted");
-    let status = if created > 0 { StatusCode::CREATED } else { accepted.first().map_or(StatusCode::OK, accepted_status) };
+    let status = if created > 0 {
+        StatusCode::CREATED
+    } else {
+        accepted.first().map_or(StatusCode::OK, accepted_status)
+    };
     Ok((
         status,
-        Json(json!({ "created": created, "duplicates": accepted.len() - created, "accepted": accepted })),
+        Json(
+            json!({ "created": created, "duplicates": accepted.len() - created, "accepted": accepted }),
+        ),
     ))
 }
 
 #[tracing::instrument(skip_all)]
-async fn get_document(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Value>> {
-    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(ApiError::bad_request("invalid-parameter", "a document id is 64 lowercase hex digits"));
+async fn get_document(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    if id.len() != 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            "invalid-parameter",
+            "a document id is 64 lowercase hex digits",
+        ));
     }
-    let d = state.registry.document(&id).await?.ok_or_else(|| ApiError::not_found(format!("no document {id}")))?;
+    let d = state
+        .registry
+        .document(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no document {id}")))?;
     Ok(Json(json!({
         "id": d.doc.id,
         "seq": d.seq,

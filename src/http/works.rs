@@ -42,8 +42,13 @@ fn entry_json(h: &HistoryEntry, hash: &ContentHash) -> Value {
 }
 
 #[tracing::instrument(skip_all)]
-async fn get_work(State(state): State<AppState>, ApiPath(hash): ApiPath<String>) -> ApiResult<Json<Value>> {
-    let hash: ContentHash = hash.parse().map_err(|e| ApiError::bad_request("invalid-hash", format!("{e}")))?;
+async fn get_work(
+    State(state): State<AppState>,
+    ApiPath(hash): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let hash: ContentHash = hash
+        .parse()
+        .map_err(|e| ApiError::bad_request("invalid-hash", format!("{e}")))?;
     let view = state
         .registry
         .work(&hash)

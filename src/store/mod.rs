@@ -39,7 +39,9 @@ impl DocumentKind {
             "artist" => Ok(DocumentKind::Artist),
             "key-event" => Ok(DocumentKind::KeyEvent),
             "statement" => Ok(DocumentKind::Statement),
-            other => Err(StoreError::Corrupt(format!("unknown document kind `{other}`"))),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown document kind `{other}`"
+            ))),
         }
     }
 }
@@ -70,13 +72,25 @@ pub struct StoredDocument {
 #[derive(Debug, Clone)]
 pub enum Effect {
     /// A new artist whose id is the document id, with a first key.
-    ArtistCreated { display_name: String, key: PublicKey },
+    ArtistCreated {
+        display_name: String,
+        key: PublicKey,
+    },
     /// A key joins the artist.
     KeyAdded { key: PublicKey },
-    /// A key stops being valid from `effective_at`.
-    KeyRevoked { key: PublicKey, effective_at: Timestamp },
+    /// A key stops being valid from `effective_at`. Applies only if the key
+    /// is not revoked yet or its revocation is later (brought forward);
+    /// otherwise `Conflict("artist_keys_revoked_once")`.
+    KeyRevoked {
+        key: PublicKey,
+        effective_at: Timestamp,
+    },
     /// A statement about `works` issued at `issued_at`, signed by `key`.
-    Statement { key: PublicKey, issued_at: Timestamp, works: Vec<ContentHash> },
+    Statement {
+        key: PublicKey,
+        issued_at: Timestamp,
+        works: Vec<ContentHash>,
+    },
 }
 
 /// One append: a document and its effects.
@@ -123,12 +137,14 @@ pub struct WorkStatementRow {
     pub key_revoked_at: Option<Timestamp>,
 }
 
-/// The newest statement an artist has made about a work.
+/// One statement by an artist about a work, with what decides whether it
+/// still counts (its key and receipt time).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LatestClaim {
+pub struct ArtistClaim {
     pub work: ContentHash,
-    pub artist_id: String,
+    pub key: String,
     pub issued_at: Timestamp,
+    pub received_at: Timestamp,
 }
 
 /// A dataset builder registered by an admin.
@@ -187,11 +203,18 @@ pub trait Store: Send + Sync + 'static {
     async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>>;
 
     /// Documents of one artist of one kind, in acceptance order.
-    async fn artist_documents(&self, artist_id: &str, kind: DocumentKind) -> Result<Vec<StoredDocument>>;
+    async fn artist_documents(
+        &self,
+        artist_id: &str,
+        kind: DocumentKind,
+    ) -> Result<Vec<StoredDocument>>;
 
-    /// The newest `issued_at` per (work, artist) among stored statements
-    /// about any of `works`. Safe concurrently.
-    async fn latest_claims(&self, works: &[ContentHash]) -> Result<Vec<LatestClaim>>;
+    /// Every statement by `artist_id` about any of `works`. Safe concurrently.
+    async fn artist_claims(
+        &self,
+        artist_id: &str,
+        works: &[ContentHash],
+    ) -> Result<Vec<ArtistClaim>>;
 
     /// The key, whoever holds it.
     async fn key(&self, key: &PublicKey) -> Result<Option<KeyRecord>>;
@@ -201,7 +224,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Works the artist made statements about, ordered by hash, after
     /// `after`, at most `limit`.
-    async fn artist_works(&self, artist_id: &str, after: Option<ContentHash>, limit: u32) -> Result<Vec<ContentHash>>;
+    async fn artist_works(
+        &self,
+        artist_id: &str,
+        after: Option<ContentHash>,
+        limit: u32,
+    ) -> Result<Vec<ContentHash>>;
 
     /// Every statement about `work`, in acceptance order.
     async fn work_history(&self, work: &ContentHash) -> Result<Vec<WorkStatementRow>>;
@@ -237,12 +265,15 @@ pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {
-        anyhow::bail!("database URL must start with sqlite: or postgres: (got a URL with another scheme)")
+        anyhow::bail!(
+            "database URL must start with sqlite: or postgres: (got a URL with another scheme)"
+        )
     }
 }
 
 pub(crate) fn parse_key(text: &str) -> Result<PublicKey> {
-    text.parse().map_err(|e| StoreError::Corrupt(format!("stored key {text}: {e}")))
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("stored key {text}: {e}")))
 }
 
 pub(crate) fn parse_hash(bytes: &[u8]) -> Result<ContentHash> {

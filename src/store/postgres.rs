@@ -9,8 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    map_constraint, parse_hash, Counts, COUNTS_SQL, parse_key, Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect,
-    KeyRecord, LatestClaim, Result, Store, StoreError, StoredDocument, WorkStatementRow,
+    map_constraint, parse_hash, parse_key, Append, ArtistClaim, ArtistRecord, BuilderRecord,
+    Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument,
+    WorkStatementRow, COUNTS_SQL,
 };
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
@@ -38,7 +39,10 @@ impl PgStore {
     /// On connection or migration failure.
     pub async fn open_in_schema(url: &str, schema: &str) -> Result<Self> {
         let base = PgConnectOptions::from_str(url)?;
-        let admin = PgPoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone())
+            .await?;
         sqlx::query(&format!("create schema if not exists \"{schema}\""))
             .execute(&admin)
             .await?;
@@ -47,10 +51,15 @@ impl PgStore {
     }
 
     async fn connect(options: PgConnectOptions) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         // Fresh statistics for the planner; autovacuum keeps them fresh later.
-        sqlx::query("analyze documents, statement_works, artists, artist_keys, builders").execute(&pool).await?;
+        sqlx::query("analyze documents, statement_works, artists, artist_keys, builders")
+            .execute(&pool)
+            .await?;
         Ok(Self { pool })
     }
 }
@@ -75,7 +84,9 @@ fn key_from_row(row: &PgRow) -> Result<KeyRecord> {
         key: parse_key(row.try_get("key_id")?)?,
         artist_id: row.try_get("artist_id")?,
         added_at: Timestamp::from_unix_nanos(row.try_get("added_at")?),
-        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_unix_nanos),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(Timestamp::from_unix_nanos),
     })
 }
 
@@ -87,11 +98,15 @@ impl Store for PgStore {
 
     async fn append(&self, batch: &[Append]) -> Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("select pg_advisory_xact_lock($1)").bind(WRITER_LOCK).execute(&mut *tx).await?;
+        sqlx::query("select pg_advisory_xact_lock($1)")
+            .bind(WRITER_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
             .fetch_one(&mut *tx)
             .await?;
-        let n = i64::try_from(batch.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+        let n = i64::try_from(batch.len())
+            .map_err(|_| StoreError::Corrupt("batch too large".into()))?;
         let seqs: Vec<i64> = (next..next + n).collect();
         sqlx::query(
             "insert into documents (seq, id, kind, artist_id, payload_type, payload, signatures, received_at)
@@ -114,6 +129,7 @@ impl Store for PgStore {
         let mut work_artists: Vec<String> = Vec::new();
         let mut work_keys: Vec<String> = Vec::new();
         let mut work_issued: Vec<i64> = Vec::new();
+        let mut work_received: Vec<i64> = Vec::new();
         for (item, &seq) in batch.iter().zip(&seqs) {
             let d = &item.doc;
             let at = d.received_at.unix_nanos();
@@ -132,11 +148,13 @@ impl Store for PgStore {
                         .map_err(map_constraint)?;
                         insert_key(&mut tx, seq, &d.artist_id, key, at).await?;
                     }
-                    Effect::KeyAdded { key } => insert_key(&mut tx, seq, &d.artist_id, key, at).await?,
+                    Effect::KeyAdded { key } => {
+                        insert_key(&mut tx, seq, &d.artist_id, key, at).await?
+                    }
                     Effect::KeyRevoked { key, effective_at } => {
                         let done = sqlx::query(
                             "update artist_keys set revoked_at = $1, revoked_seq = $2
-                             where key_id = $3 and artist_id = $4 and revoked_at is null",
+                             where key_id = $3 and artist_id = $4 and (revoked_at is null or revoked_at > $1)",
                         )
                         .bind(effective_at.unix_nanos())
                         .bind(seq)
@@ -148,7 +166,11 @@ impl Store for PgStore {
                             return Err(StoreError::Conflict("artist_keys_revoked_once".into()));
                         }
                     }
-                    Effect::Statement { key, issued_at, works } => {
+                    Effect::Statement {
+                        key,
+                        issued_at,
+                        works,
+                    } => {
                         let key = key.to_string();
                         for work in works {
                             work_hashes.push(work.as_bytes().to_vec());
@@ -156,6 +178,7 @@ impl Store for PgStore {
                             work_artists.push(d.artist_id.clone());
                             work_keys.push(key.clone());
                             work_issued.push(issued_at.unix_nanos());
+                            work_received.push(at);
                         }
                     }
                 }
@@ -163,14 +186,15 @@ impl Store for PgStore {
         }
         if !work_hashes.is_empty() {
             sqlx::query(
-                "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at)
-                 select * from unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])",
+                "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at, received_at)
+                 select * from unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])",
             )
             .bind(work_hashes)
             .bind(work_seqs)
             .bind(work_artists)
             .bind(work_keys)
             .bind(work_issued)
+            .bind(work_received)
             .execute(&mut *tx)
             .await
             .map_err(map_constraint)?;
@@ -193,7 +217,11 @@ impl Store for PgStore {
         rows.iter().map(doc_from_row).collect()
     }
 
-    async fn artist_documents(&self, artist_id: &str, kind: DocumentKind) -> Result<Vec<StoredDocument>> {
+    async fn artist_documents(
+        &self,
+        artist_id: &str,
+        kind: DocumentKind,
+    ) -> Result<Vec<StoredDocument>> {
         // Literal kinds, so the planner can use the partial index on non-statements.
         let sql = match kind {
             DocumentKind::Artist => {
@@ -209,46 +237,59 @@ impl Store for PgStore {
                  from documents where artist_id = $1 and kind = 'statement' order by seq"
             }
         };
-        let rows = sqlx::query(sql).bind(artist_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sql)
+            .bind(artist_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(doc_from_row).collect()
     }
 
-    async fn latest_claims(&self, works: &[ContentHash]) -> Result<Vec<LatestClaim>> {
+    async fn artist_claims(
+        &self,
+        artist_id: &str,
+        works: &[ContentHash],
+    ) -> Result<Vec<ArtistClaim>> {
         if works.is_empty() {
             return Ok(Vec::new());
         }
         let hashes: Vec<Vec<u8>> = works.iter().map(|w| w.as_bytes().to_vec()).collect();
         let rows = sqlx::query(
-            "select work_hash, artist_id, max(issued_at) as issued_at from statement_works
-             where work_hash = any($1) group by work_hash, artist_id",
+            "select work_hash, key_id, issued_at, received_at from statement_works
+             where work_hash = any($1) and artist_id = $2",
         )
         .bind(hashes)
+        .bind(artist_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(LatestClaim {
+                Ok(ArtistClaim {
                     work: parse_hash(r.try_get("work_hash")?)?,
-                    artist_id: r.try_get("artist_id")?,
+                    key: r.try_get("key_id")?,
                     issued_at: Timestamp::from_unix_nanos(r.try_get("issued_at")?),
+                    received_at: Timestamp::from_unix_nanos(r.try_get("received_at")?),
                 })
             })
             .collect()
     }
 
     async fn key(&self, key: &PublicKey) -> Result<Option<KeyRecord>> {
-        let row = sqlx::query("select key_id, artist_id, added_at, revoked_at from artist_keys where key_id = $1")
-            .bind(key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "select key_id, artist_id, added_at, revoked_at from artist_keys where key_id = $1",
+        )
+        .bind(key.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(key_from_row).transpose()
     }
 
     async fn artist(&self, artist_id: &str) -> Result<Option<ArtistRecord>> {
-        let Some(row) = sqlx::query("select artist_id, display_name, registered_at from artists where artist_id = $1")
-            .bind(artist_id)
-            .fetch_optional(&self.pool)
-            .await?
+        let Some(row) = sqlx::query(
+            "select artist_id, display_name, registered_at from artists where artist_id = $1",
+        )
+        .bind(artist_id)
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
@@ -266,7 +307,12 @@ impl Store for PgStore {
         }))
     }
 
-    async fn artist_works(&self, artist_id: &str, after: Option<ContentHash>, limit: u32) -> Result<Vec<ContentHash>> {
+    async fn artist_works(
+        &self,
+        artist_id: &str,
+        after: Option<ContentHash>,
+        limit: u32,
+    ) -> Result<Vec<ContentHash>> {
         let after = after.map_or_else(Vec::new, |h| h.as_bytes().to_vec());
         let rows = sqlx::query(
             "select distinct work_hash from statement_works
@@ -277,16 +323,19 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| parse_hash(r.try_get("work_hash")?)).collect()
+        rows.iter()
+            .map(|r| parse_hash(r.try_get("work_hash")?))
+            .collect()
     }
 
     async fn work_history(&self, work: &ContentHash) -> Result<Vec<WorkStatementRow>> {
         // Two steps, so the plan is index lookups whatever the table
         // statistics say: the seqs of the work's statements, then those rows.
-        let seqs: Vec<i64> = sqlx::query_scalar("select seq from statement_works where work_hash = $1")
-            .bind(work.as_bytes().as_slice())
-            .fetch_all(&self.pool)
-            .await?;
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("select seq from statement_works where work_hash = $1")
+                .bind(work.as_bytes().as_slice())
+                .fetch_all(&self.pool)
+                .await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -312,7 +361,9 @@ impl Store for PgStore {
                     display_name: r.try_get("display_name")?,
                     key: r.try_get("key_id")?,
                     issued_at: Timestamp::from_unix_nanos(r.try_get("issued_at")?),
-                    key_revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_unix_nanos),
+                    key_revoked_at: r
+                        .try_get::<Option<i64>, _>("revoked_at")?
+                        .map(Timestamp::from_unix_nanos),
                 })
             })
             .collect()
@@ -326,22 +377,26 @@ impl Store for PgStore {
     }
 
     async fn create_builder(&self, b: &BuilderRecord) -> Result<()> {
-        sqlx::query("insert into builders (builder_id, name, key_id, created_at) values ($1, $2, $3, $4)")
-            .bind(&b.builder_id)
-            .bind(&b.name)
-            .bind(b.key.to_string())
-            .bind(b.created_at.unix_nanos())
-            .execute(&self.pool)
-            .await
-            .map_err(map_constraint)?;
+        sqlx::query(
+            "insert into builders (builder_id, name, key_id, created_at) values ($1, $2, $3, $4)",
+        )
+        .bind(&b.builder_id)
+        .bind(&b.name)
+        .bind(b.key.to_string())
+        .bind(b.created_at.unix_nanos())
+        .execute(&self.pool)
+        .await
+        .map_err(map_constraint)?;
         Ok(())
     }
 
     async fn builder_by_key(&self, key: &PublicKey) -> Result<Option<BuilderRecord>> {
-        let row = sqlx::query("select builder_id, name, key_id, created_at from builders where key_id = $1")
-            .bind(key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "select builder_id, name, key_id, created_at from builders where key_id = $1",
+        )
+        .bind(key.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(BuilderRecord {
                 builder_id: r.try_get("builder_id")?,
@@ -373,13 +428,15 @@ async fn insert_key(
     key: &PublicKey,
     at: i64,
 ) -> Result<()> {
-    sqlx::query("insert into artist_keys (key_id, artist_id, added_at, added_seq) values ($1, $2, $3, $4)")
-        .bind(key.to_string())
-        .bind(artist_id)
-        .bind(at)
-        .bind(seq)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_constraint)?;
+    sqlx::query(
+        "insert into artist_keys (key_id, artist_id, added_at, added_seq) values ($1, $2, $3, $4)",
+    )
+    .bind(key.to_string())
+    .bind(artist_id)
+    .bind(at)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_constraint)?;
     Ok(())
 }

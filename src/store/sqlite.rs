@@ -5,12 +5,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    map_constraint, parse_hash, Counts, COUNTS_SQL, parse_key, Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect,
-    KeyRecord, LatestClaim, Result, Store, StoreError, StoredDocument, WorkStatementRow,
+    map_constraint, parse_hash, parse_key, Append, ArtistClaim, ArtistRecord, BuilderRecord,
+    Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument,
+    WorkStatementRow, COUNTS_SQL,
 };
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
@@ -31,7 +34,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -57,7 +63,9 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
         key: parse_key(row.try_get("key_id")?)?,
         artist_id: row.try_get("artist_id")?,
         added_at: Timestamp::from_unix_nanos(row.try_get("added_at")?),
-        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_unix_nanos),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(Timestamp::from_unix_nanos),
     })
 }
 
@@ -95,7 +103,11 @@ impl Store for SqliteStore {
         rows.iter().map(doc_from_row).collect()
     }
 
-    async fn artist_documents(&self, artist_id: &str, kind: DocumentKind) -> Result<Vec<StoredDocument>> {
+    async fn artist_documents(
+        &self,
+        artist_id: &str,
+        kind: DocumentKind,
+    ) -> Result<Vec<StoredDocument>> {
         // Literal kinds, so the planner can use the partial index on non-statements.
         let sql = match kind {
             DocumentKind::Artist => {
@@ -111,46 +123,58 @@ impl Store for SqliteStore {
                  from documents where artist_id = $1 and kind = 'statement' order by seq"
             }
         };
-        let rows = sqlx::query(sql).bind(artist_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sql)
+            .bind(artist_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(doc_from_row).collect()
     }
 
-    async fn latest_claims(&self, works: &[ContentHash]) -> Result<Vec<LatestClaim>> {
+    async fn artist_claims(
+        &self,
+        artist_id: &str,
+        works: &[ContentHash],
+    ) -> Result<Vec<ArtistClaim>> {
         if works.is_empty() {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "select work_hash, artist_id, max(issued_at) as issued_at from statement_works
-             where work_hash in (select unhex(value) from json_each($1))
-             group by work_hash, artist_id",
+            "select work_hash, key_id, issued_at, received_at from statement_works
+             where work_hash in (select unhex(value) from json_each($1)) and artist_id = $2",
         )
         .bind(hex_json(works))
+        .bind(artist_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(LatestClaim {
+                Ok(ArtistClaim {
                     work: parse_hash(r.try_get("work_hash")?)?,
-                    artist_id: r.try_get("artist_id")?,
+                    key: r.try_get("key_id")?,
                     issued_at: Timestamp::from_unix_nanos(r.try_get("issued_at")?),
+                    received_at: Timestamp::from_unix_nanos(r.try_get("received_at")?),
                 })
             })
             .collect()
     }
 
     async fn key(&self, key: &PublicKey) -> Result<Option<KeyRecord>> {
-        let row = sqlx::query("select key_id, artist_id, added_at, revoked_at from artist_keys where key_id = $1")
-            .bind(key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "select key_id, artist_id, added_at, revoked_at from artist_keys where key_id = $1",
+        )
+        .bind(key.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(key_from_row).transpose()
     }
 
     async fn artist(&self, artist_id: &str) -> Result<Option<ArtistRecord>> {
-        let Some(row) = sqlx::query("select artist_id, display_name, registered_at from artists where artist_id = $1")
-            .bind(artist_id)
-            .fetch_optional(&self.pool)
-            .await?
+        let Some(row) = sqlx::query(
+            "select artist_id, display_name, registered_at from artists where artist_id = $1",
+        )
+        .bind(artist_id)
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
@@ -168,7 +192,12 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn artist_works(&self, artist_id: &str, after: Option<ContentHash>, limit: u32) -> Result<Vec<ContentHash>> {
+    async fn artist_works(
+        &self,
+        artist_id: &str,
+        after: Option<ContentHash>,
+        limit: u32,
+    ) -> Result<Vec<ContentHash>> {
         let after = after.map_or_else(Vec::new, |h| h.as_bytes().to_vec());
         let rows = sqlx::query(
             "select distinct work_hash from statement_works
@@ -179,7 +208,9 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| parse_hash(r.try_get("work_hash")?)).collect()
+        rows.iter()
+            .map(|r| parse_hash(r.try_get("work_hash")?))
+            .collect()
     }
 
     async fn work_history(&self, work: &ContentHash) -> Result<Vec<WorkStatementRow>> {
@@ -204,7 +235,9 @@ impl Store for SqliteStore {
                     display_name: r.try_get("display_name")?,
                     key: r.try_get("key_id")?,
                     issued_at: Timestamp::from_unix_nanos(r.try_get("issued_at")?),
-                    key_revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_unix_nanos),
+                    key_revoked_at: r
+                        .try_get::<Option<i64>, _>("revoked_at")?
+                        .map(Timestamp::from_unix_nanos),
                 })
             })
             .collect()
@@ -218,22 +251,26 @@ impl Store for SqliteStore {
     }
 
     async fn create_builder(&self, b: &BuilderRecord) -> Result<()> {
-        sqlx::query("insert into builders (builder_id, name, key_id, created_at) values ($1, $2, $3, $4)")
-            .bind(&b.builder_id)
-            .bind(&b.name)
-            .bind(b.key.to_string())
-            .bind(b.created_at.unix_nanos())
-            .execute(&self.pool)
-            .await
-            .map_err(map_constraint)?;
+        sqlx::query(
+            "insert into builders (builder_id, name, key_id, created_at) values ($1, $2, $3, $4)",
+        )
+        .bind(&b.builder_id)
+        .bind(&b.name)
+        .bind(b.key.to_string())
+        .bind(b.created_at.unix_nanos())
+        .execute(&self.pool)
+        .await
+        .map_err(map_constraint)?;
         Ok(())
     }
 
     async fn builder_by_key(&self, key: &PublicKey) -> Result<Option<BuilderRecord>> {
-        let row = sqlx::query("select builder_id, name, key_id, created_at from builders where key_id = $1")
-            .bind(key.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "select builder_id, name, key_id, created_at from builders where key_id = $1",
+        )
+        .bind(key.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(BuilderRecord {
                 builder_id: r.try_get("builder_id")?,
@@ -267,7 +304,8 @@ async fn append_in_tx(conn: &mut sqlx::SqliteConnection, batch: &[Append]) -> Re
     let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
         .fetch_one(&mut *conn)
         .await?;
-    let n = i64::try_from(batch.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+    let n =
+        i64::try_from(batch.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
     let seqs: Vec<i64> = (next..next + n).collect();
     let rows: Vec<(i64, &Append)> = seqs.iter().copied().zip(batch).collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -285,17 +323,31 @@ async fn append_in_tx(conn: &mut sqlx::SqliteConnection, batch: &[Append]) -> Re
                 .push_bind(d.signatures.as_str())
                 .push_bind(d.received_at.unix_nanos());
         });
-        q.build().execute(&mut *conn).await.map_err(map_constraint)?;
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(map_constraint)?;
     }
     // Statement works in bulk; other effects one by one, in order.
-    let mut works: Vec<(&[u8], i64, &str, String, i64)> = Vec::new();
+    let mut works: Vec<(&[u8], i64, &str, String, i64, i64)> = Vec::new();
     for (seq, item) in &rows {
         for effect in &item.effects {
             match effect {
-                Effect::Statement { key, issued_at, works: hashes } => {
+                Effect::Statement {
+                    key,
+                    issued_at,
+                    works: hashes,
+                } => {
                     let key = key.to_string();
                     for h in hashes {
-                        works.push((h.as_bytes().as_slice(), *seq, item.doc.artist_id.as_str(), key.clone(), issued_at.unix_nanos()));
+                        works.push((
+                            h.as_bytes().as_slice(),
+                            *seq,
+                            item.doc.artist_id.as_str(),
+                            key.clone(),
+                            issued_at.unix_nanos(),
+                            item.doc.received_at.unix_nanos(),
+                        ));
                     }
                 }
                 other => apply_effect(conn, *seq, &item.doc, other).await?,
@@ -304,17 +356,33 @@ async fn append_in_tx(conn: &mut sqlx::SqliteConnection, batch: &[Append]) -> Re
     }
     for chunk in works.chunks(ROWS_PER_INSERT) {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at) ",
+            "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at, received_at) ",
         );
-        q.push_values(chunk, |mut b, (hash, seq, artist, key, issued)| {
-            b.push_bind(*hash).push_bind(*seq).push_bind(*artist).push_bind(key.as_str()).push_bind(*issued);
-        });
-        q.build().execute(&mut *conn).await.map_err(map_constraint)?;
+        q.push_values(
+            chunk,
+            |mut b, (hash, seq, artist, key, issued, received)| {
+                b.push_bind(*hash)
+                    .push_bind(*seq)
+                    .push_bind(*artist)
+                    .push_bind(key.as_str())
+                    .push_bind(*issued)
+                    .push_bind(*received);
+            },
+        );
+        q.build()
+            .execute(&mut *conn)
+            .await
+            .map_err(map_constraint)?;
     }
     Ok(seqs)
 }
 
-async fn apply_effect(conn: &mut sqlx::SqliteConnection, seq: i64, d: &Document, effect: &Effect) -> Result<()> {
+async fn apply_effect(
+    conn: &mut sqlx::SqliteConnection,
+    seq: i64,
+    d: &Document,
+    effect: &Effect,
+) -> Result<()> {
     let at = d.received_at.unix_nanos();
     match effect {
         Effect::ArtistCreated { display_name, key } => {
@@ -332,7 +400,7 @@ async fn apply_effect(conn: &mut sqlx::SqliteConnection, seq: i64, d: &Document,
         Effect::KeyRevoked { key, effective_at } => {
             let done = sqlx::query(
                 "update artist_keys set revoked_at = $1, revoked_seq = $2
-                 where key_id = $3 and artist_id = $4 and revoked_at is null",
+                 where key_id = $3 and artist_id = $4 and (revoked_at is null or revoked_at > $1)",
             )
             .bind(effective_at.unix_nanos())
             .bind(seq)
@@ -346,18 +414,28 @@ async fn apply_effect(conn: &mut sqlx::SqliteConnection, seq: i64, d: &Document,
                 Err(StoreError::Conflict("artist_keys_revoked_once".into()))
             }
         }
-        Effect::Statement { .. } => Err(StoreError::Corrupt("statement effects are inserted in bulk".into())),
+        Effect::Statement { .. } => Err(StoreError::Corrupt(
+            "statement effects are inserted in bulk".into(),
+        )),
     }
 }
 
-async fn insert_key(conn: &mut sqlx::SqliteConnection, seq: i64, artist_id: &str, key: &PublicKey, at: i64) -> Result<()> {
-    sqlx::query("insert into artist_keys (key_id, artist_id, added_at, added_seq) values ($1, $2, $3, $4)")
-        .bind(key.to_string())
-        .bind(artist_id)
-        .bind(at)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_constraint)?;
+async fn insert_key(
+    conn: &mut sqlx::SqliteConnection,
+    seq: i64,
+    artist_id: &str,
+    key: &PublicKey,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "insert into artist_keys (key_id, artist_id, added_at, added_seq) values ($1, $2, $3, $4)",
+    )
+    .bind(key.to_string())
+    .bind(artist_id)
+    .bind(at)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_constraint)?;
     Ok(())
 }

@@ -5,7 +5,12 @@ use crate::helpers::*;
 crate::both_backends_raw!(artist_walkthrough);
 
 fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -23,17 +28,37 @@ async fn artist_walkthrough(backend: Backend) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("ana.key")).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("ana.key"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let again = server.cli(&["keygen", "--out", "ana.key"]);
     assert!(!again.status.success(), "keygen must not overwrite a key");
-    assert_eq!(std::fs::read_to_string(dir.path().join("ana.key")).expect("key"), pem);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ana.key")).expect("key"),
+        pem
+    );
 
     // artist create.
-    let out = ok(&server.cli(&["artist", "create", "--key", "ana.key", "--name", "Ana Example"]));
+    let out = ok(&server.cli(&[
+        "artist",
+        "create",
+        "--key",
+        "ana.key",
+        "--name",
+        "Ana Example",
+    ]));
     assert!(out.starts_with("registered artist "), "{out}");
-    let out = ok(&server.cli(&["artist", "create", "--key", "ana.key", "--name", "Ana Example"]));
+    let out = ok(&server.cli(&[
+        "artist",
+        "create",
+        "--key",
+        "ana.key",
+        "--name",
+        "Ana Example",
+    ]));
     assert!(out.starts_with("already registered"), "{out}");
 
     // register a folder of works.
@@ -43,9 +68,19 @@ async fn artist_walkthrough(backend: Backend) {
     std::fs::write(works.join("2024/forest.jpg"), b"jpeg bytes of forest").expect("write");
     std::fs::write(works.join("2024/copy.jpg"), b"jpeg bytes of forest").expect("write");
     let out = ok(&server.cli(&[
-        "register", "portfolio", "--key", "ana.key", "--consent", "train-ai=disallowed,search=allowed", "--attribution", "Ana Example",
+        "register",
+        "portfolio",
+        "--key",
+        "ana.key",
+        "--consent",
+        "train-ai=disallowed,search=allowed",
+        "--attribution",
+        "Ana Example",
     ]));
-    assert!(out.contains("3 file(s), 2 distinct work(s); 2 statement(s) recorded"), "{out}");
+    assert!(
+        out.contains("3 file(s), 2 distinct work(s); 2 statement(s) recorded"),
+        "{out}"
+    );
 
     // status by file and by hash.
     let out = ok(&server.cli(&["status", "portfolio/harbour.png"]));
@@ -63,7 +98,14 @@ async fn artist_walkthrough(backend: Backend) {
     assert!(out.contains("not registered"), "{out}");
 
     // Changing one's mind: opt out of everything.
-    let out = ok(&server.cli(&["register", "portfolio/harbour.png", "--key", "ana.key", "--consent", "opt-out"]));
+    let out = ok(&server.cli(&[
+        "register",
+        "portfolio/harbour.png",
+        "--key",
+        "ana.key",
+        "--consent",
+        "opt-out",
+    ]));
     assert!(out.contains("1 statement(s) recorded"), "{out}");
     let out = ok(&server.cli(&["status", "portfolio/harbour.png", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
@@ -71,14 +113,36 @@ async fn artist_walkthrough(backend: Backend) {
     assert_eq!(v["history"].as_array().map(Vec::len), Some(2));
 
     // Errors are clear and exit non-zero.
-    let bad = server.cli(&["register", "portfolio", "--key", "ana.key", "--consent", "train-ai=maybe"]);
+    let bad = server.cli(&[
+        "register",
+        "portfolio",
+        "--key",
+        "ana.key",
+        "--consent",
+        "train-ai=maybe",
+    ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected allowed or disallowed"));
-    let bad = server.cli(&["register", "portfolio", "--key", "ana.key", "--consent", "opt-out", "--free"]);
+    let bad = server.cli(&[
+        "register",
+        "portfolio",
+        "--key",
+        "ana.key",
+        "--consent",
+        "opt-out",
+        "--free",
+    ]);
     assert!(!bad.status.success());
     let stranger = server.cli(&["keygen", "--out", "bo.key"]);
     ok(&stranger);
     let bad = server.cli(&["register", "portfolio", "--key", "bo.key"]);
-    assert!(!bad.status.success(), "an unregistered key cannot register works");
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown-key"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        !bad.status.success(),
+        "an unregistered key cannot register works"
+    );
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown-key"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

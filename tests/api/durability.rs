@@ -7,7 +7,10 @@ use crate::helpers::*;
 use consentry::client::Client;
 use consentry::crypto::SecretKey;
 
-crate::both_backends_raw!(acknowledged_statements_survive_kill_9, sigterm_shuts_down_gracefully);
+crate::both_backends_raw!(
+    acknowledged_statements_survive_kill_9,
+    sigterm_shuts_down_gracefully
+);
 
 async fn acknowledged_statements_survive_kill_9(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
@@ -20,18 +23,32 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
         let mut server = Server::start(dir.path(), &url);
         match &registry_key {
             None => registry_key = Some(server.public_key.clone()),
-            Some(k) => assert_eq!(&server.public_key, k, "registry key must persist across restarts"),
+            Some(k) => assert_eq!(
+                &server.public_key, k,
+                "registry key must persist across restarts"
+            ),
         }
         let mut client = Client::new(&server.base).expect("client");
         if round == 0 {
-            let (status, _) = client.post("/v1/artists", &json!(artist_envelope(&key, "Ana"))).await.expect("register");
+            let (status, _) = client
+                .post("/v1/artists", &json!(artist_envelope(&key, "Ana")))
+                .await
+                .expect("register");
             assert_eq!(status, 201);
         }
         // Everything acknowledged before this round is still there.
         for (id, hash) in &acked {
-            let doc = client.get_optional(&format!("/v1/documents/{id}")).await.expect("get").expect("acknowledged document lost");
+            let doc = client
+                .get_optional(&format!("/v1/documents/{id}"))
+                .await
+                .expect("get")
+                .expect("acknowledged document lost");
             assert_eq!(doc["kind"], "statement");
-            let w = client.get_optional(&format!("/v1/works/{hash}")).await.expect("get").expect("work lost");
+            let w = client
+                .get_optional(&format!("/v1/works/{hash}"))
+                .await
+                .expect("get")
+                .expect("work lost");
             assert_eq!(w["consent"]["train-ai"], "disallowed");
         }
         client.login(&key).await.expect("login");
@@ -50,13 +67,23 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
     let server = Server::start(dir.path(), &url);
     let client = Client::new(&server.base).expect("client");
     for (id, _) in &acked {
-        assert!(client.get_optional(&format!("/v1/documents/{id}")).await.expect("get").is_some(), "lost {id}");
+        assert!(
+            client
+                .get_optional(&format!("/v1/documents/{id}"))
+                .await
+                .expect("get")
+                .is_some(),
+            "lost {id}"
+        );
     }
     assert_eq!(acked.len(), 3 + 4 + 5 + 6);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("registry.key")).expect("key file").permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("registry.key"))
+            .expect("key file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the registry key is private");
     }
 }
@@ -67,17 +94,26 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
     let mut server = Server::start(dir.path(), &url);
     let client = Client::new(&server.base).expect("client");
     let key = SecretKey::generate();
-    let (status, _) = client.post("/v1/artists", &json!(artist_envelope(&key, "Ana"))).await.expect("register");
+    let (status, _) = client
+        .post("/v1/artists", &json!(artist_envelope(&key, "Ana")))
+        .await
+        .expect("register");
     assert_eq!(status, 201);
     let pid = server.child.id().to_string();
-    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(sent.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let exit = loop {
         if let Some(status) = server.child.try_wait().expect("wait") {
             break status;
         }
-        assert!(std::time::Instant::now() < deadline, "server did not stop on SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not stop on SIGTERM"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");

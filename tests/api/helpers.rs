@@ -27,13 +27,19 @@ pub enum Backend {
 /// The PostgreSQL server the suite uses. Not optional: the PostgreSQL half
 /// of the suite fails, rather than skips, when it is unreachable.
 pub fn postgres_url() -> String {
-    std::env::var("CONSENTRY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("CONSENTRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// Where a test database lives, so tests can open it behind the store's back.
 pub enum Location {
-    Sqlite { _dir: tempfile::TempDir, url: String },
-    Postgres { schema: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        schema: String,
+    },
 }
 
 impl Drop for Location {
@@ -42,10 +48,16 @@ impl Drop for Location {
             let schema = schema.clone();
             // Drop runs outside async context guarantees: use a private runtime on a thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     let pool = sqlx::PgPool::connect(&postgres_url()).await.ok()?;
-                    sqlx::query(&format!("drop schema if exists \"{schema}\" cascade")).execute(&pool).await.ok()?;
+                    sqlx::query(&format!("drop schema if exists \"{schema}\" cascade"))
+                        .execute(&pool)
+                        .await
+                        .ok()?;
                     pool.close().await;
                     Some(())
                 })
@@ -74,7 +86,12 @@ pub async fn open_store(backend: Backend) -> (Arc<dyn Store>, Location) {
             let schema = format!("t_{}", random_hex(8));
             let s = store::postgres::PgStore::open_in_schema(&postgres_url(), &schema)
                 .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {} is required for the test suite: {e}", postgres_url()));
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL at {} is required for the test suite: {e}",
+                        postgres_url()
+                    )
+                });
             (Arc::new(s), Location::Postgres { schema })
         }
     }
@@ -101,11 +118,28 @@ impl Resp {
     /// Asserts a problem+json response with this status and problem slug.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, slug: &str) {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
-        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.text);
-        assert_eq!(self.body["type"], format!("urn:consentry:problem:{slug}"), "body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("urn:consentry:problem:{slug}"),
+            "body: {}",
+            self.text
+        );
         assert_eq!(self.body["status"], status);
-        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem without detail");
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "problem without detail"
+        );
     }
 
     #[track_caller]
@@ -119,10 +153,21 @@ impl TestApp {
         let (store, location) = open_store(backend).await;
         let registry_key = SecretKey::generate();
         let admin = SecretKey::generate();
-        let state = consentry::server::app_state(store, &registry_key, Some(admin.public_key()), "consentry-test")
-            .await
-            .expect("state");
-        TestApp { router: router(state.clone()), state, admin, registry_key, _location: location }
+        let state = consentry::server::app_state(
+            store,
+            &registry_key,
+            Some(admin.public_key()),
+            "consentry-test",
+        )
+        .await
+        .expect("state");
+        TestApp {
+            router: router(state.clone()),
+            state,
+            admin,
+            registry_key,
+            _location: location,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -134,7 +179,12 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self.router.clone().oneshot(req).await.expect("router never fails");
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router never fails");
         let status = resp.status();
         let content_type = resp
             .headers()
@@ -145,14 +195,26 @@ impl TestApp {
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, content_type, body, text }
+        Resp {
+            status,
+            content_type,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(Request::get(path).body(Body::empty()).expect("request")).await
+        self.send(Request::get(path).body(Body::empty()).expect("request"))
+            .await
     }
 
-    pub async fn post_raw(&self, path: &str, body: impl Into<Body>, content_type: Option<&str>, token: Option<&str>) -> Resp {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<Body>,
+        content_type: Option<&str>,
+        token: Option<&str>,
+    ) -> Resp {
         let mut req = Request::post(path);
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
@@ -164,12 +226,20 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
-        self.post_raw(path, serde_json::to_vec(body).expect("json"), Some("application/json"), token).await
+        self.post_raw(
+            path,
+            serde_json::to_vec(body).expect("json"),
+            Some("application/json"),
+            token,
+        )
+        .await
     }
 
     /// Registers an artist; returns the artist id.
     pub async fn register_artist(&self, key: &SecretKey, name: &str) -> String {
-        let r = self.post("/v1/artists", &json!(artist_envelope(key, name)), None).await;
+        let r = self
+            .post("/v1/artists", &json!(artist_envelope(key, name)), None)
+            .await;
         r.assert_status(201);
         r.body["artist_id"].as_str().expect("artist_id").to_owned()
     }
@@ -177,12 +247,21 @@ impl TestApp {
     /// A token for `key` through the challenge flow.
     pub async fn login(&self, key: &SecretKey) -> String {
         let public = key.public_key().to_string();
-        let ch = self.post("/v1/auth/challenge", &json!({ "key": public }), None).await;
+        let ch = self
+            .post("/v1/auth/challenge", &json!({ "key": public }), None)
+            .await;
         ch.assert_status(200);
         let challenge = ch.body["challenge"].as_str().expect("challenge").to_owned();
-        let sig = key.sign(&pae(PayloadType::AuthChallenge.as_str(), challenge.as_bytes()));
+        let sig = key.sign(&pae(
+            PayloadType::AuthChallenge.as_str(),
+            challenge.as_bytes(),
+        ));
         let t = self
-            .post("/v1/auth/token", &json!({ "key": public, "challenge": challenge, "signature": B64.encode(sig) }), None)
+            .post(
+                "/v1/auth/token",
+                &json!({ "key": public, "challenge": challenge, "signature": B64.encode(sig) }),
+                None,
+            )
             .await;
         t.assert_status(200);
         t.body["token"].as_str().expect("token").to_owned()
@@ -197,7 +276,12 @@ impl TestApp {
     }
 
     pub async fn submit(&self, token: &str, envelopes: &[Envelope]) -> Resp {
-        self.post("/v1/statements", &json!({ "statements": envelopes }), Some(token)).await
+        self.post(
+            "/v1/statements",
+            &json!({ "statements": envelopes }),
+            Some(token),
+        )
+        .await
     }
 
     pub async fn work(&self, hash: &ContentHash) -> Resp {
@@ -218,11 +302,20 @@ pub fn artist_envelope(key: &SecretKey, name: &str) -> Envelope {
         "display_name": name,
         "issued_at": Timestamp::now(),
     });
-    Envelope::sign(PayloadType::Artist, &serde_json::to_vec(&payload).expect("json"), &[key])
+    Envelope::sign(
+        PayloadType::Artist,
+        &serde_json::to_vec(&payload).expect("json"),
+        &[key],
+    )
 }
 
 /// A statement payload with the key filled in.
-pub fn statement_payload(key: &SecretKey, works: &[ContentHash], consent: Value, issued_at: Timestamp) -> Value {
+pub fn statement_payload(
+    key: &SecretKey,
+    works: &[ContentHash],
+    consent: Value,
+    issued_at: Timestamp,
+) -> Value {
     json!({
         "version": 1,
         "key": key.public_key().to_string(),
@@ -233,10 +326,19 @@ pub fn statement_payload(key: &SecretKey, works: &[ContentHash], consent: Value,
 }
 
 pub fn sign_statement(key: &SecretKey, payload: &Value) -> Envelope {
-    Envelope::sign(PayloadType::Statement, &serde_json::to_vec(payload).expect("json"), &[key])
+    Envelope::sign(
+        PayloadType::Statement,
+        &serde_json::to_vec(payload).expect("json"),
+        &[key],
+    )
 }
 
-pub fn statement(key: &SecretKey, works: &[ContentHash], consent: Value, issued_at: Timestamp) -> Envelope {
+pub fn statement(
+    key: &SecretKey,
+    works: &[ContentHash],
+    consent: Value,
+    issued_at: Timestamp,
+) -> Envelope {
     sign_statement(key, &statement_payload(key, works, consent, issued_at))
 }
 
@@ -249,7 +351,13 @@ pub fn ago(secs: i64) -> Timestamp {
     Timestamp::now().plus_secs(-secs)
 }
 
-pub fn key_event(artist_id: &str, action: &str, key: &str, extra: Value, signers: &[&SecretKey]) -> Envelope {
+pub fn key_event(
+    artist_id: &str,
+    action: &str,
+    key: &str,
+    extra: Value,
+    signers: &[&SecretKey],
+) -> Envelope {
     let mut payload = json!({
         "version": 1,
         "artist": artist_id,
@@ -260,7 +368,11 @@ pub fn key_event(artist_id: &str, action: &str, key: &str, extra: Value, signers
     if let (Some(obj), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
         obj.extend(extra.clone());
     }
-    Envelope::sign(PayloadType::KeyEvent, &serde_json::to_vec(&payload).expect("json"), signers)
+    Envelope::sign(
+        PayloadType::KeyEvent,
+        &serde_json::to_vec(&payload).expect("json"),
+        signers,
+    )
 }
 
 /// Generates a `#[tokio::test]` per backend for an `async fn(TestApp)`.
@@ -295,13 +407,24 @@ pub struct Server {
 }
 
 /// A database for a server process: a SQLite file in `dir`, or a fresh PostgreSQL schema.
-pub async fn server_database(backend: Backend, dir: &std::path::Path) -> (String, Option<Location>) {
+pub async fn server_database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> (String, Option<Location>) {
     match backend {
-        Backend::Sqlite => (format!("sqlite://{}", dir.join("registry.db").display()), None),
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.join("registry.db").display()),
+            None,
+        ),
         Backend::Postgres => {
             let schema = format!("t_{}", random_hex(8));
-            let pool = sqlx::PgPool::connect(&postgres_url()).await.expect("PostgreSQL is required for the test suite");
-            sqlx::query(&format!("create schema \"{schema}\"")).execute(&pool).await.expect("create schema");
+            let pool = sqlx::PgPool::connect(&postgres_url())
+                .await
+                .expect("PostgreSQL is required for the test suite");
+            sqlx::query(&format!("create schema \"{schema}\""))
+                .execute(&pool)
+                .await
+                .expect("create schema");
             pool.close().await;
             let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
             (url, Some(Location::Postgres { schema }))
@@ -314,7 +437,14 @@ impl Server {
     pub fn start(dir: &std::path::Path, database_url: &str) -> Server {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--key-file"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+                "--key-file",
+            ])
             .arg(dir.join("registry.key"))
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -325,7 +455,10 @@ impl Server {
         let mut lines = std::io::BufReader::new(stdout).lines();
         let mut public_key = String::new();
         let base = loop {
-            let line = lines.next().expect("server exited before listening").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read stdout");
             if let Some(k) = line.strip_prefix("consentry registry public key: ") {
                 public_key = k.to_owned();
             }
@@ -333,7 +466,12 @@ impl Server {
                 break addr.to_owned();
             }
         };
-        Server { child, base, public_key, dir: dir.to_path_buf() }
+        Server {
+            child,
+            base,
+            public_key,
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// SIGKILL: no shutdown hooks, no flushing.

@@ -5,9 +5,9 @@ mod helpers;
 
 mod artists;
 mod auth;
+mod cli;
 mod durability;
 mod openapi;
 mod statements;
 mod storage;
 mod vectors;
-mod cli;
