@@ -181,8 +181,8 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
     // Several clients at once: checking one batch overlaps writing another.
     let t = Instant::now();
     let mut tasks = Vec::new();
-    for batch in all[sequential..sequential + clients].iter().cloned() {
-        let client = Arc::clone(&client);
+    for batch in &all[sequential..sequential + clients] {
+        let (client, batch) = (Arc::clone(&client), batch.clone());
         tasks.push(tokio::spawn(async move {
             client.submit_statements(&batch).await
         }));

@@ -131,7 +131,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|t| describe_term(t))
+            .map(describe_term)
             .collect();
         println!(
             "  claimed by {} ({}), statement {} issued {}{}",

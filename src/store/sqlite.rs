@@ -300,6 +300,9 @@ impl Store for SqliteStore {
 /// round trips to sqlx's SQLite worker thread few.
 const ROWS_PER_INSERT: usize = 1000;
 
+/// A `statement_works` row: hash, seq, artist id, key id, issued_at, received_at.
+type WorkRow<'a> = (&'a [u8], i64, &'a str, String, i64, i64);
+
 async fn append_in_tx(conn: &mut sqlx::SqliteConnection, batch: &[Append]) -> Result<Vec<i64>> {
     let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
         .fetch_one(&mut *conn)
@@ -329,7 +332,7 @@ async fn append_in_tx(conn: &mut sqlx::SqliteConnection, batch: &[Append]) -> Re
             .map_err(map_constraint)?;
     }
     // Statement works in bulk; other effects one by one, in order.
-    let mut works: Vec<(&[u8], i64, &str, String, i64, i64)> = Vec::new();
+    let mut works: Vec<WorkRow<'_>> = Vec::new();
     for (seq, item) in &rows {
         for effect in &item.effects {
             match effect {

@@ -111,7 +111,7 @@ async fn later_statement_supersedes_and_history_is_kept(app: TestApp) {
 async fn identical_resubmission_is_idempotent(app: TestApp) {
     let a = app.artist("Ana").await;
     let env = statement(&a.key, &[work(1)], json!("opt-out"), ago(10));
-    let first = app.submit(&a.token, &[env.clone()]).await;
+    let first = app.submit(&a.token, std::slice::from_ref(&env)).await;
     first.assert_status(201);
     let before = app.counts().await;
     let again = app.submit(&a.token, &[env.clone(), env]).await;
@@ -135,7 +135,7 @@ async fn replayed_older_statement_is_refused(app: TestApp) {
     let w = work(1);
     let old = statement(&a.key, &[w], json!("opt-in"), ago(100));
     let new = statement(&a.key, &[w], json!("opt-out"), ago(10));
-    app.submit(&a.token, &[old.clone()])
+    app.submit(&a.token, std::slice::from_ref(&old))
         .await
         .assert_status(201);
     app.submit(&a.token, &[new]).await.assert_status(201);
