@@ -141,6 +141,27 @@ async fn artist(base: &str, key: &SecretKey) -> anyhow::Result<Client> {
     Ok(client)
 }
 
+/// CPU seconds used so far by this process, and by every `postgres` process
+/// (the database server), from /proc; zeros where /proc is missing.
+fn cpu_seconds() -> (f64, f64) {
+    fn ticks(stat: &str) -> Option<f64> {
+        let after = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
+    }
+    let own = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| ticks(&s)).unwrap_or(0.0);
+    let mut db = 0.0;
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let path = entry.path();
+            if std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim() == "postgres") {
+                db += std::fs::read_to_string(path.join("stat")).ok().and_then(|s| ticks(&s)).unwrap_or(0.0);
+            }
+        }
+    }
+    (own, db)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -170,12 +191,14 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
     let client = Arc::new(artist(&server.base, &key).await?);
 
     // One client, batches one after another.
+    let (cpu0, db0) = cpu_seconds();
     let t = Instant::now();
     for batch in &all[..sequential] {
         let r = client.submit_statements(batch).await?;
         assert_eq!(r["created"].as_u64(), Some(BATCH as u64));
     }
     let seq_elapsed = t.elapsed();
+    let (cpu1, db1) = cpu_seconds();
     let seq_rate = (sequential * BATCH) as f64 / seq_elapsed.as_secs_f64();
 
     // Several clients at once: checking one batch overlaps writing another.
@@ -253,6 +276,13 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
         reads.as_secs_f64() * 1e3,
         in_process.saturating_sub(check + reads).as_secs_f64() * 1e3,
         parse.as_secs_f64() * 1e3,
+    );
+    println!(
+        "  CPU per batch, 1 client: this process (client + server) {:.0} ms, database server processes {:.0} ms; \
+         bare verification of a batch is {:.0} ms",
+        (cpu1 - cpu0) * 1e3 / sequential as f64,
+        (db1 - db0) * 1e3 / sequential as f64,
+        BATCH as f64 / baseline * 2.0 * 1e3,
     );
     let batches = total_batches;
 
