@@ -3,9 +3,14 @@
 
 Written from spec/statement.md alone (section numbers below refer to it).
 Reads spec/vectors/statements.json (or the path given as the first
-argument), decides each vector by the envelope checks of §4.2 steps 1-7, and
-compares the decision with the vector's `valid` flag and, for invalid
-vectors, with the problem slug at the end of its `reason`.
+argument), decides each vector by the envelope checks of §4.2 steps 1-6
+(which need no registry state), and compares the decision with the vector's
+`valid` flag and, for invalid vectors, with the problem slug at the end of
+its `reason`. Payloads are held to the canonical form of §5.9: records are
+objects, enumerated values strings, optional members omitted (never null),
+`terms`/`fingerprints` never empty, hashes `blake3:` only, `free` terms bare;
+only a Timestamp's fraction may be zero-padded. Self-tests of these payload
+rules run before the vectors.
 
 Requires Python 3.11+ and the `cryptography` package (for the Ed25519
 equation check of §4.1 step 5); everything else is implemented here.
@@ -249,6 +254,7 @@ def _no_surrogates(s: str) -> None:
 # raises Invalid.
 
 REQUIRED = object()
+OMITTED = object()  # an optional member that is absent (§5.9: never null)
 
 
 def string(v: object) -> str:
@@ -266,66 +272,56 @@ def uint(bits: int):
     return read
 
 
-def optional(reader):
-    """Nullable optional member: null reads as absent (None)."""
-    return lambda v: None if v is None else reader(v)
+def array(reader, non_empty: bool = False):
+    """An array; `non_empty` for the list members that are omitted when empty
+    (`terms`, `fingerprints`: `[]` is not canonical, §5.9 item 4)."""
 
-
-def array(reader):
     def read(v: object) -> list:
         if not isinstance(v, list):
             raise Invalid(f"expected an array, got {_kind(v)}")
+        if non_empty and not v:
+            raise Invalid("an empty list is omitted, not written as [] (canonical form)")
         return [reader(x) for x in v]
 
     return read
 
 
 def record(name: str, fields: list[tuple[str, object, object]]):
-    """An object with fixed members; also the positional form of §5.9 item 1."""
+    """An object with fixed members (§5.1). Only the object form is read: an
+    array is not canonical (§5.9 item 1). A member whose default is not
+    REQUIRED is optional: it is either present with a value its reader accepts
+    (null is not one, §5.9 item 3) or omitted, and then reads as the default."""
     by_name = {f[0]: f for f in fields}
 
     def read(v: object) -> dict:
+        if not isinstance(v, Obj):
+            raise Invalid(f"{name}: expected an object, got {_kind(v)} (records are objects)")
         out: dict = {}
-        if isinstance(v, Obj):
-            for key, val in v.pairs:
-                if key not in by_name:
-                    raise Invalid(f"{name}: unknown field `{key}`")
-                if key in out:
-                    raise Invalid(f"{name}: duplicate field `{key}`")
-                out[key] = by_name[key][1](val)
-            for fname, _, default in fields:
-                if fname not in out:
-                    if default is REQUIRED:
-                        raise Invalid(f"{name}: missing field `{fname}`")
-                    out[fname] = list(default) if isinstance(default, list) else default
-            return out
-        if isinstance(v, list):
-            if len(v) > len(fields):
-                raise Invalid(f"{name}: {len(v)} elements, at most {len(fields)}")
-            for i, (fname, reader, default) in enumerate(fields):
-                if i < len(v):
-                    out[fname] = reader(v[i])
-                elif default is REQUIRED:
-                    raise Invalid(f"{name}: missing element {i} (`{fname}`)")
-                else:
-                    out[fname] = list(default) if isinstance(default, list) else default
-            return out
-        raise Invalid(f"{name}: expected an object, got {_kind(v)}")
+        for key, val in v.pairs:
+            if key not in by_name:
+                raise Invalid(f"{name}: unknown field `{key}`")
+            if key in out:
+                raise Invalid(f"{name}: duplicate field `{key}`")
+            if val is None:
+                raise Invalid(f"{name}: `{key}` is null (omit an absent member)")
+            out[key] = by_name[key][1](val)
+        for fname, _, default in fields:
+            if fname not in out:
+                if default is REQUIRED:
+                    raise Invalid(f"{name}: missing field `{fname}`")
+                out[fname] = list(default) if isinstance(default, list) else default
+        return out
 
     return read
 
 
 def one_of(names: tuple[str, ...]):
-    """An enumerated string; also `{"<name>": null}` (§5.9 item 2)."""
+    """An enumerated value: one of `names`, as a JSON string only (§5.9 item 2)."""
 
     def read(v: object) -> str:
         if type(v) is str and v in names:
             return v
-        if isinstance(v, Obj) and len(v.pairs) == 1:
-            key, val = v.pairs[0]
-            if key in names and val is None:
-                return key
-        raise Invalid(f"expected one of {', '.join(names)}")
+        raise Invalid(f"expected the string {' or '.join(names)}, got {_kind(v)}")
 
     return read
 
@@ -339,35 +335,29 @@ def _kind(v: object) -> str:
 # §5.7 Timestamps, §5.8 content hashes
 
 TIMESTAMP_RE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[\x00-\x7f]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?Z"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?Z"
 )
 MAX_NANOS = 2**63 - 1
 EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
 
 def timestamp(v: object) -> int:
-    """Returns Unix nanoseconds."""
+    """§5.7: `YYYY-MM-DDTHH:MM:SS[.F]Z`, 1-9 fraction digits, no leap second,
+    1970..2262. Returns Unix nanoseconds (the instant; §5.9 compares
+    timestamps as instants, so a zero-padded fraction is accepted)."""
     s = string(v)
     m = TIMESTAMP_RE.fullmatch(s)
     if m is None:
-        raise Invalid(f"`{s}` is not an RFC 3339 UTC timestamp ending in Z")
+        raise Invalid(f"`{s[:80]}` is not YYYY-MM-DDTHH:MM:SS[.F]Z (T and Z upper-case, 1-9 fraction digits)")
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     fraction = m.group(7)
     if not 1970 <= year <= 2262:
         raise Invalid(f"`{s}` is outside 1970..2262")
     if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
         raise Invalid(f"`{s}` is not a calendar date")
-    last_day = calendar.monthrange(year, month)[1]
-    if hour > 23 or minute > 59:
-        raise Invalid(f"`{s}` is not a time of day")
-    if second == 60:
-        if (hour, minute, day) != (23, 59, last_day):
-            raise Invalid(f"`{s}`: second 60 only at 23:59:60 on the last day of a month")
-        second, nanos = 59, 999_999_999
-    elif second > 59:
-        raise Invalid(f"`{s}` is not a time of day")
-    else:
-        nanos = int((fraction or "0")[:9].ljust(9, "0"))
+    if hour > 23 or minute > 59 or second > 59:
+        raise Invalid(f"`{s}` is not a time of day (no leap second)")
+    nanos = int((fraction or "0").ljust(9, "0"))
     days = datetime.date(year, month, day).toordinal() - EPOCH_ORDINAL
     total = ((days * 86400 + hour * 3600 + minute * 60 + second) * 10**9) + nanos
     if not 0 <= total <= MAX_NANOS:
@@ -379,18 +369,19 @@ HEX64_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def content_hash(v: object) -> bytes:
+    """§5.8: in payloads only `blake3:<Hex64>` (the ISCC `1e20` form is not
+    canonical, §5.9 item 5)."""
     s = string(v)
-    for prefix in ("blake3:", "1e20"):
-        if s.startswith(prefix) and HEX64_RE.fullmatch(s[len(prefix):]):
-            return bytes.fromhex(s[len(prefix):])
-    raise Invalid(f"`{s[:80]}` is not blake3:<64 lowercase hex> or 1e20<64 lowercase hex>")
+    if s.startswith("blake3:") and HEX64_RE.fullmatch(s[len("blake3:"):]):
+        return bytes.fromhex(s[len("blake3:"):])
+    raise Invalid(f"`{s[:80]}` is not blake3:<64 lowercase hex>")
 
 
 # ---------------------------------------------------------------------------
 # §5.2-§5.6 Statement payload
 
 CATEGORIES = ("train-ai", "train-genai", "ai-use", "search", "tdm")
-PREFERENCE = optional(one_of(("allowed", "disallowed")))
+PREFERENCE = one_of(("allowed", "disallowed"))
 SHORTHAND = one_of(("opt-in", "opt-out"))
 PER_CATEGORY = record("consent", [(c, PREFERENCE, None) for c in CATEGORIES])
 
@@ -399,7 +390,7 @@ TERM_FIELDS = {
     "free": [],
     "attribution": [("credit", string, REQUIRED)],
     "flat-fee": [("amount", MONEY, REQUIRED)],
-    "revenue-share": [("minimum", optional(MONEY), None)],
+    "revenue-share": [("minimum", MONEY, None)],
 }
 TERM_RECORDS = {kind: record(f"`{kind}` term", fields) for kind, fields in TERM_FIELDS.items()}
 
@@ -408,10 +399,10 @@ WORK = record(
     "work",
     [
         ("hash", content_hash, REQUIRED),
-        ("media_type", optional(string), None),
-        ("title", optional(string), None),
-        ("published_at", optional(timestamp), None),
-        ("fingerprints", array(FINGERPRINT), []),
+        ("media_type", string, None),
+        ("title", string, None),
+        ("published_at", timestamp, None),
+        ("fingerprints", array(FINGERPRINT, non_empty=True), []),
     ],
 )
 
@@ -428,27 +419,17 @@ def consent(v: object):
 
 
 def term(v: object) -> dict:
-    if isinstance(v, Obj):
-        tags = [val for key, val in v.pairs if key == "kind"]
-        if not tags:
-            raise Invalid("term: missing field `kind`")
-        if len(tags) > 1:
-            raise Invalid("term: duplicate field `kind`")
-        kind = _term_kind(tags[0])
-        if kind == "free":
-            return {"kind": "free"}  # other members ignored (§5.9 item 4)
-        out = TERM_RECORDS[kind](Obj([(k, x) for k, x in v.pairs if k != "kind"]))
-    elif isinstance(v, list):  # §5.9 item 3
-        if not v:
-            raise Invalid("term: missing field `kind`")
-        kind = _term_kind(v[0])
-        if kind == "free":
-            if len(v) > 1:
-                raise Invalid("term `free` has no members")
-            return {"kind": "free"}
-        out = TERM_RECORDS[kind](v[1:])
-    else:
-        raise Invalid(f"term: expected an object, got {_kind(v)}")
+    """§5.5: an object with a `kind` and that kind's members only (a `free`
+    term has none besides `kind`, §5.9 item 6); never an array (item 1)."""
+    if not isinstance(v, Obj):
+        raise Invalid(f"term: expected an object, got {_kind(v)} (records are objects)")
+    tags = [val for key, val in v.pairs if key == "kind"]
+    if not tags:
+        raise Invalid("term: missing field `kind`")
+    if len(tags) > 1:
+        raise Invalid("term: duplicate field `kind`")
+    kind = _term_kind(tags[0])
+    out = TERM_RECORDS[kind](Obj([(k, x) for k, x in v.pairs if k != "kind"]))
     out["kind"] = kind
     return out
 
@@ -466,7 +447,7 @@ STATEMENT = record(
         ("key", string, REQUIRED),
         ("works", array(WORK), REQUIRED),
         ("consent", consent, REQUIRED),
-        ("terms", array(term), []),
+        ("terms", array(term, non_empty=True), []),
         ("issued_at", timestamp, REQUIRED),
     ],
 )
@@ -568,40 +549,34 @@ def validate_statement(payload: bytes) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# §4.2 Statement envelope, steps 1-7
+# §4.2 Statement envelope, steps 1-6 (no registry state)
 
 
 def check_envelope(payload_type: str, payload_b64: str, signatures: list[tuple[str, str]]) -> dict:
     """Returns the validated statement or raises Rejected."""
-    if payload_type != STATEMENT_TYPE:  # 1
+    if len(signatures) != 1:  # 1: before anything else, even the payload type
+        raise Rejected("malformed-envelope", f"a statement carries exactly one signature, got {len(signatures)}")
+    if payload_type != STATEMENT_TYPE:  # 2
         raise Rejected("wrong-payload-type", f"payloadType `{payload_type[:80]}`")
-    if not 1 <= len(signatures) <= 2:  # 2
-        raise Rejected("malformed-envelope", f"{len(signatures)} signatures")
     payload = decode_base64(payload_b64)  # 3
     if payload is None:
         raise Rejected("bad-base64", "payload is not valid base64")
     message = pae(payload_type, payload)
-    seen: list[str] = []
-    for keyid, sig_b64 in signatures:  # 4
-        a = accept_key(keyid)  # 4.1
-        if keyid in seen:  # 4.2
-            raise Rejected("malformed-envelope", f"{keyid} signs twice")
-        seen.append(keyid)
-        sig = decode_base64(sig_b64)  # 4.3
-        if sig is None:
-            raise Rejected("bad-base64", "signature is not valid base64")
-        if len(sig) != 64:  # 4.4
-            raise Rejected("bad-signature", f"signature is {len(sig)} bytes, not 64")
-        failure = verify_strict(a, message, sig)  # 4.5
-        if failure is not None:
-            raise Rejected("bad-signature", f"the signature does not verify: {failure}")
-    if len(signatures) != 1:  # 5
-        raise Rejected("malformed-envelope", "a statement carries exactly one signature")
-    try:  # 6
+    keyid, sig_b64 = signatures[0]  # 4
+    a = accept_key(keyid)  # 4.1
+    sig = decode_base64(sig_b64)  # 4.2
+    if sig is None:
+        raise Rejected("bad-base64", "signature is not valid base64")
+    if len(sig) != 64:  # 4.3
+        raise Rejected("bad-signature", f"signature is {len(sig)} bytes, not 64")
+    failure = verify_strict(a, message, sig)  # 4.4
+    if failure is not None:
+        raise Rejected("bad-signature", f"the signature does not verify: {failure}")
+    try:  # 5
         statement = validate_statement(payload)
     except Invalid as e:
         raise Rejected("invalid-payload", str(e)) from None
-    if statement["key"] != signatures[0][0]:  # 7
+    if statement["key"] != keyid:  # 6
         raise Rejected("key-mismatch", "the payload's key is not the signing key")
     return statement
 
@@ -642,6 +617,134 @@ def self_test() -> list[str]:
         failures.append("base point does not round-trip")
     if decode_base64("JLEt") != bytes.fromhex("24b12d") or decode_base64("QR==") is not None:
         failures.append("base64 rules")
+    failures += _timestamp_self_test()
+    failures += _payload_self_test()
+    failures += _envelope_self_test()
+    return failures
+
+
+def _timestamp_self_test() -> list[str]:
+    """§5.7: the accepted profile and its edges."""
+    failures = []
+    good = {
+        "1970-01-01T00:00:00Z": 0,
+        "2026-01-31T12:00:00.5Z": 1_769_860_800_500_000_000,
+        "2026-01-31T12:00:00.500Z": 1_769_860_800_500_000_000,
+        "2026-01-31T12:00:00.123456789Z": 1_769_860_800_123_456_789,
+        "2024-02-29T23:59:59Z": 1_709_251_199_000_000_000,
+        "2262-04-11T23:47:16.854775807Z": 2**63 - 1,
+    }
+    for text, nanos in good.items():
+        try:
+            got = timestamp(text)
+        except Invalid as e:
+            failures.append(f"timestamp {text} refused: {e}")
+            continue
+        if got != nanos:
+            failures.append(f"timestamp {text} read as {got}, expected {nanos}")
+    for text in (
+        "2026-01-31 12:00:00Z",
+        "2026-01-31t12:00:00Z",
+        "2026-01-31X12:00:00Z",
+        "2026-01-31T12:00:00z",
+        "2026-01-31T12:00:00+00:00",
+        "2026-01-31T12:00:00.1234567891Z",
+        "2026-01-31T12:00:00.Z",
+        "2026-01-31T23:59:60Z",
+        "2016-12-31T23:59:60Z",
+        "2026-01-31T12:00Z",
+        "+2026-01-31T12:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2026-01-31T24:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "2262-04-11T23:47:16.854775808Z",
+        "2263-01-01T00:00:00Z",
+    ):
+        try:
+            timestamp(text)
+        except Invalid:
+            continue
+        failures.append(f"timestamp {text} accepted")
+    return failures
+
+
+def _payload_self_test() -> list[str]:
+    """§5 and §5.9: canonical payloads pass, other spellings of the same
+    statement are refused."""
+    h = "blake3:" + "ab" * 32
+    k = "ed25519:" + "00" * 32
+    base = f'"version":1,"key":"{k}","consent":"opt-in","issued_at":"2026-01-01T00:00:00Z"'
+    one = f'"works":[{{"hash":"{h}"}}]'
+    good = [
+        "{" + base + "," + one + "}",
+        # member order and whitespace are free; a zero-padded fraction is the same instant
+        f'{{ "issued_at" : "2026-01-01T00:00:00.500Z", "works":[{{"hash":"{h}"}}], "consent":"opt-out", "key":"{k}", "version":1 }}',
+        "{" + base + "," + one + ',"terms":[{"kind":"free"},{"kind":"attribution","credit":"Ana"}]}',
+        "{" + base + "," + one + ',"terms":[{"kind":"revenue-share"}]}',
+        "{" + base.replace('"opt-in"', '{"train-ai":"allowed","tdm":"disallowed"}') + "," + one + "}",
+        "{" + base + f',"works":[{{"hash":"{h}","title":"","published_at":"2020-01-01T00:00:00.000Z",'
+        '"fingerprints":[{"algorithm":"iscc","value":"x"}]}]}',
+    ]
+    bad = [
+        # §5.9 item 1: records as arrays
+        f'[1,"{k}",[["{h}"]],"opt-out",[],"2026-01-01T00:00:00Z"]',
+        "{" + base + f',"works":[["{h}"]]}}',
+        "{" + base + "," + one + ',"terms":[["free"]]}',
+        "{" + base + "," + one + ',"terms":[["attribution","Ana"]]}',
+        # item 2: enumerations as single-member objects
+        "{" + base.replace('"opt-in"', '{"opt-out":null}') + "," + one + "}",
+        "{" + base.replace('"opt-in"', '{"train-ai":{"allowed":null}}') + "," + one + "}",
+        # item 3: null for an optional member
+        "{" + base + f',"works":[{{"hash":"{h}","title":null}}]}}',
+        "{" + base + f',"works":[{{"hash":"{h}","published_at":null}}]}}',
+        "{" + base.replace('"opt-in"', '{"train-ai":"allowed","tdm":null}') + "," + one + "}",
+        "{" + base + "," + one + ',"terms":[{"kind":"revenue-share","minimum":null}]}',
+        "{" + base + "," + one + ',"terms":null}',
+        # item 4: empty lists
+        "{" + base + "," + one + ',"terms":[]}',
+        "{" + base + f',"works":[{{"hash":"{h}","fingerprints":[]}}]}}',
+        # item 5: the ISCC form of a hash
+        "{" + base + f',"works":[{{"hash":"1e20{"ab" * 32}"}}]}}',
+        # item 6: members beside `kind` in a free term
+        "{" + base + "," + one + ',"terms":[{"kind":"free","note":"x"}]}',
+        "{" + base + "," + one + ',"terms":[{"kind":"free","kind":"free"}]}',
+        # §5.7 timestamps
+        "{" + base.replace("T00:00:00Z", " 00:00:00Z") + "," + one + "}",
+        "{" + base.replace("2026-01-01T00:00:00Z", "2016-12-31T23:59:60Z") + "," + one + "}",
+        "{" + base.replace("00:00:00Z", "00:00:00.0000000001Z") + "," + one + "}",
+        # other §5 rules, unchanged
+        "{" + base + "," + one + ',"terms":[{"kind":"free"},{"kind":"flat-fee","amount":{"amount_minor":5,"currency":"EUR"}}]}',
+        "{" + base.replace('"opt-in"', "{}") + "," + one + "}",
+        "{" + base + ',"works":[]}',
+        "{" + base + "," + one + ',"version":1}',
+    ]
+    failures = []
+    for text in good:
+        try:
+            validate_statement(text.encode())
+        except Invalid as e:
+            failures.append(f"payload refused: {text[:100]}: {e}")
+    for text in bad:
+        try:
+            validate_statement(text.encode())
+        except Invalid:
+            continue
+        failures.append(f"payload accepted: {text[:120]}")
+    return failures
+
+
+def _envelope_self_test() -> list[str]:
+    """§4.2 step 1: the signature count is checked before anything else."""
+    failures = []
+    key = "ed25519:" + "00" * 32  # not even an accepted key: must not matter
+    for sigs in ([], [(key, "AA"), (key, "AA")]):
+        try:
+            check_envelope("application/json", "!", sigs)
+        except Rejected as r:
+            if r.slug != "malformed-envelope":
+                failures.append(f"{len(sigs)} signatures gave {r.slug}, expected malformed-envelope")
+        else:
+            failures.append(f"{len(sigs)} signatures accepted")
     return failures
 
 
@@ -651,7 +754,7 @@ def main(argv: list[str]) -> int:
     for f in failures:
         print(f"SELF-TEST FAILED  {f}")
     if not failures:
-        print("self-test ok  DSSE PAE example, small-order list, base64 rules")
+        print("self-test ok  DSSE PAE example, small-order list, base64 rules, timestamps, canonical payloads, signature count")
     doc = json.loads(path.read_text(encoding="utf-8"))
     passed = failed = 0
     for v in doc["vectors"]:
