@@ -149,13 +149,19 @@ fn cpu_seconds() -> (f64, f64) {
         let fields: Vec<&str> = after.split_whitespace().collect();
         Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
     }
-    let own = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| ticks(&s)).unwrap_or(0.0);
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| ticks(&s))
+        .unwrap_or(0.0);
     let mut db = 0.0;
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
             let path = entry.path();
             if std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim() == "postgres") {
-                db += std::fs::read_to_string(path.join("stat")).ok().and_then(|s| ticks(&s)).unwrap_or(0.0);
+                db += std::fs::read_to_string(path.join("stat"))
+                    .ok()
+                    .and_then(|s| ticks(&s))
+                    .unwrap_or(0.0);
             }
         }
     }
