@@ -21,8 +21,8 @@ use crate::domain::{
     Timestamp,
 };
 use crate::store::{
-    Append, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect, KeyRecord, Store,
-    StoreError, StoredDocument,
+    Append, AppendTx, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect, KeyRecord,
+    Store, StoreError, StoredDocument,
 };
 
 /// Statements per request, at most.
@@ -229,6 +229,88 @@ fn check_statement_with(
 /// The rejection the registry would send.
 pub fn verify_statement(env: &Envelope) -> Result<String, Rejection> {
     check_statement(env).map(|c| c.id)
+}
+
+/// Statements verified per pipeline step of a batch.
+const PIPELINE_CHUNK: usize = 1000;
+
+/// Decodes each distinct signing key of a batch once (batches are usually
+/// signed by one or two keys; at most 1,024 are cached).
+fn decode_signing_keys(envelopes: &[Envelope]) -> HashMap<String, Result<PublicKey, KeyError>> {
+    let mut keys: HashMap<String, Result<PublicKey, KeyError>> = HashMap::new();
+    for s in envelopes.iter().flat_map(|e| &e.signatures) {
+        if keys.len() < 1024 && !keys.contains_key(s.keyid.as_str()) {
+            keys.insert(s.keyid.clone(), s.keyid.parse());
+        }
+    }
+    keys
+}
+
+/// What happens to one statement of a batch.
+enum Outcome {
+    /// Newly appended; `seq` is known once its chunk is written.
+    Created {
+        id: String,
+        seq: Option<i64>,
+        received_at: Timestamp,
+    },
+    /// Already stored before this request.
+    Stored(Accepted),
+    /// The same as an earlier statement of this batch (by outcome index).
+    SameAs(usize),
+}
+
+/// The state of a batch as its chunks are checked and written.
+#[derive(Default)]
+struct BatchPlan {
+    keys: HashMap<PublicKey, Result<(), Rejection>>,
+    latest: HashMap<ContentHash, Timestamp>,
+    first_of: HashMap<String, usize>,
+    outcomes: Vec<Outcome>,
+    rejections: Vec<Rejection>,
+    works: usize,
+}
+
+impl BatchPlan {
+    /// Gives the seqs of a written chunk to its created statements, in order.
+    fn record_seqs(&mut self, seqs: &[i64]) {
+        let mut seqs = seqs.iter();
+        for o in &mut self.outcomes {
+            if let Outcome::Created {
+                seq: seq @ None, ..
+            } = o
+            {
+                *seq = seqs.next().copied();
+            }
+        }
+    }
+
+    fn into_outcomes(self, artist_id: &str) -> Vec<Accepted> {
+        let mut out: Vec<Accepted> = Vec::with_capacity(self.outcomes.len());
+        for o in self.outcomes {
+            let a = match o {
+                Outcome::Created {
+                    id,
+                    seq,
+                    received_at,
+                } => Accepted {
+                    id,
+                    seq: seq.unwrap_or(-1),
+                    kind: DocumentKind::Statement.as_str(),
+                    artist_id: artist_id.to_owned(),
+                    received_at,
+                    status: AcceptStatus::Created,
+                },
+                Outcome::Stored(a) => a,
+                Outcome::SameAs(i) => Accepted {
+                    status: AcceptStatus::Duplicate,
+                    ..out[i].clone()
+                },
+            };
+            out.push(a);
+        }
+        out
+    }
 }
 
 /// A statement about one work, resolved for reading.
@@ -610,58 +692,102 @@ impl Registry {
             )
             .into());
         }
-        let checked: Vec<Result<CheckedStatement, Rejection>> =
+        let n = envelopes.len();
+        let envelopes = Arc::new(envelopes);
+        let keys = Arc::new(decode_signing_keys(&envelopes));
+        let chunks: Vec<std::ops::Range<usize>> = (0..n)
+            .step_by(PIPELINE_CHUNK)
+            .map(|start| start..(start + PIPELINE_CHUNK).min(n))
+            .collect();
+        // Verification of chunk k+1 runs on the blocking pool while chunk k
+        // is checked against the registry's state and written: the signature
+        // checks, the database and its I/O overlap, and one transaction
+        // still makes the batch all or nothing.
+        let verify = |range: std::ops::Range<usize>| {
+            let (envelopes, keys) = (Arc::clone(&envelopes), Arc::clone(&keys));
             tokio::task::spawn_blocking(move || {
-                // Batches are usually signed by one or two keys: decode each once.
-                let mut keys: HashMap<&str, Result<PublicKey, KeyError>> = HashMap::new();
-                for env in &envelopes {
-                    for s in &env.signatures {
-                        if keys.len() < 1024 && !keys.contains_key(s.keyid.as_str()) {
-                            keys.insert(s.keyid.as_str(), s.keyid.parse());
-                        }
-                    }
-                }
                 let parse_key =
                     |keyid: &str| keys.get(keyid).cloned().unwrap_or_else(|| keyid.parse());
-                envelopes
+                envelopes[range]
                     .par_iter()
                     .with_min_len(64)
                     .map(|e| check_statement_with(e, &parse_key))
-                    .collect()
+                    .collect::<Vec<_>>()
             })
-            .await
-            .map_err(|e| RegistryError::Internal(e.to_string()))?;
-        let mut rejections = Vec::new();
-        let mut statements = Vec::with_capacity(checked.len());
-        for (i, c) in checked.into_iter().enumerate() {
-            match c {
-                Ok(s) => statements.push(s),
-                Err(r) => rejections.push(r.at(i)),
-            }
-        }
-        if !rejections.is_empty() {
-            rejections.truncate(MAX_LISTED_REJECTIONS);
-            return Err(RegistryError::Rejected(rejections));
-        }
-        let total_works: usize = statements
-            .iter()
-            .map(|s| s.valid.statement.works.len())
-            .sum();
-        if total_works > MAX_WORKS_PER_REQUEST {
-            return Err(Rejection::new(
-                RejectionKind::TooManyItems,
-                format!("a request names at most {MAX_WORKS_PER_REQUEST} works, got {total_works}"),
-            )
-            .into());
-        }
+        };
+        let mut pending = Some(verify(chunks[0].clone()));
 
         let mut last = self.writer.lock().await;
         let now = Timestamp::now();
+        let revoked: HashMap<String, Option<Timestamp>> = match self.store.artist(artist_id).await?
+        {
+            Some(a) => a
+                .keys
+                .into_iter()
+                .map(|k| (k.key.to_string(), k.revoked_at))
+                .collect(),
+            None => HashMap::new(),
+        };
+        let mut plan = BatchPlan::default();
+        let mut tx: Option<Box<dyn AppendTx>> = None;
+        for (k, range) in chunks.iter().enumerate() {
+            let Some(task) = pending.take() else { break };
+            let checked = task
+                .await
+                .map_err(|e| RegistryError::Internal(e.to_string()))?;
+            if let Some(next) = chunks.get(k + 1) {
+                pending = Some(verify(next.clone()));
+            }
+            let mut statements = Vec::with_capacity(checked.len());
+            for (i, c) in range.clone().zip(checked) {
+                match c {
+                    Ok(s) => statements.push((i, s)),
+                    Err(r) => plan.rejections.push(r.at(i)),
+                }
+            }
+            if !plan.rejections.is_empty() {
+                // Keep verifying, to report every bad envelope, but write nothing more.
+                continue;
+            }
+            let appends = self
+                .plan_chunk(artist_id, now, &revoked, &mut last, &mut plan, statements)
+                .await?;
+            if plan.rejections.is_empty() && !appends.is_empty() {
+                let tx = match &mut tx {
+                    Some(tx) => tx,
+                    None => tx.insert(self.store.begin_append().await?),
+                };
+                let seqs = tx.append(&appends).await?;
+                plan.record_seqs(&seqs);
+            }
+        }
+        if !plan.rejections.is_empty() {
+            drop(tx); // rolls back
+            plan.rejections.truncate(MAX_LISTED_REJECTIONS);
+            return Err(RegistryError::Rejected(plan.rejections));
+        }
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        drop(last);
+        Ok(plan.into_outcomes(artist_id))
+    }
 
+    /// Checks one verified chunk of a batch against the registry's state
+    /// (keys, duplicates, the stale rule) and returns what to append. Adds
+    /// rejections to `plan` instead of failing.
+    async fn plan_chunk(
+        &self,
+        artist_id: &str,
+        now: Timestamp,
+        revoked: &HashMap<String, Option<Timestamp>>,
+        last: &mut Timestamp,
+        plan: &mut BatchPlan,
+        statements: Vec<(usize, CheckedStatement)>,
+    ) -> Result<Vec<Append>> {
         // Keys: known, the caller's, active now.
-        let mut keys: HashMap<PublicKey, Result<(), Rejection>> = HashMap::new();
-        for s in &statements {
-            if keys.contains_key(&s.key) {
+        for (_, s) in &statements {
+            if plan.keys.contains_key(&s.key) {
                 continue;
             }
             let verdict = match self.store.key(&s.key).await? {
@@ -679,10 +805,9 @@ impl Registry {
                 )),
                 Some(_) => Ok(()),
             };
-            keys.insert(s.key, verdict);
+            plan.keys.insert(s.key, verdict);
         }
-
-        let ids: Vec<String> = statements.iter().map(|s| s.id.clone()).collect();
+        let ids: Vec<String> = statements.iter().map(|(_, s)| s.id.clone()).collect();
         let existing: HashMap<String, StoredDocument> = self
             .store
             .documents_by_id(&ids)
@@ -690,61 +815,57 @@ impl Registry {
             .into_iter()
             .map(|d| (d.doc.id.clone(), d))
             .collect();
-        let new_works: Vec<ContentHash> = statements
+        let works: Vec<ContentHash> = statements
             .iter()
-            .filter(|s| !existing.contains_key(&s.id))
-            .flat_map(|s| s.valid.statement.works.iter().map(|w| w.hash))
+            .filter(|(_, s)| !existing.contains_key(&s.id))
+            .flat_map(|(_, s)| s.valid.statement.works.iter().map(|w| w.hash))
+            .filter(|w| !plan.latest.contains_key(w))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         // The artist's latest statement per work, among those that still
         // count: one whose key was revoked at or before its receipt does not.
-        let revoked: HashMap<String, Option<Timestamp>> = match self.store.artist(artist_id).await?
-        {
-            Some(a) => a
-                .keys
-                .into_iter()
-                .map(|k| (k.key.to_string(), k.revoked_at))
-                .collect(),
-            None => HashMap::new(),
-        };
-        let mut latest: HashMap<ContentHash, Timestamp> = HashMap::new();
-        for c in self.store.artist_claims(artist_id, &new_works).await? {
+        for c in self.store.artist_claims(artist_id, &works).await? {
             let counts = revoked
                 .get(&c.key)
                 .copied()
                 .flatten()
                 .is_none_or(|r| c.received_at < r);
             if counts {
-                let slot = latest.entry(c.work).or_insert(c.issued_at);
+                let slot = plan.latest.entry(c.work).or_insert(c.issued_at);
                 *slot = (*slot).max(c.issued_at);
             }
         }
 
-        let mut seen_in_batch: HashSet<&str> = HashSet::new();
-        let mut plan: Vec<Option<usize>> = Vec::with_capacity(statements.len()); // index into appends, None = duplicate
-        let mut appends: Vec<Append> = Vec::new();
-        let mut received: Vec<Timestamp> = Vec::new();
-        for (i, s) in statements.iter().enumerate() {
+        let mut appends = Vec::new();
+        for (i, s) in statements {
+            plan.works += s.valid.statement.works.len();
+            if plan.works > MAX_WORKS_PER_REQUEST {
+                plan.rejections.push(Rejection::new(
+                    RejectionKind::TooManyItems,
+                    format!("a request names at most {MAX_WORKS_PER_REQUEST} works"),
+                ));
+                return Ok(Vec::new());
+            }
             // A statement already in history is a duplicate whatever has
             // happened to its key since: resubmitting it changes nothing.
-            if existing
-                .get(&s.id)
-                .is_some_and(|d| d.doc.artist_id == artist_id)
-                || seen_in_batch.contains(s.id.as_str())
-            {
-                plan.push(None);
+            if let Some(stored) = existing.get(&s.id).filter(|d| d.doc.artist_id == artist_id) {
+                plan.outcomes.push(Outcome::Stored(Accepted::from_stored(
+                    stored,
+                    AcceptStatus::Duplicate,
+                )));
                 continue;
             }
-            if let Some(Err(r)) = keys.get(&s.key) {
-                rejections.push(r.clone().at(i));
-                plan.push(None);
+            if let Some(&first) = plan.first_of.get(&s.id) {
+                plan.outcomes.push(Outcome::SameAs(first));
                 continue;
             }
-            seen_in_batch.insert(s.id.as_str());
+            if let Some(Err(r)) = plan.keys.get(&s.key) {
+                plan.rejections.push(r.clone().at(i));
+                continue;
+            }
             if let Err(r) = Self::check_not_future(s.valid.statement.issued_at, now) {
-                rejections.push(r.at(i));
-                plan.push(None);
+                plan.rejections.push(r.at(i));
                 continue;
             }
             let issued = s.valid.statement.issued_at;
@@ -753,9 +874,9 @@ impl Registry {
                 .statement
                 .works
                 .iter()
-                .find(|w| latest.get(&w.hash).is_some_and(|l| *l >= issued))
+                .find(|w| plan.latest.get(&w.hash).is_some_and(|l| *l >= issued))
             {
-                rejections.push(
+                plan.rejections.push(
                     Rejection::new(
                         RejectionKind::StaleStatement,
                         format!(
@@ -765,23 +886,26 @@ impl Registry {
                     )
                     .at(i),
                 );
-                plan.push(None);
                 continue;
             }
             for w in &s.valid.statement.works {
-                latest.insert(w.hash, issued);
+                plan.latest.insert(w.hash, issued);
             }
-            let received_at = Self::next_receipt_time(&mut last);
-            received.push(received_at);
-            plan.push(Some(appends.len()));
+            let received_at = Self::next_receipt_time(last);
+            plan.first_of.insert(s.id.clone(), plan.outcomes.len());
+            plan.outcomes.push(Outcome::Created {
+                id: s.id.clone(),
+                seq: None,
+                received_at,
+            });
             appends.push(Append {
                 doc: Document {
-                    id: s.id.clone(),
+                    id: s.id,
                     kind: DocumentKind::Statement,
                     artist_id: artist_id.to_owned(),
                     payload_type: PayloadType::Statement.as_str().to_owned(),
-                    payload: s.verified.payload.clone(),
                     signatures: signatures_json(&s.verified),
+                    payload: s.verified.payload,
                     received_at,
                 },
                 effects: vec![Effect::Statement {
@@ -791,46 +915,7 @@ impl Registry {
                 }],
             });
         }
-        if !rejections.is_empty() {
-            rejections.truncate(MAX_LISTED_REJECTIONS);
-            return Err(RegistryError::Rejected(rejections));
-        }
-        let seqs = if appends.is_empty() {
-            Vec::new()
-        } else {
-            self.store.append(&appends).await?
-        };
-        drop(last);
-
-        let mut first_of: HashMap<&str, usize> = HashMap::new();
-        let mut out = Vec::with_capacity(statements.len());
-        for (i, (s, p)) in statements.iter().zip(&plan).enumerate() {
-            let accepted = match p {
-                Some(j) => {
-                    first_of.insert(s.id.as_str(), i);
-                    Accepted {
-                        id: s.id.clone(),
-                        seq: seqs[*j],
-                        kind: DocumentKind::Statement.as_str(),
-                        artist_id: artist_id.to_owned(),
-                        received_at: received[*j],
-                        status: AcceptStatus::Created,
-                    }
-                }
-                None => match existing.get(&s.id) {
-                    Some(stored) => Accepted::from_stored(stored, AcceptStatus::Duplicate),
-                    None => {
-                        let first: &Accepted = &out[first_of[s.id.as_str()]];
-                        Accepted {
-                            status: AcceptStatus::Duplicate,
-                            ..first.clone()
-                        }
-                    }
-                },
-            };
-            out.push(accepted);
-        }
-        Ok(out)
+        Ok(appends)
     }
 
     /// Everything known about a work, or `None` if no statement names it.

@@ -183,21 +183,44 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// An open append transaction (see [`Store::begin_append`]).
+#[async_trait]
+pub trait AppendTx: Send {
+    /// Appends `batch` after what this transaction appended before; returns
+    /// the seqs given. Not visible to readers until commit. On error the
+    /// transaction must be dropped: it can no longer commit.
+    async fn append(&mut self, batch: &[Append]) -> Result<Vec<i64>>;
+
+    /// Commits. Durable on return (SQLite: WAL with `synchronous=FULL`;
+    /// PostgreSQL: `synchronous_commit=on`).
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
 /// The registry's storage.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
-    /// Appends `batch` in order, in one transaction, giving the documents the
-    /// next consecutive `seq` values (returned in order).
+    /// Opens a write transaction for appends. Documents appended through it
+    /// get consecutive `seq` values following the last committed one; they
+    /// become visible, all together, when [`AppendTx::commit`] returns, and
+    /// are rolled back if the transaction is dropped uncommitted.
     ///
-    /// Durable on return: the transaction has committed (SQLite: WAL with
-    /// `synchronous=FULL`; PostgreSQL: `synchronous_commit=on`). All or
-    /// nothing: on error nothing of the batch is visible. Not for concurrent
-    /// use: the caller serialises writers. On PostgreSQL a transaction-level
-    /// advisory lock also serialises writers from other processes.
-    async fn append(&self, batch: &[Append]) -> Result<Vec<i64>>;
+    /// Not for concurrent use: the caller serialises writers. On PostgreSQL
+    /// a transaction-level advisory lock also serialises writers from other
+    /// processes.
+    async fn begin_append(&self) -> Result<Box<dyn AppendTx>>;
+
+    /// Appends `batch` in order in one transaction ([`Store::begin_append`],
+    /// one [`AppendTx::append`], [`AppendTx::commit`]). Returns the seqs.
+    /// Durable on return; all or nothing.
+    async fn append(&self, batch: &[Append]) -> Result<Vec<i64>> {
+        let mut tx = self.begin_append().await?;
+        let seqs = tx.append(batch).await?;
+        tx.commit().await?;
+        Ok(seqs)
+    }
 
     /// Documents with any of these ids. Safe concurrently.
     async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>>;

@@ -9,9 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    map_constraint, parse_hash, parse_key, Append, ArtistClaim, ArtistRecord, BuilderRecord,
-    Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument,
-    WorkStatementRow, COUNTS_SQL,
+    map_constraint, parse_hash, parse_key, Append, AppendTx, ArtistClaim, ArtistRecord,
+    BuilderRecord, Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError,
+    StoredDocument, WorkStatementRow, COUNTS_SQL,
 };
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
@@ -96,7 +96,7 @@ impl Store for PgStore {
         "postgres"
     }
 
-    async fn append(&self, batch: &[Append]) -> Result<Vec<i64>> {
+    async fn begin_append(&self) -> Result<Box<dyn AppendTx>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("select pg_advisory_xact_lock($1)")
             .bind(WRITER_LOCK)
@@ -105,102 +105,7 @@ impl Store for PgStore {
         let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
             .fetch_one(&mut *tx)
             .await?;
-        let n = i64::try_from(batch.len())
-            .map_err(|_| StoreError::Corrupt("batch too large".into()))?;
-        let seqs: Vec<i64> = (next..next + n).collect();
-        sqlx::query(
-            "insert into documents (seq, id, kind, artist_id, payload_type, payload, signatures, received_at)
-             select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bigint[])",
-        )
-        .bind(&seqs)
-        .bind(batch.iter().map(|a| a.doc.id.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|a| a.doc.kind.as_str().to_owned()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|a| a.doc.artist_id.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|a| a.doc.payload_type.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|a| a.doc.payload.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|a| a.doc.signatures.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|a| a.doc.received_at.unix_nanos()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_constraint)?;
-
-        let mut work_hashes: Vec<Vec<u8>> = Vec::new();
-        let mut work_seqs: Vec<i64> = Vec::new();
-        let mut work_artists: Vec<String> = Vec::new();
-        let mut work_keys: Vec<String> = Vec::new();
-        let mut work_issued: Vec<i64> = Vec::new();
-        let mut work_received: Vec<i64> = Vec::new();
-        for (item, &seq) in batch.iter().zip(&seqs) {
-            let d = &item.doc;
-            let at = d.received_at.unix_nanos();
-            for effect in &item.effects {
-                match effect {
-                    Effect::ArtistCreated { display_name, key } => {
-                        sqlx::query(
-                            "insert into artists (artist_id, display_name, registered_at, registered_seq) values ($1, $2, $3, $4)",
-                        )
-                        .bind(&d.artist_id)
-                        .bind(display_name)
-                        .bind(at)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_constraint)?;
-                        insert_key(&mut tx, seq, &d.artist_id, key, at).await?;
-                    }
-                    Effect::KeyAdded { key } => {
-                        insert_key(&mut tx, seq, &d.artist_id, key, at).await?
-                    }
-                    Effect::KeyRevoked { key, effective_at } => {
-                        let done = sqlx::query(
-                            "update artist_keys set revoked_at = $1, revoked_seq = $2
-                             where key_id = $3 and artist_id = $4 and (revoked_at is null or revoked_at > $1)",
-                        )
-                        .bind(effective_at.unix_nanos())
-                        .bind(seq)
-                        .bind(key.to_string())
-                        .bind(&d.artist_id)
-                        .execute(&mut *tx)
-                        .await?;
-                        if done.rows_affected() != 1 {
-                            return Err(StoreError::Conflict("artist_keys_revoked_once".into()));
-                        }
-                    }
-                    Effect::Statement {
-                        key,
-                        issued_at,
-                        works,
-                    } => {
-                        let key = key.to_string();
-                        for work in works {
-                            work_hashes.push(work.as_bytes().to_vec());
-                            work_seqs.push(seq);
-                            work_artists.push(d.artist_id.clone());
-                            work_keys.push(key.clone());
-                            work_issued.push(issued_at.unix_nanos());
-                            work_received.push(at);
-                        }
-                    }
-                }
-            }
-        }
-        if !work_hashes.is_empty() {
-            sqlx::query(
-                "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at, received_at)
-                 select * from unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])",
-            )
-            .bind(work_hashes)
-            .bind(work_seqs)
-            .bind(work_artists)
-            .bind(work_keys)
-            .bind(work_issued)
-            .bind(work_received)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_constraint)?;
-        }
-        tx.commit().await?;
-        Ok(seqs)
+        Ok(Box::new(PgAppend { tx, next }))
     }
 
     async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>> {
@@ -419,6 +324,126 @@ impl Store for PgStore {
             builders: r.try_get("builders")?,
         })
     }
+}
+
+/// An open PostgreSQL write transaction (holding the writer lock) and the
+/// next seq it will give.
+struct PgAppend {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    next: i64,
+}
+
+#[async_trait]
+impl AppendTx for PgAppend {
+    async fn append(&mut self, batch: &[Append]) -> Result<Vec<i64>> {
+        let seqs = append_rows(&mut self.tx, self.next, batch).await?;
+        self.next += seqs.len() as i64;
+        Ok(seqs)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(map_constraint)
+    }
+}
+
+async fn append_rows(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    next: i64,
+    batch: &[Append],
+) -> Result<Vec<i64>> {
+    let n =
+        i64::try_from(batch.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+    let seqs: Vec<i64> = (next..next + n).collect();
+    sqlx::query(
+        "insert into documents (seq, id, kind, artist_id, payload_type, payload, signatures, received_at)
+         select * from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bigint[])",
+    )
+    .bind(&seqs)
+    .bind(batch.iter().map(|a| a.doc.id.clone()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|a| a.doc.kind.as_str().to_owned()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|a| a.doc.artist_id.clone()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|a| a.doc.payload_type.clone()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|a| a.doc.payload.clone()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|a| a.doc.signatures.clone()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|a| a.doc.received_at.unix_nanos()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await
+    .map_err(map_constraint)?;
+
+    let mut work_hashes: Vec<Vec<u8>> = Vec::new();
+    let mut work_seqs: Vec<i64> = Vec::new();
+    let mut work_artists: Vec<String> = Vec::new();
+    let mut work_keys: Vec<String> = Vec::new();
+    let mut work_issued: Vec<i64> = Vec::new();
+    let mut work_received: Vec<i64> = Vec::new();
+    for (item, &seq) in batch.iter().zip(&seqs) {
+        let d = &item.doc;
+        let at = d.received_at.unix_nanos();
+        for effect in &item.effects {
+            match effect {
+                Effect::ArtistCreated { display_name, key } => {
+                    sqlx::query(
+                        "insert into artists (artist_id, display_name, registered_at, registered_seq) values ($1, $2, $3, $4)",
+                    )
+                    .bind(&d.artist_id)
+                    .bind(display_name)
+                    .bind(at)
+                    .bind(seq)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_constraint)?;
+                    insert_key(tx, seq, &d.artist_id, key, at).await?;
+                }
+                Effect::KeyAdded { key } => insert_key(tx, seq, &d.artist_id, key, at).await?,
+                Effect::KeyRevoked { key, effective_at } => {
+                    let done = sqlx::query(
+                        "update artist_keys set revoked_at = $1, revoked_seq = $2
+                         where key_id = $3 and artist_id = $4 and (revoked_at is null or revoked_at > $1)",
+                    )
+                    .bind(effective_at.unix_nanos())
+                    .bind(seq)
+                    .bind(key.to_string())
+                    .bind(&d.artist_id)
+                    .execute(&mut **tx)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(StoreError::Conflict("artist_keys_revoked_once".into()));
+                    }
+                }
+                Effect::Statement {
+                    key,
+                    issued_at,
+                    works,
+                } => {
+                    let key = key.to_string();
+                    for work in works {
+                        work_hashes.push(work.as_bytes().to_vec());
+                        work_seqs.push(seq);
+                        work_artists.push(d.artist_id.clone());
+                        work_keys.push(key.clone());
+                        work_issued.push(issued_at.unix_nanos());
+                        work_received.push(at);
+                    }
+                }
+            }
+        }
+    }
+    if !work_hashes.is_empty() {
+        sqlx::query(
+            "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at, received_at)
+             select * from unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])",
+        )
+        .bind(work_hashes)
+        .bind(work_seqs)
+        .bind(work_artists)
+        .bind(work_keys)
+        .bind(work_issued)
+        .bind(work_received)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_constraint)?;
+    }
+    Ok(seqs)
 }
 
 async fn insert_key(

@@ -11,9 +11,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    map_constraint, parse_hash, parse_key, Append, ArtistClaim, ArtistRecord, BuilderRecord,
-    Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument,
-    WorkStatementRow, COUNTS_SQL,
+    map_constraint, parse_hash, parse_key, Append, AppendTx, ArtistClaim, ArtistRecord,
+    BuilderRecord, Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError,
+    StoredDocument, WorkStatementRow, COUNTS_SQL,
 };
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
@@ -80,13 +80,14 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    async fn append(&self, batch: &[Append]) -> Result<Vec<i64>> {
+    async fn begin_append(&self) -> Result<Box<dyn AppendTx>> {
         // Writers are serialised by the caller, so a deferred transaction
         // cannot meet another writer between its read of `seq` and its inserts.
         let mut tx = self.pool.begin().await?;
-        let seqs = append_in_tx(&mut tx, batch).await?;
-        tx.commit().await.map_err(map_constraint)?;
-        Ok(seqs)
+        let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(Box::new(SqliteAppend { tx, next }))
     }
 
     async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>> {
@@ -303,10 +304,30 @@ const ROWS_PER_INSERT: usize = 1000;
 /// A `statement_works` row: hash, seq, artist id, key id, issued_at, received_at.
 type WorkRow<'a> = (&'a [u8], i64, &'a str, String, i64, i64);
 
-async fn append_in_tx(conn: &mut sqlx::SqliteConnection, batch: &[Append]) -> Result<Vec<i64>> {
-    let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
-        .fetch_one(&mut *conn)
-        .await?;
+/// An open SQLite write transaction and the next seq it will give.
+struct SqliteAppend {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    next: i64,
+}
+
+#[async_trait]
+impl AppendTx for SqliteAppend {
+    async fn append(&mut self, batch: &[Append]) -> Result<Vec<i64>> {
+        let seqs = append_in_tx(&mut self.tx, self.next, batch).await?;
+        self.next += seqs.len() as i64;
+        Ok(seqs)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await.map_err(map_constraint)
+    }
+}
+
+async fn append_in_tx(
+    conn: &mut sqlx::SqliteConnection,
+    next: i64,
+    batch: &[Append],
+) -> Result<Vec<i64>> {
     let n =
         i64::try_from(batch.len()).map_err(|_| StoreError::Corrupt("batch too large".into()))?;
     let seqs: Vec<i64> = (next..next + n).collect();

@@ -15,6 +15,7 @@ crate::both_backends!(
     multi_work_statement_with_terms,
     bad_statements_are_refused_and_change_nothing,
     one_bad_item_refuses_the_whole_batch,
+    late_failure_in_a_large_batch_rolls_back_everything,
     statement_auth_is_enforced,
     work_lookup_errors,
     oversized_and_too_many,
@@ -532,4 +533,66 @@ async fn oversized_and_too_many(app: TestApp) {
     .await
     .assert_problem(413, "payload-too-large");
     assert_eq!(app.counts().await, before);
+}
+
+async fn late_failure_in_a_large_batch_rolls_back_everything(app: TestApp) {
+    // Large batches are checked and written in chunks inside one
+    // transaction: a failure in a late chunk must undo the earlier ones.
+    let a = app.artist("Ana").await;
+    let taken = work(99_999);
+    app.submit(
+        &a.token,
+        &[statement(&a.key, &[taken], json!("opt-out"), ago(5))],
+    )
+    .await
+    .assert_status(201);
+    let before = app.counts().await;
+    let t = ago(10);
+    let mut envs: Vec<_> = (0..2_500)
+        .map(|n| statement(&a.key, &[work(n)], json!("opt-out"), t))
+        .collect();
+    envs[2_100] = statement(&a.key, &[taken], json!("opt-in"), ago(60));
+    let r = app.submit(&a.token, &envs).await;
+    r.assert_problem(409, "stale-statement");
+    assert_eq!(r.body["errors"][0]["index"], 2_100);
+    assert_eq!(app.counts().await, before);
+    assert_eq!(app.work(&envs_work(&envs, 0)).await.status.as_u16(), 404);
+
+    let mut sig = B64.decode(&envs[2_400].signatures[0].sig).expect("b64");
+    sig[5] ^= 1;
+    envs[2_100] = statement(&a.key, &[work(5_000)], json!("opt-out"), t);
+    envs[2_400].signatures[0].sig = B64.encode(sig);
+    app.submit(&a.token, &envs)
+        .await
+        .assert_problem(422, "bad-signature");
+    assert_eq!(app.counts().await, before);
+
+    // The same statement twice, in different chunks: one record, same answer.
+    envs[2_400] = envs[10].clone();
+    let r = app.submit(&a.token, &envs).await;
+    r.assert_status(201);
+    assert_eq!(r.body["created"], 2_499);
+    assert_eq!(r.body["accepted"][2_400]["status"], "duplicate");
+    assert_eq!(
+        r.body["accepted"][2_400]["seq"],
+        r.body["accepted"][10]["seq"]
+    );
+    let seqs: Vec<i64> = r.body["accepted"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|x| x["seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(seqs.iter().all(|s| *s > 0));
+    assert_eq!(app.counts().await.documents, before.documents + 2_499);
+}
+
+fn envs_work(envs: &[consentry::crypto::Envelope], i: usize) -> consentry::domain::ContentHash {
+    let payload: serde_json::Value =
+        serde_json::from_slice(&B64.decode(&envs[i].payload).expect("b64")).expect("json");
+    payload["works"][0]["hash"]
+        .as_str()
+        .expect("hash")
+        .parse()
+        .expect("hash")
 }
