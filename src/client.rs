@@ -142,8 +142,17 @@ impl Client {
     /// # Errors
     /// When the registry refuses the batch.
     pub async fn submit_statements(&self, envelopes: &[Envelope]) -> anyhow::Result<Value> {
+        #[derive(Serialize)]
+        struct Batch<'a> {
+            statements: &'a [Envelope],
+        }
         Ok(self
-            .post("/v1/statements", &json!({ "statements": envelopes }))
+            .post(
+                "/v1/statements",
+                &Batch {
+                    statements: envelopes,
+                },
+            )
             .await?
             .1)
     }

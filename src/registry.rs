@@ -161,7 +161,15 @@ pub fn document_id(payload: &[u8]) -> String {
 }
 
 fn signatures_json(v: &VerifiedEnvelope) -> String {
-    let sigs: Vec<EnvelopeSignature> = v.to_envelope().signatures;
+    use base64::Engine;
+    let sigs: Vec<EnvelopeSignature> = v
+        .signers
+        .iter()
+        .map(|(k, s)| EnvelopeSignature {
+            keyid: k.to_string(),
+            sig: base64::engine::general_purpose::STANDARD.encode(s),
+        })
+        .collect();
     serde_json::to_string(&sigs).unwrap_or_else(|_| "[]".to_owned())
 }
 

@@ -5,7 +5,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::artists::accepted_status;
@@ -14,12 +14,20 @@ use super::extract::{ApiPath, AuthUser};
 use super::{AppState, Routes, STATEMENTS_BODY_LIMIT};
 use crate::auth::Role;
 use crate::crypto::Envelope;
-use crate::registry::{stored_envelope, AcceptStatus, RegistryError};
+use crate::registry::{stored_envelope, AcceptStatus, Accepted, RegistryError};
 
 pub fn routes() -> Routes {
     Routes::new()
         .post_limited("/v1/statements", submit, STATEMENTS_BODY_LIMIT)
         .get("/v1/documents/{id}", get_document)
+}
+
+/// The answer to a batch: one entry per statement, in request order.
+#[derive(Serialize)]
+struct Submitted {
+    created: usize,
+    duplicates: usize,
+    accepted: Vec<Accepted>,
 }
 
 #[derive(Deserialize)]
@@ -42,7 +50,7 @@ async fn submit(
     user: AuthUser,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Submitted>)> {
     user.require(Role::Artist)?;
     if !is_json(&headers) {
         return Err(ApiError::new(
@@ -70,11 +78,14 @@ async fn submit(
     } else {
         accepted.first().map_or(StatusCode::OK, accepted_status)
     };
+    let duplicates = accepted.len() - created;
     Ok((
         status,
-        Json(
-            json!({ "created": created, "duplicates": accepted.len() - created, "accepted": accepted }),
-        ),
+        Json(Submitted {
+            created,
+            duplicates,
+            accepted,
+        }),
     ))
 }
 
