@@ -10,6 +10,7 @@ pub mod client;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod log;
 pub mod registry;
 pub mod server;
 pub mod store;
