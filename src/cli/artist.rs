@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::RegistryArgs;
 use crate::client::Client;
 use crate::crypto::{Envelope, PayloadType, SecretKey};
-use crate::domain::{ContentHash, Timestamp};
+use crate::domain::{Category, ContentHash, Timestamp};
 
 #[derive(Debug, Subcommand)]
 pub enum ArtistCommand {
@@ -121,10 +121,9 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             "  DISPUTED: several artists claim this work; the most restrictive answer applies"
         );
     }
-    if let Some(consent) = body["consent"].as_object() {
-        for (category, value) in consent {
-            println!("  {category:<12} {}", value.as_str().unwrap_or("?"));
-        }
+    for category in Category::ALL {
+        let value = body["consent"][category.as_str()].as_str().unwrap_or("?");
+        println!("  {:<12} {value}", category.as_str());
     }
     for c in body["claimants"].as_array().into_iter().flatten() {
         let terms: Vec<String> = c["terms"]
