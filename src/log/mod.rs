@@ -9,5 +9,6 @@
 //! serves a database, a file of tiles or memory.
 
 pub mod merkle;
+pub mod note;
 
 pub use merkle::{Hash, LogError};
