@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 
 use consentry::client::Client;
 use consentry::crypto::{pae, Envelope, PayloadType, SecretKey};
-use consentry::domain::{ContentHash, Timestamp};
+use consentry::domain::consent::{ConsentDeclaration, Shorthand};
+use consentry::domain::documents::FORMAT_VERSION;
+use consentry::domain::{ContentHash, Statement, Timestamp, Work};
 
 const BATCH: usize = 10_000;
 
@@ -27,17 +29,29 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Signs a statement the way the CLI does: the payload is the compact
+/// serialisation of the typed statement.
 fn statement(key: &SecretKey, works: &[ContentHash], issued_at: Timestamp) -> Envelope {
-    let payload = json!({
-        "version": 1,
-        "key": key.public_key().to_string(),
-        "works": works.iter().map(|h| json!({ "hash": h })).collect::<Vec<_>>(),
-        "consent": "opt-out",
-        "issued_at": issued_at,
-    });
+    let statement = Statement {
+        version: FORMAT_VERSION,
+        key: key.public_key().to_string(),
+        works: works
+            .iter()
+            .map(|h| Work {
+                hash: *h,
+                media_type: None,
+                title: None,
+                published_at: None,
+                fingerprints: Vec::new(),
+            })
+            .collect(),
+        consent: ConsentDeclaration::Shorthand(Shorthand::OptOut),
+        terms: Vec::new(),
+        issued_at,
+    };
     Envelope::sign(
         PayloadType::Statement,
-        &serde_json::to_vec(&payload).unwrap_or_default(),
+        &serde_json::to_vec(&statement).unwrap_or_default(),
         &[key],
     )
 }

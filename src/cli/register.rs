@@ -7,14 +7,15 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::RegistryArgs;
 use crate::client::Client;
 use crate::crypto::{Envelope, PayloadType, SecretKey};
 use crate::domain::consent::{ConsentDeclaration, PerCategory, Shorthand};
+use crate::domain::documents::FORMAT_VERSION;
 use crate::domain::terms::validate_terms;
-use crate::domain::{ConsentSet, ContentHash, Money, Preference, Term, Timestamp};
+use crate::domain::{ConsentSet, ContentHash, Money, Preference, Statement, Term, Timestamp, Work};
 use crate::registry::MAX_STATEMENTS_PER_REQUEST;
 
 #[derive(Debug, Args)]
@@ -229,21 +230,21 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     let envelopes: Vec<Envelope> = unique
         .par_iter()
         .map(|(path, hash)| {
-            let mut work = json!({ "hash": hash });
-            if let Some(mt) = media_type(path) {
-                work["media_type"] = json!(mt);
-            }
-            let mut payload = json!({
-                "version": 1,
-                "key": public,
-                "works": [work],
-                "consent": consent,
-                "issued_at": issued_at,
-            });
-            if !terms.is_empty() {
-                payload["terms"] = json!(terms);
-            }
-            let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+            let statement = Statement {
+                version: FORMAT_VERSION,
+                key: public.clone(),
+                works: vec![Work {
+                    hash: *hash,
+                    media_type: media_type(path).map(str::to_owned),
+                    title: None,
+                    published_at: None,
+                    fingerprints: Vec::new(),
+                }],
+                consent: consent.clone(),
+                terms: terms.clone(),
+                issued_at,
+            };
+            let bytes = serde_json::to_vec(&statement).unwrap_or_default();
             Envelope::sign(PayloadType::Statement, &bytes, &[&key])
         })
         .collect();

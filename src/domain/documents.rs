@@ -229,6 +229,11 @@ impl KeyEvent {
 fn parse_json<'a, T: Deserialize<'a> + Serialize>(payload: &'a [u8]) -> Result<T, InvalidPayload> {
     let typed: T = serde_json::from_slice(payload)
         .map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
+    // Fast path: the payload is byte for byte the compact serialisation of
+    // its value (what this crate's clients produce), hence canonical.
+    if serde_json::to_vec(&typed).is_ok_and(|compact| compact == payload) {
+        return Ok(typed);
+    }
     let tree: serde_json::Value = serde_json::from_slice(payload)
         .map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
     let canonical =
