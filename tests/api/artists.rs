@@ -315,21 +315,7 @@ async fn revocation_with_past_effective_time(app: TestApp) {
     assert_eq!(app.work(&w).await.body["consent"]["train-ai"], "allowed");
     // The artist adds a fresh key and revokes the stolen one from the cutoff.
     let k2 = SecretKey::generate();
-    let add = key_event(
-        &a.id,
-        "add",
-        &k2.public_key().to_string(),
-        json!({}),
-        &[&a.key, &k2],
-    );
-    app.post(
-        &format!("/v1/artists/{}/keys", a.id),
-        &json!(add),
-        Some(&a.token),
-    )
-    .await
-    .assert_status(201);
-    let t2 = app.login(&k2).await;
+    let t2 = app.add_key(&a, &k2).await;
     let rev = key_event(
         &a.id,
         "revoke",
@@ -534,21 +520,7 @@ async fn stolen_key_statements_do_not_block_corrections(app: TestApp) {
     .await
     .assert_status(201);
     let k2 = SecretKey::generate();
-    let add = key_event(
-        &a.id,
-        "add",
-        &k2.public_key().to_string(),
-        json!({}),
-        &[&a.key, &k2],
-    );
-    app.post(
-        &format!("/v1/artists/{}/keys", a.id),
-        &json!(add),
-        Some(&a.token),
-    )
-    .await
-    .assert_status(201);
-    let t2 = app.login(&k2).await;
+    let t2 = app.add_key(&a, &k2).await;
     let rev = key_event(
         &a.id,
         "revoke",

@@ -275,6 +275,26 @@ impl TestApp {
         Artist { key, id, token }
     }
 
+    /// Adds `new` to the artist's keys (signed by the artist's key and by
+    /// `new`), then logs in with it.
+    pub async fn add_key(&self, a: &Artist, new: &SecretKey) -> String {
+        let add = key_event(
+            &a.id,
+            "add",
+            &new.public_key().to_string(),
+            json!({}),
+            &[&a.key, new],
+        );
+        self.post(
+            &format!("/v1/artists/{}/keys", a.id),
+            &json!(add),
+            Some(&a.token),
+        )
+        .await
+        .assert_status(201);
+        self.login(new).await
+    }
+
     pub async fn submit(&self, token: &str, envelopes: &[Envelope]) -> Resp {
         self.post(
             "/v1/statements",
