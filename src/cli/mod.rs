@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::crypto::PublicKey;
 
 mod artist;
+mod keys;
 mod register;
 mod vectors;
 
@@ -32,6 +33,12 @@ pub enum Command {
     /// Artist account commands.
     #[command(subcommand)]
     Artist(artist::ArtistCommand),
+    /// Add, rotate or revoke your keys.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Dataset builder accounts (admin).
+    #[command(subcommand)]
+    Builder(keys::BuilderCommand),
     /// Hash files locally and register signed consent statements for them.
     Register(register::RegisterArgs),
     /// Show the effective consent of a work, by hash or by file.
@@ -123,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Artist(cmd) => artist::run(cmd).await,
+        Command::Key(cmd) => keys::run_key(cmd).await,
+        Command::Builder(cmd) => keys::run_builder(cmd).await,
         Command::Register(args) => register::run(args).await,
         Command::Status(args) => artist::status(args).await,
         Command::Vectors { out } => vectors::write(&out),

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 
-crate::both_backends_raw!(artist_walkthrough);
+crate::both_backends_raw!(artist_walkthrough, key_and_builder_commands);
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -142,6 +142,89 @@ async fn artist_walkthrough(backend: Backend) {
     );
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("unknown-key"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+async fn key_and_builder_commands(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, _location) = server_database(backend, dir.path()).await;
+    let admin = consentry::crypto::SecretKey::generate();
+    admin
+        .write_new_file(&dir.path().join("admin.key"))
+        .expect("admin key");
+    let admin_public = admin.public_key().to_string();
+    let server = Server::start_with(dir.path(), &url, &["--admin-key", &admin_public]);
+
+    ok(&server.cli(&["keygen", "--out", "a1.key"]));
+    let a2 = ok(&server.cli(&["keygen", "--out", "a2.key"]))
+        .trim()
+        .to_owned();
+    let a3 = ok(&server.cli(&["keygen", "--out", "a3.key"]))
+        .trim()
+        .to_owned();
+    let a1 = ok(&server.cli(&["artist", "create", "--key", "a1.key", "--name", "Ana"]));
+    let artist_id = a1.trim().rsplit(' ').next().expect("id").to_owned();
+
+    let out = ok(&server.cli(&["key", "add", "--key", "a1.key", "--new", "a2.key"]));
+    assert!(
+        out.starts_with(&format!("added {a2} for artist {artist_id}")),
+        "{out}"
+    );
+    let out = ok(&server.cli(&["key", "rotate", "--key", "a1.key", "--new", "a3.key"]));
+    assert!(out.starts_with(&format!("rotated in {a3}")), "{out}");
+    // a1 is revoked now: it can no longer log in.
+    let bad = server.cli(&["key", "add", "--key", "a1.key", "--new", "a2.key"]);
+    assert!(!bad.status.success());
+    let out = ok(&server.cli(&["key", "revoke", "--key", "a3.key", "--revoke", &a2]));
+    assert!(out.starts_with(&format!("revoked {a2}")), "{out}");
+    let again = server.cli(&["key", "revoke", "--key", "a3.key", "--revoke", &a2]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already-revoked"));
+
+    let client = consentry::client::Client::new(&server.base).expect("client");
+    let artist = client
+        .get_optional(&format!("/v1/artists/{artist_id}"))
+        .await
+        .expect("get")
+        .expect("artist");
+    let statuses: Vec<&str> = artist["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["status"].as_str().expect("s"))
+        .collect();
+    assert_eq!(statuses, ["revoked", "revoked", "active"]);
+
+    // Builders: only the admin key can register them.
+    let b = ok(&server.cli(&["keygen", "--out", "lab.key"]))
+        .trim()
+        .to_owned();
+    let out = ok(&server.cli(&[
+        "builder",
+        "create",
+        "--admin-key",
+        "admin.key",
+        "--name",
+        "Open Lab",
+        "--key",
+        &b,
+    ]));
+    assert!(out.starts_with("registered builder b_"), "{out}");
+    let bad = server.cli(&[
+        "builder",
+        "create",
+        "--admin-key",
+        "a3.key",
+        "--name",
+        "Lab",
+        "--key",
+        &a2,
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("forbidden"),
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );

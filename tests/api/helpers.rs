@@ -455,6 +455,11 @@ pub async fn server_database(
 impl Server {
     /// Starts the server and waits until it listens.
     pub fn start(dir: &std::path::Path, database_url: &str) -> Server {
+        Self::start_with(dir, database_url, &[])
+    }
+
+    /// Starts the server with extra `serve` arguments.
+    pub fn start_with(dir: &std::path::Path, database_url: &str, extra: &[&str]) -> Server {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
             .args([
@@ -466,6 +471,7 @@ impl Server {
                 "--key-file",
             ])
             .arg(dir.join("registry.key"))
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
