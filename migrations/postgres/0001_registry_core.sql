@@ -30,7 +30,9 @@ create table artists (
     artist_id      text   not null constraint artists_pkey primary key,
     display_name   text   not null,
     registered_at  bigint not null,
-    registered_seq bigint not null constraint artists_registered_seq_fkey references documents (seq)
+    registered_seq bigint not null constraint artists_registered_seq_fkey references documents (seq),
+    -- a compact number for references from statement_works
+    artist_no      bigint not null constraint artists_no_key unique
 );
 
 -- keys and their status: derived from artist and key-event documents.
@@ -41,7 +43,9 @@ create table artist_keys (
     added_at    bigint not null,
     added_seq   bigint not null constraint artist_keys_added_seq_fkey references documents (seq),
     revoked_at  bigint,
-    revoked_seq bigint constraint artist_keys_revoked_seq_fkey references documents (seq)
+    revoked_seq bigint constraint artist_keys_revoked_seq_fkey references documents (seq),
+    -- a compact number for references from statement_works
+    key_no      bigint not null constraint artist_keys_no_key unique
 );
 create index artist_keys_artist_idx on artist_keys (artist_id);
 
@@ -49,13 +53,13 @@ create index artist_keys_artist_idx on artist_keys (artist_id);
 create table statement_works (
     work_hash  bytea  not null,
     seq        bigint not null constraint statement_works_seq_fkey references documents (seq),
-    artist_id  text   not null,
-    key_id     text   not null,
+    artist_no  bigint not null constraint statement_works_artist_fkey references artists (artist_no),
+    key_no     bigint not null constraint statement_works_key_fkey references artist_keys (key_no),
     issued_at  bigint not null,
     received_at bigint not null, -- the statement's receipt time (copied from documents)
     constraint statement_works_pkey primary key (work_hash, seq)
 );
-create index statement_works_artist_idx on statement_works (artist_id, work_hash);
+create index statement_works_artist_idx on statement_works (artist_no, work_hash);
 
 create trigger statement_works_append_only before update or delete on statement_works
     for each row execute function consentry_append_only();

@@ -25,7 +25,9 @@ create table artists (
     artist_id      text    not null constraint artists_pkey primary key,
     display_name   text    not null,
     registered_at  integer not null,
-    registered_seq integer not null constraint artists_registered_seq_fkey references documents (seq)
+    registered_seq integer not null constraint artists_registered_seq_fkey references documents (seq),
+    -- a compact number for references from statement_works
+    artist_no      integer not null constraint artists_no_key unique
 );
 
 -- keys and their status: derived from artist and key-event documents.
@@ -36,7 +38,9 @@ create table artist_keys (
     added_at    integer not null,
     added_seq   integer not null constraint artist_keys_added_seq_fkey references documents (seq),
     revoked_at  integer,
-    revoked_seq integer constraint artist_keys_revoked_seq_fkey references documents (seq)
+    revoked_seq integer constraint artist_keys_revoked_seq_fkey references documents (seq),
+    -- a compact number for references from statement_works
+    key_no      integer not null constraint artist_keys_no_key unique
 );
 create index artist_keys_artist_idx on artist_keys (artist_id);
 
@@ -44,13 +48,13 @@ create index artist_keys_artist_idx on artist_keys (artist_id);
 create table statement_works (
     work_hash  blob    not null,
     seq        integer not null constraint statement_works_seq_fkey references documents (seq),
-    artist_id  text    not null,
-    key_id     text    not null,
+    artist_no  integer not null constraint statement_works_artist_fkey references artists (artist_no),
+    key_no     integer not null constraint statement_works_key_fkey references artist_keys (key_no),
     issued_at  integer not null,
     received_at integer not null, -- the statement's receipt time (copied from documents)
     constraint statement_works_pkey primary key (work_hash, seq)
 );
-create index statement_works_artist_idx on statement_works (artist_id, work_hash);
+create index statement_works_artist_idx on statement_works (artist_no, work_hash);
 
 create trigger statement_works_no_update before update on statement_works
 begin select raise(abort, 'statement_works is append-only'); end;

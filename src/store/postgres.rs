@@ -159,8 +159,11 @@ impl Store for PgStore {
         }
         let hashes: Vec<Vec<u8>> = works.iter().map(|w| w.as_bytes().to_vec()).collect();
         let rows = sqlx::query(
-            "select work_hash, key_id, issued_at, received_at from statement_works
-             where work_hash = any($1) and artist_id = $2",
+            "select w.work_hash, (select k.key_id from artist_keys k where k.key_no = w.key_no) as key_id,
+                    w.issued_at, w.received_at
+             from statement_works w
+             where w.work_hash = any($1)
+               and w.artist_no = (select artist_no from artists where artist_id = $2)",
         )
         .bind(hashes)
         .bind(artist_id)
@@ -221,7 +224,8 @@ impl Store for PgStore {
         let after = after.map_or_else(Vec::new, |h| h.as_bytes().to_vec());
         let rows = sqlx::query(
             "select distinct work_hash from statement_works
-             where artist_id = $1 and work_hash > $2 order by work_hash limit $3",
+             where artist_no = (select artist_no from artists where artist_id = $1)
+               and work_hash > $2 order by work_hash limit $3",
         )
         .bind(artist_id)
         .bind(after)
@@ -246,11 +250,11 @@ impl Store for PgStore {
         }
         let rows = sqlx::query(
             "select d.seq, d.id, d.kind, d.artist_id, d.payload_type, d.payload, d.signatures, d.received_at,
-                    a.display_name, w.key_id, w.issued_at, k.revoked_at
+                    a.display_name, k.key_id, w.issued_at, k.revoked_at
              from statement_works w
              join documents d on d.seq = w.seq
-             join artists a on a.artist_id = w.artist_id
-             join artist_keys k on k.key_id = w.key_id
+             join artists a on a.artist_no = w.artist_no
+             join artist_keys k on k.key_no = w.key_no
              where d.seq = any($2) and w.work_hash = $1 order by w.seq",
         )
         .bind(work.as_bytes().as_slice())
@@ -372,8 +376,9 @@ async fn append_rows(
 
     let mut work_hashes: Vec<Vec<u8>> = Vec::new();
     let mut work_seqs: Vec<i64> = Vec::new();
-    let mut work_artists: Vec<String> = Vec::new();
-    let mut work_keys: Vec<String> = Vec::new();
+    let mut work_artists: Vec<i64> = Vec::new();
+    let mut work_keys: Vec<i64> = Vec::new();
+    let mut numbers: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     let mut work_issued: Vec<i64> = Vec::new();
     let mut work_received: Vec<i64> = Vec::new();
     for (item, &seq) in batch.iter().zip(&seqs) {
@@ -383,7 +388,8 @@ async fn append_rows(
             match effect {
                 Effect::ArtistCreated { display_name, key } => {
                     sqlx::query(
-                        "insert into artists (artist_id, display_name, registered_at, registered_seq) values ($1, $2, $3, $4)",
+                        "insert into artists (artist_id, display_name, registered_at, registered_seq, artist_no)
+                         values ($1, $2, $3, $4, (select coalesce(max(artist_no) + 1, 0) from artists))",
                     )
                     .bind(&d.artist_id)
                     .bind(display_name)
@@ -415,12 +421,14 @@ async fn append_rows(
                     issued_at,
                     works,
                 } => {
-                    let key = key.to_string();
+                    let artist_no =
+                        number(tx, &mut numbers, NumberOf::Artist, &d.artist_id).await?;
+                    let key_no = number(tx, &mut numbers, NumberOf::Key, &key.to_string()).await?;
                     for work in works {
                         work_hashes.push(work.as_bytes().to_vec());
                         work_seqs.push(seq);
-                        work_artists.push(d.artist_id.clone());
-                        work_keys.push(key.clone());
+                        work_artists.push(artist_no);
+                        work_keys.push(key_no);
                         work_issued.push(issued_at.unix_nanos());
                         work_received.push(at);
                     }
@@ -430,8 +438,8 @@ async fn append_rows(
     }
     if !work_hashes.is_empty() {
         sqlx::query(
-            "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at, received_at)
-             select * from unnest($1::bytea[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])",
+            "insert into statement_works (work_hash, seq, artist_no, key_no, issued_at, received_at)
+             select * from unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])",
         )
         .bind(work_hashes)
         .bind(work_seqs)
@@ -454,7 +462,8 @@ async fn insert_key(
     at: i64,
 ) -> Result<()> {
     sqlx::query(
-        "insert into artist_keys (key_id, artist_id, added_at, added_seq) values ($1, $2, $3, $4)",
+        "insert into artist_keys (key_id, artist_id, added_at, added_seq, key_no)
+         values ($1, $2, $3, $4, (select coalesce(max(key_no) + 1, 0) from artist_keys))",
     )
     .bind(key.to_string())
     .bind(artist_id)
@@ -464,4 +473,43 @@ async fn insert_key(
     .await
     .map_err(map_constraint)?;
     Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum NumberOf {
+    Artist,
+    Key,
+}
+
+/// The compact number of an artist or key, looked up once per append.
+async fn number(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    cache: &mut std::collections::HashMap<String, i64>,
+    of: NumberOf,
+    id: &str,
+) -> Result<i64> {
+    let cache_key = match of {
+        NumberOf::Artist => format!("a:{id}"),
+        NumberOf::Key => format!("k:{id}"),
+    };
+    if let Some(n) = cache.get(&cache_key) {
+        return Ok(*n);
+    }
+    let (sql, missing) = match of {
+        NumberOf::Artist => (
+            "select artist_no from artists where artist_id = $1",
+            "statement_works_artist_fkey",
+        ),
+        NumberOf::Key => (
+            "select key_no from artist_keys where key_id = $1",
+            "statement_works_key_fkey",
+        ),
+    };
+    let n: i64 = sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Conflict(missing.into()))?;
+    cache.insert(cache_key, n);
+    Ok(n)
 }

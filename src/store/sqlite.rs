@@ -140,8 +140,11 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "select work_hash, key_id, issued_at, received_at from statement_works
-             where work_hash in (select unhex(value) from json_each($1)) and artist_id = $2",
+            "select w.work_hash, (select k.key_id from artist_keys k where k.key_no = w.key_no) as key_id,
+                    w.issued_at, w.received_at
+             from statement_works w
+             where w.work_hash in (select unhex(value) from json_each($1))
+               and w.artist_no = (select artist_no from artists where artist_id = $2)",
         )
         .bind(hex_json(works))
         .bind(artist_id)
@@ -202,7 +205,8 @@ impl Store for SqliteStore {
         let after = after.map_or_else(Vec::new, |h| h.as_bytes().to_vec());
         let rows = sqlx::query(
             "select distinct work_hash from statement_works
-             where artist_id = $1 and work_hash > $2 order by work_hash limit $3",
+             where artist_no = (select artist_no from artists where artist_id = $1)
+               and work_hash > $2 order by work_hash limit $3",
         )
         .bind(artist_id)
         .bind(after)
@@ -217,11 +221,11 @@ impl Store for SqliteStore {
     async fn work_history(&self, work: &ContentHash) -> Result<Vec<WorkStatementRow>> {
         let rows = sqlx::query(
             "select d.seq, d.id, d.kind, d.artist_id, d.payload_type, d.payload, d.signatures, d.received_at,
-                    a.display_name, w.key_id, w.issued_at, k.revoked_at
+                    a.display_name, k.key_id, w.issued_at, k.revoked_at
              from statement_works w
              join documents d on d.seq = w.seq
-             join artists a on a.artist_id = w.artist_id
-             join artist_keys k on k.key_id = w.key_id
+             join artists a on a.artist_no = w.artist_no
+             join artist_keys k on k.key_no = w.key_no
              where w.work_hash = $1 order by w.seq",
         )
         .bind(work.as_bytes().as_slice())
@@ -301,8 +305,8 @@ impl Store for SqliteStore {
 /// round trips to sqlx's SQLite worker thread few.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// A `statement_works` row: hash, seq, artist id, key id, issued_at, received_at.
-type WorkRow<'a> = (&'a [u8], i64, &'a str, String, i64, i64);
+/// A `statement_works` row: hash, seq, artist number, key number, issued_at, received_at.
+type WorkRow<'a> = (&'a [u8], i64, i64, i64, i64, i64);
 
 /// An open SQLite write transaction and the next seq it will give.
 struct SqliteAppend {
@@ -353,6 +357,7 @@ async fn append_in_tx(
             .map_err(map_constraint)?;
     }
     // Statement works in bulk; other effects one by one, in order.
+    let mut numbers = Numbers::default();
     let mut works: Vec<WorkRow<'_>> = Vec::new();
     for (seq, item) in &rows {
         for effect in &item.effects {
@@ -362,13 +367,14 @@ async fn append_in_tx(
                     issued_at,
                     works: hashes,
                 } => {
-                    let key = key.to_string();
+                    let artist_no = numbers.artist(conn, &item.doc.artist_id).await?;
+                    let key_no = numbers.key(conn, &key.to_string()).await?;
                     for h in hashes {
                         works.push((
                             h.as_bytes().as_slice(),
                             *seq,
-                            item.doc.artist_id.as_str(),
-                            key.clone(),
+                            artist_no,
+                            key_no,
                             issued_at.unix_nanos(),
                             item.doc.received_at.unix_nanos(),
                         ));
@@ -380,7 +386,7 @@ async fn append_in_tx(
     }
     for chunk in works.chunks(ROWS_PER_INSERT) {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "insert into statement_works (work_hash, seq, artist_id, key_id, issued_at, received_at) ",
+            "insert into statement_works (work_hash, seq, artist_no, key_no, issued_at, received_at) ",
         );
         q.push_values(
             chunk,
@@ -388,7 +394,7 @@ async fn append_in_tx(
                 b.push_bind(*hash)
                     .push_bind(*seq)
                     .push_bind(*artist)
-                    .push_bind(key.as_str())
+                    .push_bind(*key)
                     .push_bind(*issued)
                     .push_bind(*received);
             },
@@ -410,7 +416,8 @@ async fn apply_effect(
     let at = d.received_at.unix_nanos();
     match effect {
         Effect::ArtistCreated { display_name, key } => {
-            sqlx::query("insert into artists (artist_id, display_name, registered_at, registered_seq) values ($1, $2, $3, $4)")
+            sqlx::query("insert into artists (artist_id, display_name, registered_at, registered_seq, artist_no)
+                 values ($1, $2, $3, $4, (select coalesce(max(artist_no) + 1, 0) from artists))")
                 .bind(&d.artist_id)
                 .bind(display_name)
                 .bind(at)
@@ -452,7 +459,8 @@ async fn insert_key(
     at: i64,
 ) -> Result<()> {
     sqlx::query(
-        "insert into artist_keys (key_id, artist_id, added_at, added_seq) values ($1, $2, $3, $4)",
+        "insert into artist_keys (key_id, artist_id, added_at, added_seq, key_no)
+         values ($1, $2, $3, $4, (select coalesce(max(key_no) + 1, 0) from artist_keys))",
     )
     .bind(key.to_string())
     .bind(artist_id)
@@ -462,4 +470,39 @@ async fn insert_key(
     .await
     .map_err(map_constraint)?;
     Ok(())
+}
+
+/// The compact numbers of artists and keys, looked up once per append.
+#[derive(Default)]
+struct Numbers {
+    artists: std::collections::HashMap<String, i64>,
+    keys: std::collections::HashMap<String, i64>,
+}
+
+impl Numbers {
+    async fn artist(&mut self, conn: &mut sqlx::SqliteConnection, artist_id: &str) -> Result<i64> {
+        if let Some(n) = self.artists.get(artist_id) {
+            return Ok(*n);
+        }
+        let n: i64 = sqlx::query_scalar("select artist_no from artists where artist_id = $1")
+            .bind(artist_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("statement_works_artist_fkey".into()))?;
+        self.artists.insert(artist_id.to_owned(), n);
+        Ok(n)
+    }
+
+    async fn key(&mut self, conn: &mut sqlx::SqliteConnection, key_id: &str) -> Result<i64> {
+        if let Some(n) = self.keys.get(key_id) {
+            return Ok(*n);
+        }
+        let n: i64 = sqlx::query_scalar("select key_no from artist_keys where key_id = $1")
+            .bind(key_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("statement_works_key_fkey".into()))?;
+        self.keys.insert(key_id.to_owned(), n);
+        Ok(n)
+    }
 }

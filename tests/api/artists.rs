@@ -241,7 +241,7 @@ async fn add_rotate_revoke_keys(app: TestApp) {
     .assert_problem(422, "revoked-key");
     assert_eq!(app.counts().await, before);
     let v = app.work(&w).await;
-    assert_eq!(v.body["consent"]["train-ai"], "disallowed");
+    assert_eq!(v.body["consent"]["train-ai"], "disallowed", "{}", v.text);
     assert_eq!(v.body["history"][0]["status"], "current");
     // Its token is refused from now on; the challenge flow refuses it too.
     app.submit(
