@@ -48,8 +48,10 @@ create index artist_keys_artist_idx on artist_keys (artist_id);
 create table statement_works (
     work_hash  blob    not null,
     seq        integer not null constraint statement_works_seq_fkey references documents (seq),
-    artist_no  integer not null constraint statement_works_artist_fkey references artists (artist_no),
-    key_no     integer not null constraint statement_works_key_fkey references artist_keys (key_no),
+    -- artists.artist_no and artist_keys.key_no, resolved by the store from existing rows in
+    -- the same transaction (no foreign keys here: per-row checks would double the insert cost)
+    artist_no  integer not null,
+    key_no     integer not null,
     issued_at  integer not null,
     received_at integer not null, -- the statement's receipt time (copied from documents)
     constraint statement_works_pkey primary key (work_hash, seq)
