@@ -197,6 +197,15 @@ async fn key_and_builder_commands(backend: Backend) {
         .collect();
     assert_eq!(statuses, ["revoked", "revoked", "active"]);
 
+    // artist show prints the same record as the API.
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&server.cli(&["artist", "show", &artist_id]))).expect("json");
+    assert_eq!(shown["keys"], artist["keys"]);
+    assert_eq!(shown["display_name"], "Ana");
+    let missing = server.cli(&["artist", "show", &"0".repeat(64)]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no artist"));
+
     // Builders: only the admin key can register them.
     let b = ok(&server.cli(&["keygen", "--out", "lab.key"]))
         .trim()
