@@ -1009,16 +1009,7 @@ impl Registry {
         let Some(artist) = self.store.artist(artist_id).await? else {
             return Ok(None);
         };
-        let mut documents = self
-            .store
-            .artist_documents(artist_id, DocumentKind::Artist)
-            .await?;
-        documents.extend(
-            self.store
-                .artist_documents(artist_id, DocumentKind::KeyEvent)
-                .await?,
-        );
-        documents.sort_by_key(|d| d.seq);
+        let documents = self.store.artist_key_history(artist_id).await?;
         let mut works = self
             .store
             .artist_works(artist_id, after, limit.saturating_add(1))

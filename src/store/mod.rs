@@ -225,12 +225,9 @@ pub trait Store: Send + Sync + 'static {
     /// Documents with any of these ids. Safe concurrently.
     async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>>;
 
-    /// Documents of one artist of one kind, in acceptance order.
-    async fn artist_documents(
-        &self,
-        artist_id: &str,
-        kind: DocumentKind,
-    ) -> Result<Vec<StoredDocument>>;
+    /// The artist's registration and key events (every document of theirs
+    /// but statements), in acceptance order. Safe concurrently.
+    async fn artist_key_history(&self, artist_id: &str) -> Result<Vec<StoredDocument>>;
 
     /// Every statement by `artist_id` about any of `works`. Safe concurrently.
     async fn artist_claims(

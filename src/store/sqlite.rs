@@ -104,30 +104,15 @@ impl Store for SqliteStore {
         rows.iter().map(doc_from_row).collect()
     }
 
-    async fn artist_documents(
-        &self,
-        artist_id: &str,
-        kind: DocumentKind,
-    ) -> Result<Vec<StoredDocument>> {
-        // Literal kinds, so the planner can use the partial index on non-statements.
-        let sql = match kind {
-            DocumentKind::Artist => {
-                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
-                 from documents where artist_id = $1 and kind = 'artist' order by seq"
-            }
-            DocumentKind::KeyEvent => {
-                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
-                 from documents where artist_id = $1 and kind = 'key-event' order by seq"
-            }
-            DocumentKind::Statement => {
-                "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
-                 from documents where artist_id = $1 and kind = 'statement' order by seq"
-            }
-        };
-        let rows = sqlx::query(sql)
-            .bind(artist_id)
-            .fetch_all(&self.pool)
-            .await?;
+    async fn artist_key_history(&self, artist_id: &str) -> Result<Vec<StoredDocument>> {
+        // The predicate is the partial index's, so the index serves it.
+        let rows = sqlx::query(
+            "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+             from documents where artist_id = $1 and kind <> 'statement' order by seq",
+        )
+        .bind(artist_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(doc_from_row).collect()
     }
 

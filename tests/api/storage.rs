@@ -211,12 +211,12 @@ async fn storage_story(backend: Backend) {
         .expect("artist")
         .expect("present");
     assert_eq!(artist.keys.len(), 2);
+    let history = store.artist_key_history("artist-a").await.expect("docs");
     assert_eq!(
-        store
-            .artist_documents("artist-a", DocumentKind::KeyEvent)
-            .await
-            .expect("docs")
-            .len(),
+        history
+            .iter()
+            .filter(|d| d.doc.kind == DocumentKind::KeyEvent)
+            .count(),
         1
     );
 
