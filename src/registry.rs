@@ -161,16 +161,7 @@ pub fn document_id(payload: &[u8]) -> String {
 }
 
 fn signatures_json(v: &VerifiedEnvelope) -> String {
-    use base64::Engine;
-    let sigs: Vec<EnvelopeSignature> = v
-        .signers
-        .iter()
-        .map(|(k, s)| EnvelopeSignature {
-            keyid: k.to_string(),
-            sig: base64::engine::general_purpose::STANDARD.encode(s),
-        })
-        .collect();
-    serde_json::to_string(&sigs).unwrap_or_else(|_| "[]".to_owned())
+    serde_json::to_string(&v.signatures()).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// Rebuilds the envelope of a stored document.
@@ -195,11 +186,8 @@ struct CheckedStatement {
     id: String,
 }
 
-/// Verifies one statement envelope and parses its payload (no state needed).
-fn check_statement(env: &Envelope) -> Result<CheckedStatement, Rejection> {
-    check_statement_with(env, &|keyid: &str| keyid.parse())
-}
-
+/// Verifies one statement envelope and parses its payload (no state needed),
+/// decoding keys with `parse_key` (which must behave like `PublicKey::from_str`).
 fn check_statement_with(
     env: &Envelope,
     parse_key: &(dyn Fn(&str) -> Result<PublicKey, KeyError> + Sync),
@@ -236,7 +224,7 @@ fn check_statement_with(
 /// # Errors
 /// The rejection the registry would send.
 pub fn verify_statement(env: &Envelope) -> Result<String, Rejection> {
-    check_statement(env).map(|c| c.id)
+    check_statement_with(env, &|keyid: &str| keyid.parse()).map(|c| c.id)
 }
 
 /// Statements verified per pipeline step of a batch.

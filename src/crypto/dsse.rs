@@ -137,21 +137,16 @@ impl VerifiedEnvelope {
         self.signers.iter().any(|(k, _)| k == key)
     }
 
-    /// The envelope in its JSON form, signatures in standard base64.
+    /// The signatures as they appear in an envelope (standard base64).
     #[must_use]
-    pub fn to_envelope(&self) -> Envelope {
-        Envelope {
-            payload_type: self.payload_type.as_str().to_owned(),
-            payload: base64::engine::general_purpose::STANDARD.encode(&self.payload),
-            signatures: self
-                .signers
-                .iter()
-                .map(|(k, s)| EnvelopeSignature {
-                    keyid: k.to_string(),
-                    sig: base64::engine::general_purpose::STANDARD.encode(s),
-                })
-                .collect(),
-        }
+    pub fn signatures(&self) -> Vec<EnvelopeSignature> {
+        self.signers
+            .iter()
+            .map(|(k, s)| EnvelopeSignature {
+                keyid: k.to_string(),
+                sig: base64::engine::general_purpose::STANDARD.encode(s),
+            })
+            .collect()
     }
 }
 
