@@ -12,6 +12,7 @@ use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 /// What kind of signed document a row holds.

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    map_constraint, parse_hash, parse_key, Append, AppendTx, ArtistClaim, ArtistRecord,
+    map_constraint, parse_hash, parse_key, sql, Append, AppendTx, ArtistClaim, ArtistRecord,
     BuilderRecord, Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError,
     StoredDocument, WorkStatementRow, COUNTS_SQL,
 };
@@ -84,7 +84,7 @@ impl Store for SqliteStore {
         // Writers are serialised by the caller, so a deferred transaction
         // cannot meet another writer between its read of `seq` and its inserts.
         let mut tx = self.pool.begin().await?;
-        let next: i64 = sqlx::query_scalar("select coalesce(max(seq) + 1, 0) from documents")
+        let next: i64 = sqlx::query_scalar(sql::NEXT_SEQ)
             .fetch_one(&mut *tx)
             .await?;
         Ok(Box::new(SqliteAppend { tx, next }))
@@ -106,13 +106,10 @@ impl Store for SqliteStore {
 
     async fn artist_key_history(&self, artist_id: &str) -> Result<Vec<StoredDocument>> {
         // The predicate is the partial index's, so the index serves it.
-        let rows = sqlx::query(
-            "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
-             from documents where artist_id = $1 and kind <> 'statement' order by seq",
-        )
-        .bind(artist_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(sql::SELECT_KEY_HISTORY)
+            .bind(artist_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(doc_from_row).collect()
     }
 
@@ -148,31 +145,25 @@ impl Store for SqliteStore {
     }
 
     async fn key(&self, key: &PublicKey) -> Result<Option<KeyRecord>> {
-        let row = sqlx::query(
-            "select key_id, artist_id, added_at, revoked_at from artist_keys where key_id = $1",
-        )
-        .bind(key.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(sql::SELECT_KEY)
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(key_from_row).transpose()
     }
 
     async fn artist(&self, artist_id: &str) -> Result<Option<ArtistRecord>> {
-        let Some(row) = sqlx::query(
-            "select artist_id, display_name, registered_at from artists where artist_id = $1",
-        )
-        .bind(artist_id)
-        .fetch_optional(&self.pool)
-        .await?
+        let Some(row) = sqlx::query(sql::SELECT_ARTIST)
+            .bind(artist_id)
+            .fetch_optional(&self.pool)
+            .await?
         else {
             return Ok(None);
         };
-        let keys = sqlx::query(
-            "select key_id, artist_id, added_at, revoked_at from artist_keys where artist_id = $1 order by added_seq",
-        )
-        .bind(artist_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let keys = sqlx::query(sql::SELECT_ARTIST_KEYS)
+            .bind(artist_id)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(Some(ArtistRecord {
             artist_id: row.try_get("artist_id")?,
             display_name: row.try_get("display_name")?,
@@ -188,16 +179,12 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<ContentHash>> {
         let after = after.map_or_else(Vec::new, |h| h.as_bytes().to_vec());
-        let rows = sqlx::query(
-            "select distinct work_hash from statement_works
-             where artist_no = (select artist_no from artists where artist_id = $1)
-               and work_hash > $2 order by work_hash limit $3",
-        )
-        .bind(artist_id)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(sql::SELECT_ARTIST_WORKS)
+            .bind(artist_id)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| parse_hash(r.try_get("work_hash")?))
             .collect()
@@ -234,33 +221,29 @@ impl Store for SqliteStore {
     }
 
     async fn last_received_at(&self) -> Result<Option<Timestamp>> {
-        let v: Option<i64> = sqlx::query_scalar("select max(received_at) from documents")
+        let v: Option<i64> = sqlx::query_scalar(sql::LAST_RECEIVED_AT)
             .fetch_one(&self.pool)
             .await?;
         Ok(v.map(Timestamp::from_unix_nanos))
     }
 
     async fn create_builder(&self, b: &BuilderRecord) -> Result<()> {
-        sqlx::query(
-            "insert into builders (builder_id, name, key_id, created_at) values ($1, $2, $3, $4)",
-        )
-        .bind(&b.builder_id)
-        .bind(&b.name)
-        .bind(b.key.to_string())
-        .bind(b.created_at.unix_nanos())
-        .execute(&self.pool)
-        .await
-        .map_err(map_constraint)?;
+        sqlx::query(sql::INSERT_BUILDER)
+            .bind(&b.builder_id)
+            .bind(&b.name)
+            .bind(b.key.to_string())
+            .bind(b.created_at.unix_nanos())
+            .execute(&self.pool)
+            .await
+            .map_err(map_constraint)?;
         Ok(())
     }
 
     async fn builder_by_key(&self, key: &PublicKey) -> Result<Option<BuilderRecord>> {
-        let row = sqlx::query(
-            "select builder_id, name, key_id, created_at from builders where key_id = $1",
-        )
-        .bind(key.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(sql::SELECT_BUILDER_BY_KEY)
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| {
             Ok(BuilderRecord {
                 builder_id: r.try_get("builder_id")?,
@@ -401,8 +384,7 @@ async fn apply_effect(
     let at = d.received_at.unix_nanos();
     match effect {
         Effect::ArtistCreated { display_name, key } => {
-            sqlx::query("insert into artists (artist_id, display_name, registered_at, registered_seq, artist_no)
-                 values ($1, $2, $3, $4, (select coalesce(max(artist_no) + 1, 0) from artists))")
+            sqlx::query(sql::INSERT_ARTIST)
                 .bind(&d.artist_id)
                 .bind(display_name)
                 .bind(at)
@@ -414,16 +396,13 @@ async fn apply_effect(
         }
         Effect::KeyAdded { key } => insert_key(conn, seq, &d.artist_id, key, at).await,
         Effect::KeyRevoked { key, effective_at } => {
-            let done = sqlx::query(
-                "update artist_keys set revoked_at = $1, revoked_seq = $2
-                 where key_id = $3 and artist_id = $4 and (revoked_at is null or revoked_at > $1)",
-            )
-            .bind(effective_at.unix_nanos())
-            .bind(seq)
-            .bind(key.to_string())
-            .bind(&d.artist_id)
-            .execute(&mut *conn)
-            .await?;
+            let done = sqlx::query(sql::REVOKE_KEY)
+                .bind(effective_at.unix_nanos())
+                .bind(seq)
+                .bind(key.to_string())
+                .bind(&d.artist_id)
+                .execute(&mut *conn)
+                .await?;
             if done.rows_affected() == 1 {
                 Ok(())
             } else {
@@ -443,17 +422,14 @@ async fn insert_key(
     key: &PublicKey,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "insert into artist_keys (key_id, artist_id, added_at, added_seq, key_no)
-         values ($1, $2, $3, $4, (select coalesce(max(key_no) + 1, 0) from artist_keys))",
-    )
-    .bind(key.to_string())
-    .bind(artist_id)
-    .bind(at)
-    .bind(seq)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_constraint)?;
+    sqlx::query(sql::INSERT_KEY)
+        .bind(key.to_string())
+        .bind(artist_id)
+        .bind(at)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_constraint)?;
     Ok(())
 }
 
@@ -469,7 +445,7 @@ impl Numbers {
         if let Some(n) = self.artists.get(artist_id) {
             return Ok(*n);
         }
-        let n: i64 = sqlx::query_scalar("select artist_no from artists where artist_id = $1")
+        let n: i64 = sqlx::query_scalar(sql::SELECT_ARTIST_NO)
             .bind(artist_id)
             .fetch_optional(&mut *conn)
             .await?
@@ -482,7 +458,7 @@ impl Numbers {
         if let Some(n) = self.keys.get(key_id) {
             return Ok(*n);
         }
-        let n: i64 = sqlx::query_scalar("select key_no from artist_keys where key_id = $1")
+        let n: i64 = sqlx::query_scalar(sql::SELECT_KEY_NO)
             .bind(key_id)
             .fetch_optional(&mut *conn)
             .await?

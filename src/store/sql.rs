@@ -1,0 +1,65 @@
+//! SQL text shared by both backends (`$N` placeholders work on SQLite and
+//! PostgreSQL). Backend-specific statements stay in their modules.
+
+/// A key joins an artist; `key_no` is the next compact number.
+pub(crate) const INSERT_KEY: &str =
+    "insert into artist_keys (key_id, artist_id, added_at, added_seq, key_no)
+     values ($1, $2, $3, $4, (select coalesce(max(key_no) + 1, 0) from artist_keys))";
+
+/// A new artist; `artist_no` is the next compact number.
+pub(crate) const INSERT_ARTIST: &str =
+    "insert into artists (artist_id, display_name, registered_at, registered_seq, artist_no)
+     values ($1, $2, $3, $4, (select coalesce(max(artist_no) + 1, 0) from artists))";
+
+/// A new builder.
+pub(crate) const INSERT_BUILDER: &str =
+    "insert into builders (builder_id, name, key_id, created_at)
+     values ($1, $2, $3, $4)";
+
+/// One artist.
+pub(crate) const SELECT_ARTIST: &str =
+    "select artist_id, display_name, registered_at from artists where artist_id = $1";
+
+/// An artist's compact number.
+pub(crate) const SELECT_ARTIST_NO: &str = "select artist_no from artists where artist_id = $1";
+
+/// The builder holding a key.
+pub(crate) const SELECT_BUILDER_BY_KEY: &str =
+    "select builder_id, name, key_id, created_at from builders where key_id = $1";
+
+/// The next acceptance-order number.
+pub(crate) const NEXT_SEQ: &str = "select coalesce(max(seq) + 1, 0) from documents";
+
+/// A page of an artist's works, by hash.
+pub(crate) const SELECT_ARTIST_WORKS: &str = "select distinct work_hash from statement_works
+     where artist_no = (select artist_no from artists where artist_id = $1)
+       and work_hash > $2
+     order by work_hash limit $3";
+
+/// An artist's keys, oldest first.
+pub(crate) const SELECT_ARTIST_KEYS: &str = "select key_id, artist_id, added_at, revoked_at
+     from artist_keys
+     where artist_id = $1
+     order by added_seq";
+
+/// One key.
+pub(crate) const SELECT_KEY: &str = "select key_id, artist_id, added_at, revoked_at
+     from artist_keys
+     where key_id = $1";
+
+/// A key's compact number.
+pub(crate) const SELECT_KEY_NO: &str = "select key_no from artist_keys where key_id = $1";
+
+/// The last receipt time.
+pub(crate) const LAST_RECEIVED_AT: &str = "select max(received_at) from documents";
+
+/// An artist's registration and key events; the predicate is the partial index's.
+pub(crate) const SELECT_KEY_HISTORY: &str =
+    "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+     from documents
+     where artist_id = $1 and kind <> 'statement'
+     order by seq";
+
+/// Sets or brings forward a revocation.
+pub(crate) const REVOKE_KEY: &str = "update artist_keys set revoked_at = $1, revoked_seq = $2
+     where key_id = $3 and artist_id = $4 and (revoked_at is null or revoked_at > $1)";
