@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::crypto::{pae, Envelope, PayloadType, SecretKey};
 
 /// A client bound to one registry URL, optionally holding a token.
+#[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
@@ -90,6 +91,38 @@ impl Client {
             return Ok(None);
         }
         Ok(Some(Self::read(resp).await?.1))
+    }
+
+    /// GET `path` as JSON; any error status fails.
+    ///
+    /// # Errors
+    /// On transport errors or an error status (with the problem's detail).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .send(self.http.get(format!("{}{path}", self.base)))
+            .await?
+            .1)
+    }
+
+    /// GET `path` as raw bytes; `Ok(None)` on 404.
+    ///
+    /// # Errors
+    /// On transport errors or any other error status.
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        let status = resp.status().as_u16();
+        if status == 404 {
+            return Ok(None);
+        }
+        if status >= 400 {
+            bail!("GET {path}: the registry answered {status}");
+        }
+        Ok(Some(resp.bytes().await?.to_vec()))
     }
 
     /// POST JSON to `path`.

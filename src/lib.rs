@@ -1,9 +1,11 @@
 //! Consentry: an open registry of artist-signed AI-training consent.
 //!
 //! Layers point inward: [`http`] and [`cli`] call [`registry`], which calls
-//! [`store`] and [`crypto`], which know only [`domain`].
+//! [`store`], [`transparency`] and [`crypto`], which know only [`domain`]
+//! and the format code in [`log`].
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -14,3 +16,4 @@ pub mod log;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod transparency;

@@ -24,6 +24,7 @@ use crate::store::{
     Append, AppendTx, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect, KeyRecord,
     Store, StoreError, StoredDocument,
 };
+use crate::transparency::{Growth, TransparencyError, TransparencyLog};
 
 /// Statements per request, at most.
 pub const MAX_STATEMENTS_PER_REQUEST: usize = 10_000;
@@ -110,6 +111,8 @@ pub enum RegistryError {
     Rejected(Vec<Rejection>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Log(#[from] TransparencyError),
     #[error("internal task failed: {0}")]
     Internal(String),
 }
@@ -139,6 +142,11 @@ pub struct Accepted {
     pub artist_id: String,
     pub received_at: Timestamp,
     pub status: AcceptStatus,
+    /// For a document stored by this request: its C2SP `tlog-proof`
+    /// receipt (entry in `extra`) against the checkpoint signed in the same
+    /// transaction. `None` for duplicates (`GET /v1/log/receipts/{index}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 impl Accepted {
@@ -150,6 +158,7 @@ impl Accepted {
             artist_id: s.doc.artist_id.clone(),
             received_at: s.doc.received_at,
             status,
+            receipt: None,
         }
     }
 }
@@ -296,6 +305,7 @@ impl BatchPlan {
                     artist_id: artist_id.to_owned(),
                     received_at,
                     status: AcceptStatus::Created,
+                    receipt: None,
                 },
                 Outcome::Stored(a) => a,
                 Outcome::SameAs(i) => Accepted {
@@ -369,6 +379,9 @@ pub enum KeyHolder {
 /// The registry: state checks and serialised writes over a [`Store`].
 pub struct Registry {
     store: Arc<dyn Store>,
+    log: TransparencyLog,
+    /// Off only in benchmarks that measure what the log costs.
+    log_enabled: bool,
     /// Held for every write; guards the last receipt time so that receipt
     /// times never go backwards in acceptance order.
     writer: Mutex<Timestamp>,
@@ -379,16 +392,89 @@ pub struct Registry {
 impl Registry {
     /// # Errors
     /// When the store cannot be read.
-    pub async fn new(store: Arc<dyn Store>) -> Result<Self> {
+    pub async fn new(store: Arc<dyn Store>, log: TransparencyLog) -> Result<Self> {
         let last = store
             .last_received_at()
             .await?
             .unwrap_or(Timestamp::from_unix_nanos(0));
+        log.catch_up(store.as_ref()).await?;
         Ok(Self {
             store,
+            log,
+            log_enabled: true,
             writer: Mutex::new(last),
             reserved: None,
         })
+    }
+
+    /// Stops writing the log: documents are stored without log entries or
+    /// checkpoints. For benchmarks that measure the log's cost only; a
+    /// registry built this way breaks the log's invariants.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn without_log_for_benchmarks(mut self) -> Self {
+        self.log_enabled = false;
+        self
+    }
+
+    /// The transparency log.
+    #[must_use]
+    pub fn log(&self) -> &TransparencyLog {
+        &self.log
+    }
+
+    /// Stores one document and its log entry in one transaction; returns
+    /// its seq and receipt.
+    async fn append_one(&self, append: &Append) -> Result<(i64, Option<String>)> {
+        let mut tx = self.store.begin_append().await?;
+        let mut growth = self.begin_log(tx.as_mut()).await?;
+        let seqs = tx.append(std::slice::from_ref(append)).await?;
+        self.grow_log(
+            tx.as_mut(),
+            growth.as_mut(),
+            &seqs,
+            std::slice::from_ref(append),
+        )
+        .await?;
+        let mut receipts = self.seal_log(tx.as_mut(), growth.as_ref(), &seqs).await?;
+        tx.commit().await?;
+        Ok((seqs[0], receipts.pop()))
+    }
+
+    async fn begin_log(&self, tx: &mut dyn AppendTx) -> Result<Option<Growth>> {
+        if !self.log_enabled {
+            return Ok(None);
+        }
+        Ok(Some(self.log.begin(tx).await?))
+    }
+
+    async fn grow_log(
+        &self,
+        tx: &mut dyn AppendTx,
+        growth: Option<&mut Growth>,
+        seqs: &[i64],
+        appends: &[Append],
+    ) -> Result<()> {
+        if let Some(g) = growth {
+            let docs: Vec<&Document> = appends.iter().map(|a| &a.doc).collect();
+            self.log.grow(tx, g, seqs, &docs).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs the checkpoint; returns the receipts of `seqs`, in order.
+    async fn seal_log(
+        &self,
+        tx: &mut dyn AppendTx,
+        growth: Option<&Growth>,
+        seqs: &[i64],
+    ) -> Result<Vec<String>> {
+        let Some(g) = growth else {
+            return Ok(Vec::new());
+        };
+        let indexes: Vec<u64> = seqs.iter().filter_map(|s| u64::try_from(*s).ok()).collect();
+        let sealed = self.log.seal(tx, g, &indexes).await?;
+        Ok(sealed.receipts.into_iter().map(|(_, r)| r).collect())
     }
 
     /// Reserves `key` (the admin key): nobody can register it as theirs.
@@ -486,14 +572,15 @@ impl Registry {
             key,
         }];
         let append = Append { doc, effects };
-        let seqs = self.store.append(std::slice::from_ref(&append)).await?;
+        let (seq, receipt) = self.append_one(&append).await?;
         Ok(Accepted {
             id: append.doc.id,
-            seq: seqs[0],
+            seq,
             kind: DocumentKind::Artist.as_str(),
             artist_id: append.doc.artist_id,
             received_at,
             status: AcceptStatus::Created,
+            receipt,
         })
     }
 
@@ -533,7 +620,9 @@ impl Registry {
         {
             return Ok(Accepted::from_stored(existing, AcceptStatus::Duplicate));
         }
-        let now = Timestamp::now();
+        // The event's receipt time is `now`: every rule below is decided
+        // at the instant the log records (so an auditor can re-decide it).
+        let now = Self::next_receipt_time(&mut last);
         Self::check_not_future(ev.issued_at, now)?;
         let artist = self.store.artist(artist_id).await?.ok_or_else(|| {
             Rejection::new(
@@ -607,7 +696,7 @@ impl Registry {
                     )
                     .into());
                 }
-                received_at = Self::next_receipt_time(&mut last);
+                received_at = now;
                 let mut effects = vec![Effect::KeyAdded { key: subject }];
                 if let Some(old) = replaces {
                     effects.push(Effect::KeyRevoked {
@@ -643,7 +732,7 @@ impl Registry {
                     )
                     .into());
                 }
-                received_at = Self::next_receipt_time(&mut last);
+                received_at = now;
                 vec![Effect::KeyRevoked {
                     key: subject,
                     effective_at: ev.effective_at.unwrap_or(received_at),
@@ -660,14 +749,15 @@ impl Registry {
             received_at,
         };
         let append = Append { doc, effects };
-        let seqs = self.store.append(std::slice::from_ref(&append)).await?;
+        let (seq, receipt) = self.append_one(&append).await?;
         Ok(Accepted {
             id: append.doc.id,
-            seq: seqs[0],
+            seq,
             kind: DocumentKind::KeyEvent.as_str(),
             artist_id: append.doc.artist_id,
             received_at,
             status: AcceptStatus::Created,
+            receipt,
         })
     }
 
@@ -739,7 +829,8 @@ impl Registry {
             None => HashMap::new(),
         };
         let mut plan = BatchPlan::default();
-        let mut tx: Option<Box<dyn AppendTx>> = None;
+        let mut tx: Option<(Box<dyn AppendTx>, Option<Growth>)> = None;
+        let mut created: Vec<i64> = Vec::new();
         for (k, range) in chunks.iter().enumerate() {
             let Some(task) = pending.take() else { break };
             let checked = task
@@ -763,12 +854,19 @@ impl Registry {
                 .plan_chunk(artist_id, now, &revoked, &mut last, &mut plan, statements)
                 .await?;
             if plan.rejections.is_empty() && !appends.is_empty() {
-                let tx = match &mut tx {
-                    Some(tx) => tx,
-                    None => tx.insert(self.store.begin_append().await?),
+                let (tx, growth) = match &mut tx {
+                    Some(open) => open,
+                    None => {
+                        let mut new = self.store.begin_append().await?;
+                        let growth = self.begin_log(new.as_mut()).await?;
+                        tx.insert((new, growth))
+                    }
                 };
                 let seqs = tx.append(&appends).await?;
+                self.grow_log(tx.as_mut(), growth.as_mut(), &seqs, &appends)
+                    .await?;
                 plan.record_seqs(&seqs);
+                created.extend_from_slice(&seqs);
             }
         }
         if !plan.rejections.is_empty() {
@@ -776,11 +874,23 @@ impl Registry {
             plan.rejections.truncate(MAX_LISTED_REJECTIONS);
             return Err(RegistryError::Rejected(plan.rejections));
         }
-        if let Some(tx) = tx {
+        let mut receipts = Vec::new();
+        if let Some((mut tx, growth)) = tx {
+            receipts = self
+                .seal_log(tx.as_mut(), growth.as_ref(), &created)
+                .await?;
             tx.commit().await?;
         }
         drop(last);
-        Ok(plan.into_outcomes(artist_id))
+        let mut outcomes = plan.into_outcomes(artist_id);
+        let mut receipts = receipts.into_iter();
+        for a in outcomes
+            .iter_mut()
+            .filter(|a| a.status == AcceptStatus::Created)
+        {
+            a.receipt = receipts.next();
+        }
+        Ok(outcomes)
     }
 
     /// Checks one verified chunk of a batch against the registry's state
@@ -902,6 +1012,17 @@ impl Registry {
                 plan.latest.insert(w.hash, issued);
             }
             let received_at = Self::next_receipt_time(last);
+            // The key must still be active at the receipt time the log
+            // records (a scheduled revocation may fall between `now` and it).
+            if let Some(Some(r)) = revoked.get(&s.key.to_string()) {
+                if *r <= received_at {
+                    plan.rejections.push(
+                        Rejection::new(RejectionKind::RevokedKey, format!("{} is revoked", s.key))
+                            .at(i),
+                    );
+                    continue;
+                }
+            }
             plan.first_of.insert(s.id.clone(), plan.outcomes.len());
             plan.outcomes.push(Outcome::Created {
                 id: s.id.clone(),

@@ -11,6 +11,7 @@ use crate::crypto::{PublicKey, SecretKey};
 use crate::http::{router, AppState};
 use crate::registry::Registry;
 use crate::store;
+use crate::transparency::TransparencyLog;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -20,6 +21,7 @@ pub struct ServerConfig {
     pub key_file: PathBuf,
     pub admin_key: Option<PublicKey>,
     pub issuer: String,
+    pub log_origin: String,
 }
 
 /// Builds the application state from an open store and the registry key.
@@ -31,9 +33,15 @@ pub async fn app_state(
     registry_key: &SecretKey,
     admin_key: Option<PublicKey>,
     issuer: &str,
+    log_origin: &str,
 ) -> anyhow::Result<AppState> {
+    let log = TransparencyLog::new(log_origin, registry_key.clone())?;
     Ok(AppState {
-        registry: Arc::new(Registry::new(store).await?.with_reserved_key(admin_key)),
+        registry: Arc::new(
+            Registry::new(store, log)
+                .await?
+                .with_reserved_key(admin_key),
+        ),
         auth: Arc::new(Auth::new(registry_key, issuer)?),
         admin_key,
         registry_key: registry_key.public_key(),
@@ -57,12 +65,24 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         backend = store.backend(),
         "database ready, migrations applied"
     );
-    let state = app_state(store, &key, config.admin_key, &config.issuer).await?;
+    let state = app_state(
+        store,
+        &key,
+        config.admin_key,
+        &config.issuer,
+        &config.log_origin,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!("consentry registry public key: {}", key.public_key());
+    println!("transparency log origin: {}", state.registry.log().origin());
+    println!(
+        "transparency log verifier key: {}",
+        state.registry.log().verifier().to_text()
+    );
     println!("listening on http://{addr}");
     tracing::info!(%addr, public_key = %key.public_key(), "serving");
     axum::serve(listener, router(state))

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::crypto::PublicKey;
 
 mod artist;
+mod audit;
 mod keys;
 mod register;
 mod vectors;
@@ -43,6 +44,13 @@ pub enum Command {
     Register(register::RegisterArgs),
     /// Show the effective consent of a work, by hash or by file.
     Status(artist::StatusArgs),
+    /// Verify a registry's whole transparency log: checkpoint signature,
+    /// every document's signatures, key rules, Merkle root, and (with
+    /// --state) consistency with the last audit. Exit code 0 only if all holds.
+    Audit(audit::AuditArgs),
+    /// Verify a receipt (C2SP tlog-proof) offline: checkpoint signature,
+    /// inclusion of the entry, and the entry's own signatures.
+    VerifyProof(audit::VerifyProofArgs),
     /// Regenerate spec/vectors/statements.json (deterministic).
     #[command(hide = true)]
     Vectors {
@@ -76,6 +84,14 @@ pub struct ServeArgs {
     /// The `iss` of tokens this registry signs.
     #[arg(long, env = "CONSENTRY_ISSUER", default_value = "consentry")]
     pub issuer: String,
+    /// The transparency log's origin (first checkpoint line and signing key
+    /// name): a schema-less URL naming this log, e.g. `registry.example.org/log`.
+    #[arg(
+        long,
+        env = "CONSENTRY_LOG_ORIGIN",
+        default_value = "consentry.local/log"
+    )]
+    pub log_origin: String,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
@@ -116,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 key_file: args.key_file,
                 admin_key: args.admin_key,
                 issuer: args.issuer,
+                log_origin: args.log_origin,
             })
             .await
         }
@@ -134,6 +151,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Builder(cmd) => keys::run_builder(cmd).await,
         Command::Register(args) => register::run(args).await,
         Command::Status(args) => artist::status(args).await,
+        Command::Audit(args) => audit::audit(args).await,
+        Command::VerifyProof(args) => audit::verify_proof(&args),
         Command::Vectors { out } => vectors::write(&out),
     }
 }

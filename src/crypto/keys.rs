@@ -109,6 +109,7 @@ impl<'de> Deserialize<'de> for PublicKey {
 }
 
 /// An Ed25519 signing key. Zeroized on drop; `Debug` shows only the public key.
+#[derive(Clone)]
 pub struct SecretKey(SigningKey);
 
 impl SecretKey {

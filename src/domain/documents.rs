@@ -14,7 +14,10 @@ use super::{ContentHash, InvalidPayload, Timestamp};
 /// The payload version every document currently carries.
 pub const FORMAT_VERSION: u32 = 1;
 /// Works per statement, at most.
-pub const MAX_WORKS_PER_STATEMENT: usize = 10_000;
+pub const MAX_WORKS_PER_STATEMENT: usize = 500;
+/// Bytes in a payload, at most: every document becomes one log entry, and a
+/// C2SP `tlog-tiles` entry bundle holds entries of at most 65,535 bytes.
+pub const MAX_PAYLOAD_BYTES: usize = 60_000;
 /// Characters in a title or display name, at most.
 pub const MAX_TEXT_CHARS: usize = 512;
 /// Fingerprints per work, at most.
@@ -227,6 +230,12 @@ impl KeyEvent {
 /// hashes in their canonical text (timestamps are compared as instants, so a
 /// zero-padded fraction such as `.500Z` is accepted).
 fn parse_json<'a, T: Deserialize<'a> + Serialize>(payload: &'a [u8]) -> Result<T, InvalidPayload> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(InvalidPayload::new(format!(
+            "a payload is at most {MAX_PAYLOAD_BYTES} bytes, got {}",
+            payload.len()
+        )));
+    }
     let typed: T = serde_json::from_slice(payload)
         .map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
     // Fast path: the payload is byte for byte the compact serialisation of

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::{AppState, Routes, SMALL_BODY_LIMIT, STATEMENTS_BODY_LIMIT};
 use crate::auth::{AUDIENCE, TOKEN_TTL_SECS};
 use crate::crypto::PayloadType;
-use crate::domain::documents::MAX_WORKS_PER_STATEMENT;
+use crate::domain::documents::{MAX_PAYLOAD_BYTES, MAX_WORKS_PER_STATEMENT};
 use crate::registry::{MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST};
 
 /// The OpenAPI document, served as written.
@@ -35,6 +35,10 @@ async fn registry_info(State(state): State<AppState>) -> Json<Value> {
         "name": "consentry",
         "version": env!("CARGO_PKG_VERSION"),
         "public_key": state.registry_key.to_string(),
+        "log": {
+            "origin": state.registry.log().origin(),
+            "verifier_key": state.registry.log().verifier().to_text(),
+        },
         "jwt": { "algorithm": "EdDSA", "issuer": state.auth.issuer(), "audience": AUDIENCE, "lifetime_secs": TOKEN_TTL_SECS },
         "payload_types": {
             "statement": PayloadType::Statement.as_str(),
@@ -46,6 +50,7 @@ async fn registry_info(State(state): State<AppState>) -> Json<Value> {
             "statements_per_request": MAX_STATEMENTS_PER_REQUEST,
             "works_per_request": MAX_WORKS_PER_REQUEST,
             "works_per_statement": MAX_WORKS_PER_STATEMENT,
+            "payload_bytes": MAX_PAYLOAD_BYTES,
             "statements_body_bytes": STATEMENTS_BODY_LIMIT,
             "other_body_bytes": SMALL_BODY_LIMIT,
         },

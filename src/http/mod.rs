@@ -22,6 +22,7 @@ pub mod artists;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod log;
 pub mod meta;
 pub mod statements;
 pub mod works;
@@ -108,6 +109,7 @@ fn all_routes() -> Routes {
         .merge(artists::routes())
         .merge(statements::routes())
         .merge(works::routes())
+        .merge(log::routes())
 }
 
 /// Every (lowercase method, path template) the API serves.

@@ -10,6 +10,8 @@ use async_trait::async_trait;
 
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
+use crate::log::entry::{self, EntryKind, EntrySignature};
+use crate::log::Hash;
 
 pub mod postgres;
 mod sql;
@@ -59,6 +61,54 @@ pub struct Document {
     /// JSON array of `{keyid, sig}` exactly as returned in envelopes.
     pub signatures: String,
     pub received_at: Timestamp,
+}
+
+impl Document {
+    /// The document's log entry (`spec/log.md` §2).
+    ///
+    /// # Errors
+    /// When the stored signatures are not what the registry writes, or the
+    /// entry does not fit in the log.
+    pub fn log_entry(&self) -> Result<Vec<u8>> {
+        use base64::Engine;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("document {}: {what}", self.id));
+        let sigs: Vec<crate::crypto::EnvelopeSignature> =
+            serde_json::from_str(&self.signatures).map_err(|_| corrupt("signatures"))?;
+        let mut out = Vec::with_capacity(sigs.len());
+        for s in &sigs {
+            let mut key = [0u8; 32];
+            let hex_key = s
+                .keyid
+                .strip_prefix("ed25519:")
+                .ok_or_else(|| corrupt("key id"))?;
+            hex::decode_to_slice(hex_key, &mut key).map_err(|_| corrupt("key id"))?;
+            let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
+                .decode(&s.sig)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| corrupt("signature"))?;
+            out.push(EntrySignature { key, sig });
+        }
+        let kind = match self.kind {
+            DocumentKind::Artist => EntryKind::Artist,
+            DocumentKind::KeyEvent => EntryKind::KeyEvent,
+            DocumentKind::Statement => EntryKind::Statement,
+        };
+        let received_at =
+            u64::try_from(self.received_at.unix_nanos()).map_err(|_| corrupt("receipt time"))?;
+        entry::encode(kind, received_at, &self.payload_type, &out, &self.payload)
+            .map_err(|e| corrupt(&e.to_string()))
+    }
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    pub size: u64,
+    pub root: Hash,
+    /// The signed note, verbatim.
+    pub note: String,
+    pub signed_at: Timestamp,
 }
 
 /// A stored document with its position in acceptance order.
@@ -167,6 +217,8 @@ pub struct Counts {
     pub revoked_keys: i64,
     pub statement_works: i64,
     pub builders: i64,
+    pub log_entries: i64,
+    pub checkpoints: i64,
 }
 
 /// Storage failures. `Conflict` carries the violated constraint's name.
@@ -191,6 +243,29 @@ pub trait AppendTx: Send {
     /// the seqs given. Not visible to readers until commit. On error the
     /// transaction must be dropped: it can no longer commit.
     async fn append(&mut self, batch: &[Append]) -> Result<Vec<i64>>;
+
+    /// The log's size when this transaction began: the size of the latest
+    /// checkpoint, 0 when there is none.
+    async fn log_size(&mut self) -> Result<u64>;
+
+    /// Stored tree hashes at `indexes`, in that order, seeing this
+    /// transaction's writes. `Corrupt` when one is missing.
+    async fn log_hashes(&mut self, indexes: &[u64]) -> Result<Vec<Hash>>;
+
+    /// Appends stored tree hashes at `start, start + 1, ...` and indexes the
+    /// leaves `(leaf hash, log index)`. The caller appends them for documents
+    /// appended in this transaction, in seq order, and signs a checkpoint
+    /// for the new size before committing ([`AppendTx::add_checkpoint`]).
+    async fn append_log(
+        &mut self,
+        start: u64,
+        hashes: &[Hash],
+        leaves: &[(Hash, u64)],
+    ) -> Result<()>;
+
+    /// Records a signed checkpoint. `Conflict("checkpoints_pkey")` when one
+    /// of that size exists.
+    async fn add_checkpoint(&mut self, checkpoint: &CheckpointRecord) -> Result<()>;
 
     /// Commits. Durable on return (SQLite: WAL with `synchronous=FULL`;
     /// PostgreSQL: `synchronous_commit=on`).
@@ -266,6 +341,56 @@ pub trait Store: Send + Sync + 'static {
 
     /// Row counts of every table. Safe concurrently.
     async fn counts(&self) -> Result<Counts>;
+
+    /// The number of documents (the next seq). Safe concurrently.
+    async fn document_count(&self) -> Result<u64>;
+
+    /// Documents with `start <= seq`, in seq order, at most `limit`. Safe
+    /// concurrently.
+    async fn documents_from(&self, start: u64, limit: u32) -> Result<Vec<StoredDocument>>;
+
+    /// The latest checkpoint (the largest size). Safe concurrently.
+    async fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>>;
+
+    /// Stored tree hashes at `indexes`, in that order, as committed.
+    /// `Corrupt` when one is missing. Safe concurrently.
+    async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>>;
+
+    /// The log index of the entry with this leaf hash. Safe concurrently.
+    async fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>>;
+}
+
+/// Orders hashes read for `indexes` (rows of `(idx, hash)` in any order).
+pub(crate) fn order_hashes(indexes: &[u64], rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<Hash>> {
+    let found: std::collections::HashMap<i64, Vec<u8>> = rows.into_iter().collect();
+    indexes
+        .iter()
+        .map(|i| {
+            let h = i64::try_from(*i)
+                .ok()
+                .and_then(|k| found.get(&k))
+                .ok_or_else(|| StoreError::Corrupt(format!("log hash {i} is missing")))?;
+            h.as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("log hash {i} is not 32 bytes")))
+        })
+        .collect()
+}
+
+pub(crate) fn checkpoint_from_parts(
+    size: i64,
+    root: &[u8],
+    note: String,
+    signed_at: i64,
+) -> Result<CheckpointRecord> {
+    Ok(CheckpointRecord {
+        size: u64::try_from(size).map_err(|_| StoreError::Corrupt("checkpoint size".into()))?,
+        root: root
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("checkpoint root".into()))?,
+        note,
+        signed_at: Timestamp::from_unix_nanos(signed_at),
+    })
 }
 
 pub(crate) const COUNTS_SQL: &str = "select
@@ -274,7 +399,9 @@ pub(crate) const COUNTS_SQL: &str = "select
     (select count(*) from artist_keys) as keys,
     (select count(*) from artist_keys where revoked_at is not null) as revoked_keys,
     (select count(*) from statement_works) as statement_works,
-    (select count(*) from builders) as builders";
+    (select count(*) from builders) as builders,
+    (select count(*) from log_leaves) as log_entries,
+    (select count(*) from checkpoints) as checkpoints";
 
 /// Opens the store named by a `sqlite:` or `postgres:` URL and runs its migrations.
 ///

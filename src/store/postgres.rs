@@ -9,12 +9,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    map_constraint, parse_hash, parse_key, sql, Append, AppendTx, ArtistClaim, ArtistRecord,
-    BuilderRecord, Counts, Document, DocumentKind, Effect, KeyRecord, Result, Store, StoreError,
-    StoredDocument, WorkStatementRow, COUNTS_SQL,
+    checkpoint_from_parts, map_constraint, order_hashes, parse_hash, parse_key, sql, Append,
+    AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts, Document,
+    DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument, WorkStatementRow,
+    COUNTS_SQL,
 };
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
+use crate::log::Hash;
 
 /// The advisory lock key that serialises writers ("consentr" in ASCII).
 const WRITER_LOCK: i64 = 0x636f_6e73_656e_7472;
@@ -57,7 +59,9 @@ impl PgStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         // Fresh statistics for the planner; autovacuum keeps them fresh later.
-        sqlx::query("analyze documents, statement_works, artists, artist_keys, builders")
+        sqlx::query(
+            "analyze documents, statement_works, artists, artist_keys, builders, log_hashes, log_leaves, checkpoints",
+        )
             .execute(&pool)
             .await?;
         Ok(Self { pool })
@@ -294,8 +298,73 @@ impl Store for PgStore {
             revoked_keys: r.try_get("revoked_keys")?,
             statement_works: r.try_get("statement_works")?,
             builders: r.try_get("builders")?,
+            log_entries: r.try_get("log_entries")?,
+            checkpoints: r.try_get("checkpoints")?,
         })
     }
+
+    async fn document_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(sql::NEXT_SEQ)
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt("negative seq".into()))
+    }
+
+    async fn documents_from(&self, start: u64, limit: u32) -> Result<Vec<StoredDocument>> {
+        let rows = sqlx::query(sql::SELECT_DOCUMENTS_FROM)
+            .bind(i64::try_from(start).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(doc_from_row).collect()
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>> {
+        let row = sqlx::query(sql::LATEST_CHECKPOINT)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            checkpoint_from_parts(
+                r.try_get("size")?,
+                r.try_get("root")?,
+                r.try_get("note")?,
+                r.try_get("signed_at")?,
+            )
+        })
+        .transpose()
+    }
+
+    async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>> {
+        let mut conn = self.pool.acquire().await?;
+        read_hashes(&mut conn, indexes).await
+    }
+
+    async fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>> {
+        let idx: Option<i64> = sqlx::query_scalar(sql::SELECT_LEAF_INDEX)
+            .bind(leaf.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(idx.and_then(|i| u64::try_from(i).ok()))
+    }
+}
+
+fn to_i64(indexes: &[u64]) -> Vec<i64> {
+    indexes
+        .iter()
+        .map(|i| i64::try_from(*i).unwrap_or(i64::MAX))
+        .collect()
+}
+
+async fn read_hashes(conn: &mut sqlx::PgConnection, indexes: &[u64]) -> Result<Vec<Hash>> {
+    if indexes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("select idx, hash from log_hashes where idx = any($1)")
+            .bind(to_i64(indexes))
+            .fetch_all(&mut *conn)
+            .await?;
+    order_hashes(indexes, rows)
 }
 
 /// An open PostgreSQL write transaction (holding the writer lock) and the
@@ -311,6 +380,57 @@ impl AppendTx for PgAppend {
         let seqs = append_rows(&mut self.tx, self.next, batch).await?;
         self.next += seqs.len() as i64;
         Ok(seqs)
+    }
+
+    async fn log_size(&mut self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(sql::LOG_SIZE)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt("negative log size".into()))
+    }
+
+    async fn log_hashes(&mut self, indexes: &[u64]) -> Result<Vec<Hash>> {
+        read_hashes(&mut self.tx, indexes).await
+    }
+
+    async fn append_log(
+        &mut self,
+        start: u64,
+        hashes: &[Hash],
+        leaves: &[(Hash, u64)],
+    ) -> Result<()> {
+        let start = i64::try_from(start).map_err(|_| StoreError::Corrupt("log index".into()))?;
+        let idx: Vec<i64> = (start..).take(hashes.len()).collect();
+        sqlx::query(
+            "insert into log_hashes (idx, hash) select * from unnest($1::bigint[], $2::bytea[])",
+        )
+        .bind(idx)
+        .bind(hashes.iter().map(|h| h.to_vec()).collect::<Vec<_>>())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_constraint)?;
+        let leaf_idx: Vec<u64> = leaves.iter().map(|(_, i)| *i).collect();
+        sqlx::query(
+            "insert into log_leaves (leaf_hash, idx) select * from unnest($1::bytea[], $2::bigint[])",
+        )
+        .bind(leaves.iter().map(|(h, _)| h.to_vec()).collect::<Vec<_>>())
+        .bind(to_i64(&leaf_idx))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_constraint)?;
+        Ok(())
+    }
+
+    async fn add_checkpoint(&mut self, cp: &CheckpointRecord) -> Result<()> {
+        sqlx::query(sql::INSERT_CHECKPOINT)
+            .bind(i64::try_from(cp.size).map_err(|_| StoreError::Corrupt("log size".into()))?)
+            .bind(cp.root.as_slice())
+            .bind(&cp.note)
+            .bind(cp.signed_at.unix_nanos())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_constraint)?;
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

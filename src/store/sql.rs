@@ -63,3 +63,22 @@ pub(crate) const SELECT_KEY_HISTORY: &str =
 /// Sets or brings forward a revocation.
 pub(crate) const REVOKE_KEY: &str = "update artist_keys set revoked_at = $1, revoked_seq = $2
      where key_id = $3 and artist_id = $4 and (revoked_at is null or revoked_at > $1)";
+
+/// The latest checkpoint.
+pub(crate) const LATEST_CHECKPOINT: &str =
+    "select size, root, note, signed_at from checkpoints order by size desc limit 1";
+
+/// The log's size: the latest checkpoint's.
+pub(crate) const LOG_SIZE: &str = "select coalesce(max(size), 0) from checkpoints";
+
+/// A signed checkpoint.
+pub(crate) const INSERT_CHECKPOINT: &str =
+    "insert into checkpoints (size, root, note, signed_at) values ($1, $2, $3, $4)";
+
+/// Documents from a seq on.
+pub(crate) const SELECT_DOCUMENTS_FROM: &str =
+    "select seq, id, kind, artist_id, payload_type, payload, signatures, received_at
+     from documents where seq >= $1 order by seq limit $2";
+
+/// The log index of a leaf hash.
+pub(crate) const SELECT_LEAF_INDEX: &str = "select idx from log_leaves where leaf_hash = $1";

@@ -158,6 +158,7 @@ impl TestApp {
             &registry_key,
             Some(admin.public_key()),
             "consentry-test",
+            "consentry.test/log",
         )
         .await
         .expect("state");

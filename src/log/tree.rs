@@ -1,0 +1,168 @@
+//! Growing the tree: an [`Appender`] starts from the right edge of a stored
+//! tree (its "frontier": the roots of the complete subtrees that
+//! [`tree_hash_indexes`] names), takes leaves, and hands back the stored
+//! hashes to write, which are contiguous in the stored-hash layout. It keeps
+//! every hash it has seen, so proofs into the new part of the tree need no
+//! further reads.
+
+use std::collections::HashMap;
+
+use super::merkle::{
+    append_indexes, hashes_to_store, stored_hash_count, stored_hash_index, tree_hash,
+    tree_hash_indexes, Hash, LogError,
+};
+
+/// Appends leaves to a tree whose frontier was read from storage.
+#[derive(Debug, Clone)]
+pub struct Appender {
+    size: u64,
+    known: HashMap<u64, Hash>,
+    /// Stored hashes produced since the last [`Appender::take_new`], and the
+    /// stored index of the first of them.
+    pending_start: u64,
+    pending: Vec<Hash>,
+}
+
+impl Appender {
+    /// The stored hashes [`Appender::new`] needs for a tree of `size` leaves.
+    #[must_use]
+    pub fn frontier_indexes(size: u64) -> Vec<u64> {
+        tree_hash_indexes(size)
+    }
+
+    /// Starts from a tree of `size` leaves, given the hashes named by
+    /// [`Appender::frontier_indexes`]`(size)`, in that order.
+    ///
+    /// # Errors
+    /// When the number of hashes is wrong.
+    pub fn new(size: u64, frontier: &[Hash]) -> Result<Self, LogError> {
+        let indexes = Self::frontier_indexes(size);
+        if indexes.len() != frontier.len() {
+            return Err(LogError::MissingHashes {
+                expected: indexes.len(),
+                got: frontier.len(),
+            });
+        }
+        Ok(Self {
+            size,
+            known: indexes.into_iter().zip(frontier.iter().copied()).collect(),
+            pending_start: stored_hash_count(size),
+            pending: Vec::new(),
+        })
+    }
+
+    /// The number of leaves.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends one leaf hash; returns its index.
+    ///
+    /// # Errors
+    /// Never for an appender built by [`Appender::new`]; an error means the
+    /// frontier was inconsistent.
+    pub fn push(&mut self, leaf: Hash) -> Result<u64, LogError> {
+        let n = self.size;
+        let siblings = append_indexes(n)
+            .into_iter()
+            .map(|i| {
+                self.known.get(&i).copied().ok_or(LogError::MissingHashes {
+                    expected: 1,
+                    got: 0,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = hashes_to_store(n, leaf, &siblings)?;
+        let base = stored_hash_index(0, n);
+        for (j, h) in new.iter().enumerate() {
+            self.known.insert(base + j as u64, *h);
+        }
+        self.pending.extend_from_slice(&new);
+        self.size += 1;
+        Ok(n)
+    }
+
+    /// The root of the current tree.
+    ///
+    /// # Errors
+    /// Never for a consistent appender.
+    pub fn root(&self) -> Result<Hash, LogError> {
+        let hashes = self.lookup(&tree_hash_indexes(self.size))?;
+        tree_hash(self.size, &hashes)
+    }
+
+    /// The stored hash at `index`, if this appender has seen it.
+    #[must_use]
+    pub fn get(&self, index: u64) -> Option<Hash> {
+        self.known.get(&index).copied()
+    }
+
+    /// The hashes at `indexes`, all of which must be known.
+    ///
+    /// # Errors
+    /// When one is not.
+    pub fn lookup(&self, indexes: &[u64]) -> Result<Vec<Hash>, LogError> {
+        indexes
+            .iter()
+            .map(|i| self.get(*i))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(LogError::MissingHashes {
+                expected: indexes.len(),
+                got: 0,
+            })
+    }
+
+    /// The stored hashes to write since the last call: the stored index of
+    /// the first, and the hashes in index order.
+    pub fn take_new(&mut self) -> (u64, Vec<Hash>) {
+        let start = self.pending_start;
+        let hashes = std::mem::take(&mut self.pending);
+        self.pending_start = start + hashes.len() as u64;
+        (start, hashes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::merkle::{inclusion_proof, inclusion_proof_indexes, leaf_hash};
+    use super::*;
+
+    #[test]
+    fn appending_in_pieces_matches_appending_at_once() {
+        let leaves: Vec<Hash> = (0u32..300).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut whole = Appender::new(0, &[]).expect("empty");
+        for l in &leaves {
+            whole.push(*l).expect("push");
+        }
+        let (start, all) = whole.take_new();
+        assert_eq!(start, 0);
+        assert_eq!(all.len() as u64, stored_hash_count(300));
+        for split in [1u64, 2, 7, 128, 255, 256, 299] {
+            // Resume from a stored prefix, as a new transaction would.
+            let frontier: Vec<Hash> = Appender::frontier_indexes(split)
+                .iter()
+                .map(|i| all[usize::try_from(*i).expect("small")])
+                .collect();
+            let mut a = Appender::new(split, &frontier).expect("frontier");
+            for l in &leaves[usize::try_from(split).expect("small")..] {
+                a.push(*l).expect("push");
+            }
+            let (start, tail) = a.take_new();
+            assert_eq!(start, stored_hash_count(split));
+            assert_eq!(&all[usize::try_from(start).expect("small")..], &tail[..]);
+            assert_eq!(a.root(), whole.root());
+            // Proofs for new leaves need only what the appender has seen.
+            for n in split..300 {
+                let need = inclusion_proof_indexes(300, n).expect("in range");
+                let hashes = a.lookup(&need).expect("all known");
+                assert!(inclusion_proof(300, n, &hashes).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_frontier_is_refused() {
+        assert!(Appender::new(3, &[[0; 32]]).is_err());
+    }
+}
