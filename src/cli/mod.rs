@@ -10,6 +10,7 @@ use crate::crypto::PublicKey;
 mod artist;
 mod audit;
 mod keys;
+pub mod log_vectors;
 mod register;
 mod vectors;
 
@@ -51,11 +52,13 @@ pub enum Command {
     /// Verify a receipt (C2SP tlog-proof) offline: checkpoint signature,
     /// inclusion of the entry, and the entry's own signatures.
     VerifyProof(audit::VerifyProofArgs),
-    /// Regenerate spec/vectors/statements.json (deterministic).
+    /// Regenerate spec/vectors/statements.json and spec/vectors/log.json (deterministic).
     #[command(hide = true)]
     Vectors {
         #[arg(long, default_value = "spec/vectors/statements.json")]
         out: PathBuf,
+        #[arg(long, default_value = "spec/vectors/log.json")]
+        log_out: PathBuf,
     },
 }
 
@@ -153,6 +156,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => artist::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::VerifyProof(args) => audit::verify_proof(&args),
-        Command::Vectors { out } => vectors::write(&out),
+        Command::Vectors { out, log_out } => {
+            vectors::write(&out)?;
+            log_vectors::write(&log_out)
+        }
     }
 }
