@@ -308,6 +308,84 @@ impl TestApp {
     pub async fn work(&self, hash: &ContentHash) -> Resp {
         self.get(&format!("/v1/works/{hash}")).await
     }
+
+    /// GET raw bytes: `Some` on 200, `None` on 404 (anything else panics).
+    pub async fn get_bytes(&self, path: &str) -> Option<Vec<u8>> {
+        let req = Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("response");
+        match resp.status() {
+            StatusCode::OK => Some(
+                resp.into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes()
+                    .to_vec(),
+            ),
+            StatusCode::NOT_FOUND => None,
+            other => panic!("GET {path}: {other}"),
+        }
+    }
+
+    /// Serves the router on a loopback port (for the CLI); returns its base URL.
+    pub async fn serve_http(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        base
+    }
+
+    /// Runs SQL on the test database behind the store's back (tampering).
+    pub async fn raw_sql(&self, statements: &[&str]) {
+        match &self._location {
+            Location::Sqlite { url, .. } => {
+                let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+                for sql in statements {
+                    sqlx::query(sql).execute(&pool).await.expect(sql);
+                }
+                pool.close().await;
+            }
+            Location::Postgres { schema } => {
+                let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
+                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+                for sql in statements {
+                    sqlx::query(sql).execute(&pool).await.expect(sql);
+                }
+                pool.close().await;
+            }
+        }
+    }
+
+    /// The whole log, replayed by the auditor's engine against the latest
+    /// checkpoint: signatures, key rules, root. Panics on any failure.
+    pub async fn assert_log_verifies(&self) {
+        let store = self.store();
+        let log = self.state.registry.log();
+        let cp = log.latest(store.as_ref()).await.expect("checkpoint");
+        let mut auditor = consentry::audit::Auditor::new(log.origin(), log.verifier().clone());
+        let opened = auditor
+            .open_checkpoint(&cp.note)
+            .expect("checkpoint verifies");
+        assert_eq!(opened.size, cp.size);
+        let docs = store.documents_from(0, u32::MAX).await.expect("documents");
+        assert_eq!(docs.len() as u64, cp.size, "every document is in the log");
+        let entries: Vec<Vec<u8>> = docs
+            .iter()
+            .map(|d| d.doc.log_entry().expect("entry"))
+            .collect();
+        auditor.replay(0, &entries).expect("log replays");
+        auditor.finish(&opened).expect("root matches");
+        let counts = store.counts().await.expect("counts");
+        assert_eq!(counts.log_entries, counts.documents);
+    }
 }
 
 pub struct Artist {

@@ -7,6 +7,7 @@ mod artists;
 mod auth;
 mod cli;
 mod durability;
+mod log;
 mod openapi;
 mod statements;
 mod storage;
