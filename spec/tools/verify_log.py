@@ -844,7 +844,10 @@ def self_test(rep: Report) -> None:
         "self-test: §2 registration entry overhead is 150 bytes",
     )
     # The proof algorithms accept the RFC 9162 proofs computed here for all
-    # small trees and refuse wrong indexes/sizes.
+    # small trees and refuse a wrong index, a shortened or lengthened path and
+    # a wrong root. (A wrong tree_size alone is not always refused: sizes
+    # whose trees have the same shape along the path give the same result;
+    # the size is bound by the root, which commits to it.)
     leaves = [sha256(bytes([i])) for i in range(20)]
     ok = True
     for n in range(1, 21):
@@ -852,15 +855,16 @@ def self_test(rep: Report) -> None:
         for i in range(n):
             path = audit_path(i, leaves[:n])
             ok &= verify_inclusion(i, n, leaves[i], path, root)
-            ok &= not verify_inclusion(i, n + 1, leaves[i], path, root)
+            ok &= not verify_inclusion(i, n, leaves[i], path + [root], root)
             if n > 1:
                 ok &= not verify_inclusion((i + 1) % n, n, leaves[i], path, root)
         for m in range(1, n):
             proof = consistency_proof(m, leaves[:n])
             ok &= verify_consistency(m, n, mth(leaves[:m]), root, proof)
             ok &= not verify_consistency(m, n, mth(leaves[:m]), root, proof[:-1])
-            ok &= not verify_consistency(m, n + 1, mth(leaves[:m]), root, proof)
-    rep.check(ok, "self-test: §3.2/§3.3 algorithms accept RFC 9162 proofs of trees 1..20 and refuse wrong sizes")
+            ok &= not verify_consistency(m, n, mth(leaves[:m]), root, proof + [root])
+            ok &= not verify_consistency(m, n, mth(leaves[:m]), mth(leaves[: n - 1]), proof)
+    rep.check(ok, "self-test: §3.2/§3.3 algorithms accept RFC 9162 proofs of trees 1..20 and refuse altered ones")
 
 
 # ---------------------------------------------------------------------------

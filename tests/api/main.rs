@@ -4,6 +4,7 @@
 mod helpers;
 
 mod artists;
+mod audit;
 mod auth;
 mod cli;
 mod durability;
