@@ -90,6 +90,9 @@ pub struct AuditCounts {
     pub statements: u64,
 }
 
+/// An entry, its leaf hash and, for a statement, its payload's `key`.
+type Parsed = (Entry, Hash, Option<String>);
+
 /// One entry, decoded and checked on its own (in parallel).
 struct Decoded {
     entry: Entry,
@@ -270,7 +273,7 @@ impl Auditor {
             ));
         }
         // Decode and hash in parallel.
-        let decoded: Vec<Result<(Entry, Hash, Option<String>), AuditFailure>> = entries
+        let decoded: Vec<Result<Parsed, AuditFailure>> = entries
             .par_iter()
             .enumerate()
             .with_min_len(64)
@@ -472,7 +475,7 @@ impl Auditor {
         };
         let adding = matches!(ev.action, KeyAction::Add | KeyAction::Rotate);
         for s in signers {
-            if !active(&self.keys, s) && !(adding && *s == ev.key) {
+            if !(active(&self.keys, s) || (adding && *s == ev.key)) {
                 return Err(format!(
                     "signed by {s}, which was not an active key of the artist: the registry did not honour a revocation"
                 ));

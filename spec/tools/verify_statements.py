@@ -521,12 +521,14 @@ def check_terms(terms: list[dict]) -> None:
 
 def validate_statement(payload: bytes) -> dict:
     """§5: parses and checks a statement payload; raises Invalid."""
+    if len(payload) > 60_000:
+        raise Invalid("a payload is at most 60000 bytes")
     st = STATEMENT(parse_json(payload))
     if st["version"] != 1:
         raise Invalid(f"version {st['version']} is not 1")
     works = st["works"]
-    if not 1 <= len(works) <= 10_000:
-        raise Invalid("a statement names 1 to 10000 works")
+    if not 1 <= len(works) <= 500:
+        raise Invalid("a statement names 1 to 500 works")
     hashes = [w["hash"] for w in works]
     if len(set(hashes)) != len(hashes):
         raise Invalid("a work is listed twice")

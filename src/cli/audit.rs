@@ -100,8 +100,7 @@ async fn fetch_page(
         .await?;
     let list = page["entries"].as_array().context("entries page")?;
     let mut entries = Vec::with_capacity(list.len());
-    let mut expected = start;
-    for e in list {
+    for (expected, e) in (start..).zip(list) {
         let index = e["index"].as_u64().context("entry index")?;
         if index != expected {
             return Ok(Err(AuditFailure {
@@ -119,7 +118,6 @@ async fn fetch_page(
             .decode(e["entry"].as_str().unwrap_or_default())
             .with_context(|| format!("entry {index} is not base64"))?;
         entries.push(bytes);
-        expected += 1;
     }
     if entries.is_empty() {
         return Ok(Err(AuditFailure {

@@ -490,7 +490,11 @@ fn spec_vectors_match_the_implementation() {
     let vkey = NoteVerifier::parse(doc["verifier_key"].as_str().expect("vkey")).expect("vkey");
     for c in doc["checkpoints"].as_array().expect("checkpoints") {
         let cp = Checkpoint::parse(
-            open(c["note"].as_str().expect("note"), &[vkey.clone()]).expect("signed"),
+            open(
+                c["note"].as_str().expect("note"),
+                std::slice::from_ref(&vkey),
+            )
+            .expect("signed"),
         )
         .expect("checkpoint");
         let expected = if cp.size == 0 {

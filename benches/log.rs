@@ -1,0 +1,392 @@
+//! Transparency-log benchmark. Prints figures; asserts nothing beyond the
+//! correctness of what it measures. See docs/performance.md.
+//!
+//! `cargo bench --bench log` runs three parts (`BENCH_PARTS`, default
+//! `append,proofs,audit`) on both backends (`BENCH_BACKENDS`):
+//!
+//! - append: batches of 10,000 single-work statements accepted by the
+//!   registry in-process, with the log and (in the same run, alternating)
+//!   without it (`BENCH_BATCHES`, default 6 each);
+//! - proofs: inclusion and consistency proofs in a log of `BENCH_LOG_SIZE`
+//!   (10,000,000) entries whose tree hashes are stored in the database,
+//!   against a primary-key lookup of one stored hash as the baseline;
+//! - audit: the auditor's engine replaying `BENCH_AUDIT_ENTRIES` (1,000,000)
+//!   signed entries, against bare `ed25519_dalek::verify_batch` of the same
+//!   signatures on the same cores.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand_core::RngCore;
+use rayon::prelude::*;
+
+use consentry::audit::Auditor;
+use consentry::crypto::{pae, Envelope, PayloadType, SecretKey};
+use consentry::domain::consent::{ConsentDeclaration, Shorthand};
+use consentry::domain::documents::FORMAT_VERSION;
+use consentry::domain::{ArtistRegistration, ContentHash, Statement, Timestamp, Work};
+use consentry::log::entry::{encode, EntryKind, EntrySignature};
+use consentry::log::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use consentry::log::tree::Appender;
+use consentry::registry::Registry;
+use consentry::store::{CheckpointRecord, Store};
+use consentry::transparency::TransparencyLog;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn postgres_url() -> String {
+    std::env::var("CONSENTRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh store; the guard keeps a SQLite file's directory alive.
+async fn fresh_store(
+    backend: &str,
+    name: &str,
+) -> anyhow::Result<(Arc<dyn Store>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = if backend == "sqlite" {
+        consentry::store::open(&format!(
+            "sqlite://{}",
+            dir.path().join("bench.db").display()
+        ))
+        .await?
+    } else {
+        let schema = format!("bench_{name}_{}", std::process::id());
+        let pool = sqlx::PgPool::connect(&postgres_url()).await?;
+        sqlx::query(&format!("drop schema if exists \"{schema}\" cascade"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Arc::new(
+            consentry::store::postgres::PgStore::open_in_schema(&postgres_url(), &schema).await?,
+        )
+    };
+    Ok((store, dir))
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn statement(key: &SecretKey, work: ContentHash, issued_at: Timestamp) -> Vec<u8> {
+    let s = Statement {
+        version: FORMAT_VERSION,
+        key: key.public_key().to_string(),
+        works: vec![Work {
+            hash: work,
+            media_type: None,
+            title: None,
+            published_at: None,
+            fingerprints: Vec::new(),
+        }],
+        consent: ConsentDeclaration::Shorthand(Shorthand::OptOut),
+        terms: Vec::new(),
+        issued_at,
+    };
+    serde_json::to_vec(&s).unwrap_or_default()
+}
+
+fn registration(key: &SecretKey, issued_at: Timestamp) -> Vec<u8> {
+    serde_json::to_vec(&ArtistRegistration {
+        version: FORMAT_VERSION,
+        key: key.public_key().to_string(),
+        display_name: "Bench Artist".into(),
+        issued_at,
+    })
+    .unwrap_or_default()
+}
+
+fn random_work() -> ContentHash {
+    let mut b = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut b);
+    ContentHash::of(&b)
+}
+
+async fn bench_append(backend: &str) -> anyhow::Result<()> {
+    let batches = env_usize("BENCH_BATCHES", 6);
+    let key = SecretKey::generate();
+    let registry_key = SecretKey::generate();
+    let mut regs = Vec::new();
+    let mut guards = Vec::new();
+    for (name, with_log) in [("logged", true), ("unlogged", false)] {
+        let (store, dir) = fresh_store(backend, name).await?;
+        guards.push(dir);
+        let log = TransparencyLog::new("bench/log", registry_key.clone())?;
+        let mut reg = Registry::new(store, log).await?;
+        if !with_log {
+            reg = reg.without_log_for_benchmarks();
+        }
+        let env = Envelope::sign(
+            PayloadType::Artist,
+            &registration(&key, Timestamp::now().plus_secs(-60)),
+            &[&key],
+        );
+        let id = reg.register_artist(&env).await?.artist_id;
+        regs.push((reg, id));
+    }
+    let issued = Timestamp::now().plus_secs(-30);
+    let sign_batch = || -> Vec<Envelope> {
+        (0..10_000)
+            .into_par_iter()
+            .map(|_| {
+                Envelope::sign(
+                    PayloadType::Statement,
+                    &statement(&key, random_work(), issued),
+                    &[&key],
+                )
+            })
+            .collect()
+    };
+    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..=batches {
+        for (i, (reg, id)) in regs.iter().enumerate() {
+            let envs = sign_batch();
+            let start = Instant::now();
+            let accepted = reg.submit_statements(id, envs).await?;
+            let took = start.elapsed();
+            assert_eq!(accepted.len(), 10_000);
+            assert_eq!(accepted[0].receipt.is_some(), i == 0);
+            if round > 0 {
+                // Round 0 warms both databases up.
+                times[i].push(took);
+            }
+        }
+    }
+    let logged = median(&mut times[0]);
+    let unlogged = median(&mut times[1]);
+    println!(
+        "append {backend}: batch of 10,000 statements, median of {batches}: with log {:.1} ms, without log {:.1} ms: log adds {:+.1} %",
+        logged.as_secs_f64() * 1e3,
+        unlogged.as_secs_f64() * 1e3,
+        (logged.as_secs_f64() / unlogged.as_secs_f64() - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+async fn bench_proofs(backend: &str) -> anyhow::Result<()> {
+    let size = env_usize("BENCH_LOG_SIZE", 10_000_000) as u64;
+    let samples = env_usize("BENCH_PROOFS", 2_000);
+    let (store, _dir) = fresh_store(backend, "proofs").await?;
+    let started = Instant::now();
+    // The tree of `size` leaves, computed here and stored as the registry
+    // stores it (stored hashes, then one checkpoint), a million leaves per
+    // transaction.
+    let mut tree = Appender::new(0, &[])?;
+    let chunk = 1_000_000u64;
+    let mut done = 0u64;
+    while done < size {
+        let n = chunk.min(size - done);
+        let leaves: Vec<[u8; 32]> = (done..done + n)
+            .into_par_iter()
+            .map(|i| leaf_hash(&i.to_be_bytes()))
+            .collect();
+        for l in leaves {
+            tree.push(l)?;
+        }
+        let (start, hashes) = tree.take_new();
+        let mut tx = store.begin_append().await?;
+        for part in hashes.chunks(200_000) {
+            let offset = start + (part.as_ptr() as usize - hashes.as_ptr() as usize) as u64 / 32;
+            tx.append_log(offset, part, &[]).await?;
+        }
+        tx.commit().await?;
+        done += n;
+    }
+    let root = tree.root()?;
+    let mut tx = store.begin_append().await?;
+    tx.add_checkpoint(&CheckpointRecord {
+        size,
+        root,
+        note: String::new(),
+        signed_at: Timestamp::now(),
+    })
+    .await?;
+    tx.commit().await?;
+    drop(tree);
+    println!(
+        "proofs {backend}: stored the tree of {size} entries in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let log = TransparencyLog::new("bench/log", SecretKey::generate())?;
+    let mut rng = rand_core::OsRng;
+    let mut pick = |below: u64| rng.next_u64() % below;
+    // Baseline: one stored hash by primary key, through the same store API.
+    let mut base = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let idx = pick(size);
+        let t = Instant::now();
+        store.log_hashes(&[idx]).await?;
+        base.push(t.elapsed());
+    }
+    let mut inclusion = Vec::with_capacity(samples);
+    for k in 0..samples {
+        let index = pick(size);
+        let t = Instant::now();
+        let p = log.inclusion(store.as_ref(), index, size).await?;
+        inclusion.push(t.elapsed());
+        if k % 100 == 0 {
+            let leaf = leaf_hash(&index.to_be_bytes());
+            assert_eq!(p.leaf_hash, leaf);
+            verify_inclusion(index, size, &leaf, &p.path, &root)?;
+        }
+    }
+    let mut consistency = Vec::with_capacity(samples);
+    for k in 0..samples {
+        let old = 1 + pick(size - 1);
+        let t = Instant::now();
+        let path = log.consistency(store.as_ref(), old, size).await?;
+        consistency.push(t.elapsed());
+        if k % 100 == 0 {
+            let old_root = log.root(store.as_ref(), old).await?;
+            verify_consistency(old, size, &old_root, &root, &path)?;
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (b, i, c) = (
+        median(&mut base),
+        median(&mut inclusion),
+        median(&mut consistency),
+    );
+    println!(
+        "proofs {backend}: {size} entries, medians of {samples}: one stored hash by key {:.3} ms; inclusion proof {:.3} ms ({:.1} x); consistency proof {:.3} ms ({:.1} x); p99 inclusion {:.3} ms, consistency {:.3} ms",
+        ms(b),
+        ms(i),
+        ms(i) / ms(b),
+        ms(c),
+        ms(c) / ms(b),
+        ms(inclusion[samples * 99 / 100]),
+        ms(consistency[samples * 99 / 100]),
+    );
+    Ok(())
+}
+
+/// A log of `n` entries: 100 artists' registrations, then statements by
+/// them in turn, with strictly increasing receipt times.
+/// A signature ready for bare verification: key, message, signature.
+type Prepared = (
+    ed25519_dalek::VerifyingKey,
+    Vec<u8>,
+    ed25519_dalek::Signature,
+);
+
+fn audit_log(n: usize) -> (Vec<Vec<u8>>, Vec<Prepared>) {
+    let artists: Vec<SecretKey> = (0..100).map(|_| SecretKey::generate()).collect();
+    let t0 = Timestamp::now().plus_secs(-86_400).unix_nanos();
+    let issued = Timestamp::now().plus_secs(-90_000);
+    let make = |i: usize| -> (Vec<u8>, Prepared) {
+        let key = &artists[i % artists.len()];
+        let (kind, ptype, payload) = if i < artists.len() {
+            (
+                EntryKind::Artist,
+                PayloadType::Artist,
+                registration(key, issued),
+            )
+        } else {
+            (
+                EntryKind::Statement,
+                PayloadType::Statement,
+                statement(key, random_work(), issued),
+            )
+        };
+        let message = pae(ptype.as_str(), &payload);
+        let sig = key.sign(&message);
+        let at = u64::try_from(t0).unwrap_or(0) + i as u64 * 1000;
+        let entry = encode(
+            kind,
+            at,
+            ptype.as_str(),
+            &[EntrySignature {
+                key: key.public_key().to_bytes(),
+                sig,
+            }],
+            &payload,
+        )
+        .unwrap_or_default();
+        (
+            entry,
+            (
+                *key.public_key().verifying_key(),
+                message,
+                ed25519_dalek::Signature::from_bytes(&sig),
+            ),
+        )
+    };
+    (0..n).into_par_iter().map(make).unzip()
+}
+
+fn bench_audit() -> anyhow::Result<()> {
+    let n = env_usize("BENCH_AUDIT_ENTRIES", 1_000_000);
+    let started = Instant::now();
+    let (entries, prepared) = audit_log(n);
+    println!(
+        "audit: signed {n} entries in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Baseline: bare batch verification, batches of 256 on both cores.
+    let t = Instant::now();
+    let ok = prepared.par_chunks(256).all(|c| {
+        let msgs: Vec<&[u8]> = c.iter().map(|(_, m, _)| m.as_slice()).collect();
+        let sigs: Vec<_> = c.iter().map(|(_, _, s)| *s).collect();
+        let keys: Vec<_> = c.iter().map(|(k, _, _)| *k).collect();
+        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+    });
+    let bare = t.elapsed();
+    assert!(ok);
+    drop(prepared);
+    // The auditor's engine, in pages of 1,000 as `consentry audit` feeds it.
+    let key = SecretKey::generate();
+    let verifier = consentry::log::note::NoteVerifier::new("bench/log", key.public_key())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut auditor = Auditor::new("bench/log", verifier);
+    let t = Instant::now();
+    for (k, page) in entries.chunks(1000).enumerate() {
+        auditor
+            .replay((k * 1000) as u64, page)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let audit = t.elapsed();
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "audit: {n} entries; bare verify_batch {:.0} signatures/s; auditor replay {:.0} entries/s = {:.2} x the bare rate",
+        rate(bare),
+        rate(audit),
+        rate(audit) / rate(bare)
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "append,proofs,audit".into());
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        std::env::consts::ARCH
+    );
+    for part in parts.split(',') {
+        match part {
+            "audit" => bench_audit()?,
+            "append" | "proofs" => {
+                for backend in backends.split(',') {
+                    if part == "append" {
+                        rt.block_on(bench_append(backend))?;
+                    } else {
+                        rt.block_on(bench_proofs(backend))?;
+                    }
+                }
+            }
+            other => anyhow::bail!("unknown part {other}"),
+        }
+    }
+    Ok(())
+}
