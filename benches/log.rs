@@ -340,15 +340,15 @@ fn bench_audit() -> anyhow::Result<()> {
     let bare = t.elapsed();
     assert!(ok);
     drop(prepared);
-    // The auditor's engine, in pages of 1,000 as `consentry audit` feeds it.
+    // The auditor's engine, in runs of 8,000 as `consentry audit` feeds it.
     let key = SecretKey::generate();
     let verifier = consentry::log::note::NoteVerifier::new("bench/log", key.public_key())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut auditor = Auditor::new("bench/log", verifier);
     let t = Instant::now();
-    for (k, page) in entries.chunks(1000).enumerate() {
+    for (k, page) in entries.chunks(8000).enumerate() {
         auditor
-            .replay((k * 1000) as u64, page)
+            .replay((k * 8000) as u64, page)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let audit = t.elapsed();

@@ -307,7 +307,31 @@ impl Auditor {
                 keys,
             });
         }
-        self.verify_signatures(first, &items)?;
+        // Signatures on the thread pool while the rules and the tree are
+        // replayed in order; the earliest failure of either is reported.
+        let (signatures, rules) = rayon::join(
+            || verify_signatures(first, &items),
+            || self.apply_all(first, &items),
+        );
+        let failure = match (signatures, rules) {
+            (Ok(count), Ok(())) => {
+                self.counts.signatures += count;
+                self.counts.entries += items.len() as u64;
+                return Ok(());
+            }
+            (Err(a), Err(b)) => {
+                if b.entry < a.entry {
+                    b
+                } else {
+                    a
+                }
+            }
+            (Err(f), Ok(())) | (Ok(_), Err(f)) => f,
+        };
+        Err(failure)
+    }
+
+    fn apply_all(&mut self, first: u64, items: &[Decoded]) -> Result<(), AuditFailure> {
         for (i, item) in items.iter().enumerate() {
             let index = first + i as u64;
             self.apply(index, item)?;
@@ -316,13 +340,15 @@ impl Auditor {
                 .map_err(|e| AuditFailure::at(index, e.to_string()))?;
             self.leaves.push(item.leaf);
         }
-        self.counts.entries += items.len() as u64;
         Ok(())
     }
+}
 
-    /// Verifies every signature of `items`: batches in parallel, then, for a
-    /// batch that fails, each signature strictly to name the bad one.
-    fn verify_signatures(&mut self, first: u64, items: &[Decoded]) -> Result<(), AuditFailure> {
+/// Verifies every signature of `items`: batches in parallel, then, for a
+/// batch that fails, each signature strictly to name the bad one. Returns
+/// the number of signatures.
+fn verify_signatures(first: u64, items: &[Decoded]) -> Result<u64, AuditFailure> {
+    {
         struct Job<'a> {
             index: u64,
             message: Vec<u8>,
@@ -340,7 +366,7 @@ impl Auditor {
                 });
             }
         }
-        self.counts.signatures += jobs.len() as u64;
+        let count = jobs.len() as u64;
         let failures: Vec<AuditFailure> = jobs
             .par_chunks(BATCH)
             .filter_map(|chunk| {
@@ -373,10 +399,12 @@ impl Auditor {
             .collect();
         match failures.into_iter().min_by_key(|f| f.entry) {
             Some(f) => Err(f),
-            None => Ok(()),
+            None => Ok(count),
         }
     }
+}
 
+impl Auditor {
     /// Re-decides the registry's acceptance rules for one entry and applies
     /// its effect on the key state.
     fn apply(&mut self, index: u64, item: &Decoded) -> Result<(), AuditFailure> {

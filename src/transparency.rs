@@ -145,16 +145,13 @@ impl TransparencyLog {
         seqs: &[i64],
         docs: &[&Document],
     ) -> Result<()> {
+        // Sequential on purpose: a few microseconds per document, and the
+        // thread pool is busy verifying the next chunk of the batch.
         let entries: Vec<Vec<u8>> = docs
-            .par_iter()
-            .with_min_len(256)
+            .iter()
             .map(|d| d.log_entry())
             .collect::<Result<_, _>>()?;
-        let leaves: Vec<Hash> = entries
-            .par_iter()
-            .with_min_len(256)
-            .map(|e| leaf_hash(e))
-            .collect();
+        let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
         let mut indexed = Vec::with_capacity(leaves.len());
         for (seq, leaf) in seqs.iter().zip(&leaves) {
             let index = growth.appender.push(*leaf)?;
@@ -190,7 +187,7 @@ impl TransparencyLog {
         let made = receipts
             .par_iter()
             .with_min_len(64)
-            .map(|&index| {
+            .map_init(std::collections::HashMap::new, |memo, &index| {
                 let offset = index
                     .checked_sub(growth.start)
                     .and_then(|o| usize::try_from(o).ok())
@@ -198,10 +195,7 @@ impl TransparencyLog {
                     .ok_or_else(|| {
                         TransparencyError::Inconsistent(format!("no entry {index} in this write"))
                     })?;
-                let hashes = growth
-                    .appender
-                    .lookup(&inclusion_proof_indexes(size, index)?)?;
-                let path = inclusion_proof(size, index, &hashes)?;
+                let path = growth.appender.inclusion_proof(index, memo)?;
                 let proof = TlogProof {
                     extra: Some(growth.entries[offset].clone()),
                     index,

@@ -8,9 +8,12 @@ create table log_hashes (
 );
 
 -- leaf hash -> log index, for inclusion proofs asked by entry hash. append-only.
+-- keyed by the hash's first 8 bytes (big-endian, signed): a compact key is cheaper to
+-- maintain than the 32-byte hash; the store confirms a match against log_hashes.
 create table log_leaves (
-    leaf_hash  bytea  not null constraint log_leaves_pkey primary key,
-    idx        bigint not null
+    prefix  bigint not null,
+    idx     bigint not null,
+    constraint log_leaves_pkey primary key (prefix, idx)
 );
 
 -- every checkpoint the registry signed, written in the transaction that grew the tree to its size.

@@ -360,6 +360,32 @@ pub trait Store: Send + Sync + 'static {
     async fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>>;
 }
 
+/// The key of a leaf hash in `log_leaves`: its first 8 bytes, big-endian.
+pub(crate) fn leaf_prefix(leaf: &Hash) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&leaf[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// The log index of `leaf` among `candidates` (indexes whose leaf hash
+/// shares its prefix), confirmed against the stored leaf hashes.
+pub(crate) async fn confirm_leaf(
+    store: &(impl Store + ?Sized),
+    leaf: &Hash,
+    candidates: Vec<i64>,
+) -> Result<Option<u64>> {
+    for c in candidates {
+        let Ok(idx) = u64::try_from(c) else { continue };
+        let stored = store
+            .log_hashes(&[crate::log::merkle::stored_hash_index(0, idx)])
+            .await?;
+        if stored.first() == Some(leaf) {
+            return Ok(Some(idx));
+        }
+    }
+    Ok(None)
+}
+
 /// Orders hashes read for `indexes` (rows of `(idx, hash)` in any order).
 pub(crate) fn order_hashes(indexes: &[u64], rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<Hash>> {
     let found: std::collections::HashMap<i64, Vec<u8>> = rows.into_iter().collect();

@@ -340,11 +340,11 @@ impl Store for PgStore {
     }
 
     async fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>> {
-        let idx: Option<i64> = sqlx::query_scalar(sql::SELECT_LEAF_INDEX)
-            .bind(leaf.as_slice())
-            .fetch_optional(&self.pool)
+        let candidates: Vec<i64> = sqlx::query_scalar(sql::SELECT_LEAF_CANDIDATES)
+            .bind(super::leaf_prefix(leaf))
+            .fetch_all(&self.pool)
             .await?;
-        Ok(idx.and_then(|i| u64::try_from(i).ok()))
+        super::confirm_leaf(self, leaf, candidates).await
     }
 }
 
@@ -411,9 +411,14 @@ impl AppendTx for PgAppend {
         .map_err(map_constraint)?;
         let leaf_idx: Vec<u64> = leaves.iter().map(|(_, i)| *i).collect();
         sqlx::query(
-            "insert into log_leaves (leaf_hash, idx) select * from unnest($1::bytea[], $2::bigint[])",
+            "insert into log_leaves (prefix, idx) select * from unnest($1::bigint[], $2::bigint[])",
         )
-        .bind(leaves.iter().map(|(h, _)| h.to_vec()).collect::<Vec<_>>())
+        .bind(
+            leaves
+                .iter()
+                .map(|(h, _)| super::leaf_prefix(h))
+                .collect::<Vec<_>>(),
+        )
         .bind(to_i64(&leaf_idx))
         .execute(&mut *self.tx)
         .await

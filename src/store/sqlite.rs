@@ -308,11 +308,11 @@ impl Store for SqliteStore {
     }
 
     async fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>> {
-        let idx: Option<i64> = sqlx::query_scalar(sql::SELECT_LEAF_INDEX)
-            .bind(leaf.as_slice())
-            .fetch_optional(&self.pool)
+        let candidates: Vec<i64> = sqlx::query_scalar(sql::SELECT_LEAF_CANDIDATES)
+            .bind(super::leaf_prefix(leaf))
+            .fetch_all(&self.pool)
             .await?;
-        Ok(idx.and_then(|i| u64::try_from(i).ok()))
+        super::confirm_leaf(self, leaf, candidates).await
     }
 }
 
@@ -383,9 +383,9 @@ impl AppendTx for SqliteAppend {
         }
         for chunk in leaves.chunks(ROWS_PER_INSERT) {
             let mut q =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("insert into log_leaves (leaf_hash, idx) ");
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("insert into log_leaves (prefix, idx) ");
             q.push_values(chunk, |mut b, (hash, idx)| {
-                b.push_bind(hash.as_slice())
+                b.push_bind(super::leaf_prefix(hash))
                     .push_bind(i64::try_from(*idx).unwrap_or(i64::MAX));
             });
             q.build()
