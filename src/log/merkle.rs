@@ -60,6 +60,32 @@ pub fn stored_hash_index(level: u32, n: u64) -> u64 {
     i + u64::from(level)
 }
 
+/// How many stored hashes appending leaf `n` produces: the leaf's and one
+/// per complete subtree it completes.
+#[must_use]
+pub fn stored_hashes_of_leaf(n: u64) -> u64 {
+    1 + u64::from(n.trailing_ones())
+}
+
+/// Which append produced stored hash `index`: the leaf `n` and the position
+/// of the hash among the [`stored_hashes_of_leaf`]`(n)` it produced (0 is
+/// the leaf hash itself, `j` the root of the subtree of `2^j` leaves ending
+/// at `n`).
+#[must_use]
+pub fn stored_hash_owner(index: u64) -> (u64, u64) {
+    // stored_hash_index(0, n) grows with n (by at least 1 per leaf).
+    let (mut lo, mut hi) = (0u64, index);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if stored_hash_index(0, mid) <= index {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    (lo, index - stored_hash_index(0, lo))
+}
+
 /// How many stored hashes a tree of `n` leaves has.
 #[must_use]
 pub fn stored_hash_count(n: u64) -> u64 {
@@ -469,6 +495,23 @@ mod tests {
 
     fn read(stored: &[Hash], idx: &[u64]) -> Vec<Hash> {
         idx.iter().map(|&i| stored[i as usize]).collect()
+    }
+
+    #[test]
+    fn every_stored_hash_has_one_owner() {
+        let mut next = 0u64;
+        for n in 0..2000u64 {
+            assert_eq!(stored_hash_index(0, n), next);
+            for j in 0..stored_hashes_of_leaf(n) {
+                assert_eq!(stored_hash_owner(next), (n, j));
+                if j > 0 {
+                    let level = u32::try_from(j).expect("small");
+                    assert_eq!(stored_hash_index(level, n >> level), next);
+                }
+                next += 1;
+            }
+        }
+        assert_eq!(stored_hash_count(2000), next);
     }
 
     #[test]

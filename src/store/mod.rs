@@ -252,10 +252,12 @@ pub trait AppendTx: Send {
     /// transaction's writes. `Corrupt` when one is missing.
     async fn log_hashes(&mut self, indexes: &[u64]) -> Result<Vec<Hash>>;
 
-    /// Appends stored tree hashes at `start, start + 1, ...` and indexes the
-    /// leaves `(leaf hash, log index)`. The caller appends them for documents
+    /// Appends the stored tree hashes at `start, start + 1, ...`, which the
+    /// appends of `leaves` (`(leaf hash, log index)`, in order) produced: one
+    /// `log_leaves` row per leaf. The caller appends them for documents
     /// appended in this transaction, in seq order, and signs a checkpoint
     /// for the new size before committing ([`AppendTx::add_checkpoint`]).
+    /// `Corrupt` when hashes and leaves are out of step.
     async fn append_log(
         &mut self,
         start: u64,
@@ -367,40 +369,84 @@ pub(crate) fn leaf_prefix(leaf: &Hash) -> i64 {
     i64::from_be_bytes(b)
 }
 
-/// The log index of `leaf` among `candidates` (indexes whose leaf hash
-/// shares its prefix), confirmed against the stored leaf hashes.
-pub(crate) async fn confirm_leaf(
-    store: &(impl Store + ?Sized),
-    leaf: &Hash,
-    candidates: Vec<i64>,
-) -> Result<Option<u64>> {
-    for c in candidates {
-        let Ok(idx) = u64::try_from(c) else { continue };
-        let stored = store
-            .log_hashes(&[crate::log::merkle::stored_hash_index(0, idx)])
-            .await?;
-        if stored.first() == Some(leaf) {
-            return Ok(Some(idx));
+/// A `log_leaves` row: log index, leaf-hash prefix, the stored hashes the
+/// leaf's append produced.
+pub(crate) type LeafRow<'a> = (i64, i64, &'a [u8]);
+
+/// Splits the stored hashes appended from stored index `start` into one row
+/// per leaf of `leaves` (which must be the leaves that produced them, in order).
+pub(crate) fn leaf_rows<'a>(
+    start: u64,
+    hashes: &'a [Hash],
+    leaves: &[(Hash, u64)],
+) -> Result<Vec<LeafRow<'a>>> {
+    use crate::log::merkle::{stored_hash_index, stored_hashes_of_leaf};
+    let bytes = hashes.as_flattened();
+    let mut rows = Vec::with_capacity(leaves.len());
+    let mut at = start;
+    for (leaf, idx) in leaves {
+        let count = stored_hashes_of_leaf(*idx);
+        let from = stored_hash_index(0, *idx);
+        let slice = usize::try_from(from - start)
+            .ok()
+            .zip(usize::try_from(count).ok())
+            .and_then(|(o, c)| bytes.get(o * 32..(o + c) * 32))
+            .filter(|_| from == at)
+            .ok_or_else(|| StoreError::Corrupt(format!("log hashes of leaf {idx} out of step")))?;
+        if slice[..32] != leaf[..] {
+            return Err(StoreError::Corrupt(format!("leaf {idx}: hash out of step")));
         }
+        let idx = i64::try_from(*idx).map_err(|_| StoreError::Corrupt("log index".into()))?;
+        rows.push((idx, leaf_prefix(leaf), slice));
+        at = from + count;
     }
-    Ok(None)
+    if at != start + hashes.len() as u64 {
+        return Err(StoreError::Corrupt(
+            "stored hashes without their leaf".into(),
+        ));
+    }
+    Ok(rows)
 }
 
-/// Orders hashes read for `indexes` (rows of `(idx, hash)` in any order).
-pub(crate) fn order_hashes(indexes: &[u64], rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<Hash>> {
+/// The distinct `log_leaves` rows that hold the stored hashes at `indexes`.
+pub(crate) fn owner_rows(indexes: &[u64]) -> Vec<i64> {
+    let mut rows: Vec<i64> = indexes
+        .iter()
+        .map(|i| i64::try_from(crate::log::merkle::stored_hash_owner(*i).0).unwrap_or(i64::MAX))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// Picks the hashes at `indexes` out of the `(idx, hashes)` rows read for
+/// [`owner_rows`].
+pub(crate) fn pick_hashes(indexes: &[u64], rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<Hash>> {
     let found: std::collections::HashMap<i64, Vec<u8>> = rows.into_iter().collect();
     indexes
         .iter()
         .map(|i| {
-            let h = i64::try_from(*i)
+            let (leaf, offset) = crate::log::merkle::stored_hash_owner(*i);
+            let row = i64::try_from(leaf)
                 .ok()
                 .and_then(|k| found.get(&k))
                 .ok_or_else(|| StoreError::Corrupt(format!("log hash {i} is missing")))?;
-            h.as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("log hash {i} is not 32 bytes")))
+            usize::try_from(offset)
+                .ok()
+                .and_then(|o| row.get(o * 32..o * 32 + 32))
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("log hash {i} is missing")))
         })
         .collect()
+}
+
+/// The log index whose leaf hash is `leaf`, among rows `(idx, hashes)`
+/// sharing its prefix.
+pub(crate) fn match_leaf(leaf: &Hash, candidates: Vec<(i64, Vec<u8>)>) -> Option<u64> {
+    candidates
+        .into_iter()
+        .find(|(_, hashes)| hashes.get(..32) == Some(&leaf[..]))
+        .and_then(|(idx, _)| u64::try_from(idx).ok())
 }
 
 pub(crate) fn checkpoint_from_parts(

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    checkpoint_from_parts, map_constraint, order_hashes, parse_hash, parse_key, sql, Append,
-    AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts, Document,
+    checkpoint_from_parts, map_constraint, owner_rows, parse_hash, parse_key, pick_hashes, sql,
+    Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts, Document,
     DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument, WorkStatementRow,
     COUNTS_SQL,
 };
@@ -60,7 +60,7 @@ impl PgStore {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         // Fresh statistics for the planner; autovacuum keeps them fresh later.
         sqlx::query(
-            "analyze documents, statement_works, artists, artist_keys, builders, log_hashes, log_leaves, checkpoints",
+            "analyze documents, statement_works, artists, artist_keys, builders, log_leaves, checkpoints",
         )
             .execute(&pool)
             .await?;
@@ -340,19 +340,12 @@ impl Store for PgStore {
     }
 
     async fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>> {
-        let candidates: Vec<i64> = sqlx::query_scalar(sql::SELECT_LEAF_CANDIDATES)
+        let candidates: Vec<(i64, Vec<u8>)> = sqlx::query_as(sql::SELECT_LEAF_CANDIDATES)
             .bind(super::leaf_prefix(leaf))
             .fetch_all(&self.pool)
             .await?;
-        super::confirm_leaf(self, leaf, candidates).await
+        Ok(super::match_leaf(leaf, candidates))
     }
-}
-
-fn to_i64(indexes: &[u64]) -> Vec<i64> {
-    indexes
-        .iter()
-        .map(|i| i64::try_from(*i).unwrap_or(i64::MAX))
-        .collect()
 }
 
 async fn read_hashes(conn: &mut sqlx::PgConnection, indexes: &[u64]) -> Result<Vec<Hash>> {
@@ -360,11 +353,11 @@ async fn read_hashes(conn: &mut sqlx::PgConnection, indexes: &[u64]) -> Result<V
         return Ok(Vec::new());
     }
     let rows: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("select idx, hash from log_hashes where idx = any($1)")
-            .bind(to_i64(indexes))
+        sqlx::query_as("select idx, hashes from log_leaves where idx = any($1)")
+            .bind(owner_rows(indexes))
             .fetch_all(&mut *conn)
             .await?;
-    order_hashes(indexes, rows)
+    pick_hashes(indexes, rows)
 }
 
 /// An open PostgreSQL write transaction (holding the writer lock) and the
@@ -399,27 +392,14 @@ impl AppendTx for PgAppend {
         hashes: &[Hash],
         leaves: &[(Hash, u64)],
     ) -> Result<()> {
-        let start = i64::try_from(start).map_err(|_| StoreError::Corrupt("log index".into()))?;
-        let idx: Vec<i64> = (start..).take(hashes.len()).collect();
+        let rows = super::leaf_rows(start, hashes, leaves)?;
         sqlx::query(
-            "insert into log_hashes (idx, hash) select * from unnest($1::bigint[], $2::bytea[])",
+            "insert into log_leaves (idx, prefix, hashes)
+             select * from unnest($1::bigint[], $2::bigint[], $3::bytea[])",
         )
-        .bind(idx)
-        .bind(hashes.iter().map(|h| h.to_vec()).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_constraint)?;
-        let leaf_idx: Vec<u64> = leaves.iter().map(|(_, i)| *i).collect();
-        sqlx::query(
-            "insert into log_leaves (prefix, idx) select * from unnest($1::bigint[], $2::bigint[])",
-        )
-        .bind(
-            leaves
-                .iter()
-                .map(|(h, _)| super::leaf_prefix(h))
-                .collect::<Vec<_>>(),
-        )
-        .bind(to_i64(&leaf_idx))
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2.to_vec()).collect::<Vec<_>>())
         .execute(&mut *self.tx)
         .await
         .map_err(map_constraint)?;

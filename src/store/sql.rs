@@ -81,4 +81,5 @@ pub(crate) const SELECT_DOCUMENTS_FROM: &str =
      from documents where seq >= $1 order by seq limit $2";
 
 /// The log index of a leaf hash.
-pub(crate) const SELECT_LEAF_CANDIDATES: &str = "select idx from log_leaves where prefix = $1";
+pub(crate) const SELECT_LEAF_CANDIDATES: &str =
+    "select idx, hashes from log_leaves where prefix = $1";

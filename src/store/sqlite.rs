@@ -11,8 +11,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    checkpoint_from_parts, map_constraint, order_hashes, parse_hash, parse_key, sql, Append,
-    AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts, Document,
+    checkpoint_from_parts, map_constraint, owner_rows, parse_hash, parse_key, pick_hashes, sql,
+    Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts, Document,
     DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument, WorkStatementRow,
     COUNTS_SQL,
 };
@@ -308,11 +308,11 @@ impl Store for SqliteStore {
     }
 
     async fn leaf_index(&self, leaf: &Hash) -> Result<Option<u64>> {
-        let candidates: Vec<i64> = sqlx::query_scalar(sql::SELECT_LEAF_CANDIDATES)
+        let candidates: Vec<(i64, Vec<u8>)> = sqlx::query_as(sql::SELECT_LEAF_CANDIDATES)
             .bind(super::leaf_prefix(leaf))
             .fetch_all(&self.pool)
             .await?;
-        super::confirm_leaf(self, leaf, candidates).await
+        Ok(super::match_leaf(leaf, candidates))
     }
 }
 
@@ -321,12 +321,12 @@ async fn read_hashes(conn: &mut sqlx::SqliteConnection, indexes: &[u64]) -> Resu
         return Ok(Vec::new());
     }
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        "select idx, hash from log_hashes where idx in (select value from json_each($1))",
+        "select idx, hashes from log_leaves where idx in (select value from json_each($1))",
     )
-    .bind(serde_json::Value::from(indexes.to_vec()).to_string())
+    .bind(serde_json::Value::from(owner_rows(indexes)).to_string())
     .fetch_all(&mut *conn)
     .await?;
-    order_hashes(indexes, rows)
+    pick_hashes(indexes, rows)
 }
 
 /// Rows per multi-row INSERT: 8 columns x 1000 rows stays under SQLite's
@@ -368,25 +368,13 @@ impl AppendTx for SqliteAppend {
         hashes: &[Hash],
         leaves: &[(Hash, u64)],
     ) -> Result<()> {
-        let start = i64::try_from(start).map_err(|_| StoreError::Corrupt("log index".into()))?;
-        let rows: Vec<(i64, &Hash)> = (start..).zip(hashes).collect();
+        let rows = super::leaf_rows(start, hashes, leaves)?;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let mut q =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("insert into log_hashes (idx, hash) ");
-            q.push_values(chunk, |mut b, (idx, hash)| {
-                b.push_bind(*idx).push_bind(hash.as_slice());
-            });
-            q.build()
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_constraint)?;
-        }
-        for chunk in leaves.chunks(ROWS_PER_INSERT) {
-            let mut q =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("insert into log_leaves (prefix, idx) ");
-            q.push_values(chunk, |mut b, (hash, idx)| {
-                b.push_bind(super::leaf_prefix(hash))
-                    .push_bind(i64::try_from(*idx).unwrap_or(i64::MAX));
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "insert into log_leaves (idx, prefix, hashes) ",
+            );
+            q.push_values(chunk, |mut b, (idx, prefix, hashes)| {
+                b.push_bind(*idx).push_bind(*prefix).push_bind(*hashes);
             });
             q.build()
                 .execute(&mut *self.tx)
