@@ -12,7 +12,10 @@
 //!   against a primary-key lookup of one stored hash as the baseline;
 //! - audit: the auditor's engine replaying `BENCH_AUDIT_ENTRIES` (1,000,000)
 //!   signed entries, against bare `ed25519_dalek::verify_batch` of the same
-//!   signatures on the same cores.
+//!   signatures on the same cores;
+//! - audit-http: the `consentry audit` binary against a registry (SQLite,
+//!   in this process) of `BENCH_AUDIT_HTTP_ENTRIES` (1,000,000) entries over
+//!   loopback, against the same baseline.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -327,15 +330,7 @@ fn bench_audit() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     // Baseline: bare batch verification, batches of 256 on both cores.
-    let t = Instant::now();
-    let ok = prepared.par_chunks(256).all(|c| {
-        let msgs: Vec<&[u8]> = c.iter().map(|(_, m, _)| m.as_slice()).collect();
-        let sigs: Vec<_> = c.iter().map(|(_, _, s)| *s).collect();
-        let keys: Vec<_> = c.iter().map(|(k, _, _)| *k).collect();
-        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
-    });
-    let bare = t.elapsed();
-    assert!(ok);
+    let bare = bare_batch_rate(&prepared);
     drop(prepared);
     // The auditor's engine, in runs of 8,000 as `consentry audit` feeds it.
     let key = SecretKey::generate();
@@ -349,18 +344,123 @@ fn bench_audit() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let audit = t.elapsed();
-    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let rate = n as f64 / audit.as_secs_f64();
     println!(
-        "audit: {n} entries; bare verify_batch {:.0} signatures/s; auditor replay {:.0} entries/s = {:.2} x the bare rate",
-        rate(bare),
-        rate(audit),
-        rate(audit) / rate(bare)
+        "audit: {n} entries; bare verify_batch {bare:.0} signatures/s; auditor replay {rate:.0} entries/s = {:.2} x the bare rate",
+        rate / bare
     );
     Ok(())
 }
 
+/// `consentry audit` end to end: a registry (in this process, SQLite) holding
+/// `BENCH_AUDIT_HTTP_ENTRIES` statements, audited by the binary over
+/// loopback; both share the machine's cores.
+async fn bench_audit_http() -> anyhow::Result<()> {
+    let n = env_usize("BENCH_AUDIT_HTTP_ENTRIES", 1_000_000);
+    let (store, _dir) = fresh_store("sqlite", "audit").await?;
+    let registry_key = SecretKey::generate();
+    let state =
+        consentry::server::app_state(store, &registry_key, None, "bench", "bench/log").await?;
+    let artists: Vec<(SecretKey, String)> = {
+        let mut v = Vec::new();
+        for _ in 0..10 {
+            let key = SecretKey::generate();
+            let env = Envelope::sign(
+                PayloadType::Artist,
+                &registration(&key, Timestamp::now().plus_secs(-60)),
+                &[&key],
+            );
+            let id = state.registry.register_artist(&env).await?.artist_id;
+            v.push((key, id));
+        }
+        v
+    };
+    let started = Instant::now();
+    let issued = Timestamp::now().plus_secs(-30);
+    let mut prepared = Vec::with_capacity(n);
+    let mut done = artists.len();
+    let mut k = 0;
+    while done < n {
+        let (key, id) = &artists[k % artists.len()];
+        k += 1;
+        let count = 10_000.min(n - done);
+        let envs: Vec<Envelope> = (0..count)
+            .into_par_iter()
+            .map(|_| {
+                Envelope::sign(
+                    PayloadType::Statement,
+                    &statement(key, random_work(), issued),
+                    &[key],
+                )
+            })
+            .collect();
+        for e in &envs {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let payload = b64.decode(&e.payload)?;
+            let sig: [u8; 64] = b64
+                .decode(&e.signatures[0].sig)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("sig"))?;
+            prepared.push((
+                *key.public_key().verifying_key(),
+                pae(PayloadType::Statement.as_str(), &payload),
+                ed25519_dalek::Signature::from_bytes(&sig),
+            ));
+        }
+        state.registry.submit_statements(id, envs).await?;
+        done += count;
+    }
+    println!(
+        "audit over HTTP: registered {n} entries in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let bare = bare_batch_rate(&prepared);
+    drop(prepared);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = consentry::http::router(state);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let t = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(["audit", &base, "--quiet"])
+            .output()
+    })
+    .await??;
+    let took = t.elapsed();
+    anyhow::ensure!(
+        out.status.success(),
+        "audit failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rate = n as f64 / took.as_secs_f64();
+    println!(
+        "audit over HTTP: {n} entries; bare verify_batch {bare:.0} signatures/s; `consentry audit` {rate:.0} entries/s = {:.2} x the bare rate ({:.1} s; server and auditor share the cores)",
+        rate / bare,
+        took.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Bare batch verification, batches of 256 on all cores; signatures/s.
+fn bare_batch_rate(prepared: &[Prepared]) -> f64 {
+    let t = Instant::now();
+    let ok = prepared.par_chunks(256).all(|c| {
+        let msgs: Vec<&[u8]> = c.iter().map(|(_, m, _)| m.as_slice()).collect();
+        let sigs: Vec<_> = c.iter().map(|(_, _, s)| *s).collect();
+        let keys: Vec<_> = c.iter().map(|(k, _, _)| *k).collect();
+        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+    });
+    assert!(ok, "the baseline's signatures verify");
+    prepared.len() as f64 / t.elapsed().as_secs_f64()
+}
+
 fn main() -> anyhow::Result<()> {
-    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "append,proofs,audit".into());
+    let parts =
+        std::env::var("BENCH_PARTS").unwrap_or_else(|_| "append,proofs,audit,audit-http".into());
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -373,6 +473,7 @@ fn main() -> anyhow::Result<()> {
     for part in parts.split(',') {
         match part {
             "audit" => bench_audit()?,
+            "audit-http" => rt.block_on(bench_audit_http())?,
             "append" | "proofs" => {
                 for backend in backends.split(',') {
                     if part == "append" {

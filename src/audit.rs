@@ -133,7 +133,9 @@ impl Auditor {
         Self {
             origin: origin.to_owned(),
             verifier,
-            appender: Appender::new(0, &[]).unwrap_or_else(|_| unreachable!("empty frontier")),
+            appender: Appender::new(0, &[])
+                .unwrap_or_else(|_| unreachable!("empty frontier"))
+                .frontier_only(),
             last_received_at: 0,
             keys: HashMap::new(),
             artists: std::collections::HashSet::new(),
@@ -160,7 +162,9 @@ impl Auditor {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| bad("frontier"))?;
-        let appender = Appender::new(state.size, &frontier).map_err(|_| bad("frontier"))?;
+        let appender = Appender::new(state.size, &frontier)
+            .map_err(|_| bad("frontier"))?
+            .frontier_only();
         if hex::encode(appender.root().map_err(|_| bad("frontier"))?) != state.root_hex {
             return Err(bad("the frontier does not hash to the saved root"));
         }

@@ -377,9 +377,14 @@ impl TransparencyLog {
         let docs = store
             .documents_from(start, u32::try_from(count).unwrap_or(PAGE))
             .await?;
-        if docs.len() as u64 != count {
+        if docs.len() as u64 != count
+            || docs
+                .iter()
+                .zip(start..)
+                .any(|(d, i)| u64::try_from(d.seq).ok() != Some(i))
+        {
             return Err(TransparencyError::Inconsistent(format!(
-                "entries {start}..{} are missing",
+                "entries {start}..{} are not all stored",
                 start + count
             )));
         }

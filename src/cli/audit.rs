@@ -16,13 +16,15 @@ use crate::crypto::{pae, PublicKey};
 use crate::log::entry;
 use crate::log::note::NoteVerifier;
 use crate::log::proof::TlogProof;
-use crate::log::tiles::{TileRef, TILE_WIDTH};
+use crate::log::tiles::{split_bundle, TileRef, TILE_WIDTH};
 use crate::log::Hash;
 
 /// Entries per request while auditing.
 const PAGE: u64 = 1000;
 /// Entries replayed at a time.
-const REPLAY: usize = 8000;
+const REPLAY: usize = 8192;
+/// Entry bundles requested ahead.
+const IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -128,6 +130,55 @@ async fn fetch_page(
         }));
     }
     Ok(Ok((start, entries)))
+}
+
+/// Fetches entry bundle `tile` of a log of `size` entries, from entry
+/// `from` on. When the registry cannot serve it whole, the JSON entries of
+/// the same range say which entry is missing.
+async fn fetch_bundle(
+    client: &Client,
+    tile: u64,
+    from: u64,
+    size: u64,
+) -> anyhow::Result<Result<Page, AuditFailure>> {
+    let first = tile * TILE_WIDTH;
+    let width = (size - first).min(TILE_WIDTH);
+    let path = TileRef {
+        level: None,
+        index: tile,
+        width,
+    }
+    .path();
+    let fetched = client.get_bytes(&format!("/log/tile/{path}")).await;
+    if let Ok(Some(bundle)) = &fetched {
+        if let Ok(entries) = split_bundle(bundle) {
+            if entries.len() as u64 == width {
+                let skip = usize::try_from(from - first)?;
+                let entries = entries[skip..].iter().map(|e| e.to_vec()).collect();
+                return Ok(Ok((from, entries)));
+            }
+        }
+    }
+    // Not served whole: find out why from the entries themselves.
+    let to = first + width;
+    let mut start = from;
+    while start < to {
+        match fetch_page(client, start, to).await? {
+            Ok((s, entries)) => start = s + entries.len() as u64,
+            Err(f) => return Ok(Err(f)),
+        }
+    }
+    Ok(Err(AuditFailure {
+        entry: Some(first),
+        reason: format!(
+            "the log does not serve entry bundle {path} whole ({})",
+            match fetched {
+                Ok(Some(_)) => "malformed bundle".to_owned(),
+                Ok(None) => "not found".to_owned(),
+                Err(e) => e.to_string(),
+            }
+        ),
+    }))
 }
 
 /// After a root mismatch: the first replayed entry whose hash differs from
@@ -238,30 +289,40 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     pb.set_message("entries");
     let started = std::time::Instant::now();
     // Fetch page k+1 while page k is verified.
-    let mut next = before;
-    let mut pending = (next < cp.size).then(|| {
-        let c = client.clone();
-        let (s, to) = (next, cp.size);
-        tokio::spawn(async move { fetch_page(&c, s, to).await })
-    });
-    // Entries are replayed in runs of REPLAY entries: larger runs keep both
-    // cores busy verifying.
+    // Entry bundles (C2SP tlog-tiles), several in flight, replayed in runs
+    // of REPLAY entries: larger runs keep both cores busy verifying.
+    let mut queue = std::collections::VecDeque::new();
+    let mut tile = before / TILE_WIDTH;
+    let mut spawn_next = |queue: &mut std::collections::VecDeque<_>| {
+        if tile * TILE_WIDTH >= cp.size {
+            return;
+        }
+        let (c, t, from, size) = (client.clone(), tile, before.max(tile * TILE_WIDTH), cp.size);
+        queue.push_back(tokio::spawn(async move {
+            fetch_bundle(&c, t, from, size).await
+        }));
+        tile += 1;
+    };
+    for _ in 0..IN_FLIGHT {
+        spawn_next(&mut queue);
+    }
     let mut run: Vec<Vec<u8>> = Vec::new();
     let mut run_start = before;
-    while let Some(task) = pending.take() {
-        let page = task.await.context("fetch task")??;
-        let (start, entries) = page?;
+    while let Some(task) = queue.pop_front() {
+        let fetched = task.await.context("fetch task")??;
+        let (start, entries) = match fetched {
+            Ok(page) => page,
+            Err(f) => {
+                pb.abandon();
+                return Err(f.into());
+            }
+        };
+        spawn_next(&mut queue);
         if run.is_empty() {
             run_start = start;
         }
-        next = start + entries.len() as u64;
-        if next < cp.size {
-            let c = client.clone();
-            let (s, to) = (next, cp.size);
-            pending = Some(tokio::spawn(async move { fetch_page(&c, s, to).await }));
-        }
         run.extend(entries);
-        if run.len() >= REPLAY || pending.is_none() {
+        if run.len() >= REPLAY || queue.is_empty() {
             let result = tokio::task::block_in_place(|| auditor.replay(run_start, &run));
             if let Err(f) = result {
                 pb.abandon();

@@ -21,6 +21,9 @@ pub struct Appender {
     /// stored index of the first of them.
     pending_start: u64,
     pending: Vec<Hash>,
+    /// Keep only the frontier (for replaying a whole log: memory stays at
+    /// about 64 hashes, and nothing is kept for proofs or for writing).
+    frontier_only: bool,
 }
 
 impl Appender {
@@ -48,7 +51,16 @@ impl Appender {
             known: indexes.into_iter().zip(frontier.iter().copied()).collect(),
             pending_start: stored_hash_count(size),
             pending: Vec::new(),
+            frontier_only: false,
         })
+    }
+
+    /// Keeps only what appending needs: [`Appender::take_new`] then returns
+    /// nothing and proofs are not available.
+    #[must_use]
+    pub fn frontier_only(mut self) -> Self {
+        self.frontier_only = true;
+        self
     }
 
     /// The number of leaves.
@@ -75,10 +87,18 @@ impl Appender {
             .collect::<Result<Vec<_>, _>>()?;
         let new = hashes_to_store(n, leaf, &siblings)?;
         let base = stored_hash_index(0, n);
-        for (j, h) in new.iter().enumerate() {
-            self.known.insert(base + j as u64, *h);
+        if self.frontier_only {
+            for i in append_indexes(n) {
+                self.known.remove(&i);
+            }
+            let top = new.len() - 1;
+            self.known.insert(base + top as u64, new[top]);
+        } else {
+            for (j, h) in new.iter().enumerate() {
+                self.known.insert(base + j as u64, *h);
+            }
+            self.pending.extend_from_slice(&new);
         }
-        self.pending.extend_from_slice(&new);
         self.size += 1;
         Ok(n)
     }
@@ -235,6 +255,19 @@ mod tests {
                 let proof = inclusion_proof(300, n, &hashes).expect("proof");
                 assert_eq!(a.inclusion_proof(n, &mut memo), Ok(proof));
             }
+        }
+    }
+
+    #[test]
+    fn a_frontier_only_appender_has_the_same_roots() {
+        let mut full = Appender::new(0, &[]).expect("empty");
+        let mut lean = Appender::new(0, &[]).expect("empty").frontier_only();
+        for i in 0u32..1000 {
+            let l = leaf_hash(&i.to_be_bytes());
+            full.push(l).expect("push");
+            lean.push(l).expect("push");
+            assert_eq!(full.root(), lean.root());
+            assert!(lean.known.len() <= 11);
         }
     }
 

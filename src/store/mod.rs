@@ -72,7 +72,13 @@ impl Document {
     pub fn log_entry(&self) -> Result<Vec<u8>> {
         use base64::Engine;
         let corrupt = |what: &str| StoreError::Corrupt(format!("document {}: {what}", self.id));
-        let sigs: Vec<crate::crypto::EnvelopeSignature> =
+        /// A stored signature, borrowed from the signatures column.
+        #[derive(serde::Deserialize)]
+        struct Stored<'a> {
+            keyid: &'a str,
+            sig: &'a str,
+        }
+        let sigs: Vec<Stored<'_>> =
             serde_json::from_str(&self.signatures).map_err(|_| corrupt("signatures"))?;
         let mut out = Vec::with_capacity(sigs.len());
         for s in &sigs {
@@ -83,7 +89,7 @@ impl Document {
                 .ok_or_else(|| corrupt("key id"))?;
             hex::decode_to_slice(hex_key, &mut key).map_err(|_| corrupt("key id"))?;
             let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
-                .decode(&s.sig)
+                .decode(s.sig)
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| corrupt("signature"))?;
