@@ -435,6 +435,29 @@ async fn bench_audit_http() -> anyhow::Result<()> {
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
+    // What serving costs: every entry bundle fetched once, nothing verified.
+    let client = consentry::client::Client::new(&base)?;
+    let t = Instant::now();
+    let mut fetched = 0usize;
+    for tile in 0..(n as u64).div_ceil(256) {
+        let width = (n as u64 - tile * 256).min(256);
+        let path = consentry::log::tiles::TileRef {
+            level: None,
+            index: tile,
+            width,
+        }
+        .path();
+        let bundle = client
+            .get_bytes(&format!("/log/tile/{path}"))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("bundle {path} missing"))?;
+        fetched += bundle.len();
+    }
+    println!(
+        "audit over HTTP: fetching every entry bundle alone takes {:.1} s ({} MB)",
+        t.elapsed().as_secs_f64(),
+        fetched / 1_000_000
+    );
     let t = Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
