@@ -81,16 +81,21 @@ impl Client {
     /// # Errors
     /// On transport errors or any other error status.
     pub async fn get_optional(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        match self.get_unless_missing(path).await? {
+            Some(resp) => Ok(Some(Self::read(resp).await?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// GET `path` without a token; `Ok(None)` on 404.
+    async fn get_unless_missing(&self, path: &str) -> anyhow::Result<Option<reqwest::Response>> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
             .send()
             .await
             .with_context(|| format!("cannot reach the registry at {}", self.base))?;
-        if resp.status().as_u16() == 404 {
-            return Ok(None);
-        }
-        Ok(Some(Self::read(resp).await?.1))
+        Ok((resp.status().as_u16() != 404).then_some(resp))
     }
 
     /// GET `path` as JSON; any error status fails.
@@ -109,16 +114,10 @@ impl Client {
     /// # Errors
     /// On transport errors or any other error status.
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
-        let status = resp.status().as_u16();
-        if status == 404 {
+        let Some(resp) = self.get_unless_missing(path).await? else {
             return Ok(None);
-        }
+        };
+        let status = resp.status().as_u16();
         if status >= 400 {
             bail!("GET {path}: the registry answered {status}");
         }

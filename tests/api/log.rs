@@ -537,3 +537,79 @@ mod upgrade {
     crate::both_backends_raw!(a_database_without_log_is_brought_up_to_date);
     use super::a_database_without_log_is_brought_up_to_date;
 }
+
+/// Our tree code against Cloudflare's `tlog_tiles` (a port of Go's
+/// `golang.org/x/mod/sumdb/tlog`): the same stored hashes, roots, and proofs
+/// each side accepts from the other.
+#[test]
+fn tree_code_agrees_with_tlog_tiles() {
+    use consentry::log::merkle::{
+        consistency_proof, consistency_proof_indexes, inclusion_proof, inclusion_proof_indexes,
+    };
+    struct Stored(Vec<Hash>);
+    impl tlog_tiles::HashReader for Stored {
+        fn read_hashes(
+            &self,
+            indexes: &[u64],
+        ) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::tlog::Error> {
+            Ok(indexes
+                .iter()
+                .map(|i| tlog_tiles::Hash(self.0[usize::try_from(*i).expect("small")]))
+                .collect())
+        }
+    }
+    let n = 300u64;
+    let mut ours = Appender::new(0, &[]).expect("empty");
+    let mut theirs = Stored(Vec::new());
+    let mut roots = Vec::new();
+    for i in 0..n {
+        let data = format!("record {i}");
+        let leaf = leaf_hash(data.as_bytes());
+        assert_eq!(tlog_tiles::record_hash(data.as_bytes()).0, leaf);
+        let expected = tlog_tiles::stored_hashes(i, data.as_bytes(), &theirs).expect("theirs");
+        ours.push(leaf).expect("push");
+        let (_, mine) = ours.take_new();
+        assert_eq!(
+            mine,
+            expected.iter().map(|h| h.0).collect::<Vec<_>>(),
+            "record {i}"
+        );
+        theirs.0.extend(mine);
+        let root = tlog_tiles::tree_hash(i + 1, &theirs).expect("root").0;
+        assert_eq!(ours.root().expect("root"), root);
+        roots.push(root);
+    }
+    let read = |idx: Vec<u64>| -> Vec<Hash> {
+        idx.iter()
+            .map(|i| theirs.0[usize::try_from(*i).expect("small")])
+            .collect()
+    };
+    for t in (1..=n).filter(|t| *t <= 70 || t % 17 == 0 || *t == n) {
+        let th = tlog_tiles::Hash(roots[t as usize - 1]);
+        for k in 0..t {
+            let mine = inclusion_proof(
+                t,
+                k,
+                &read(inclusion_proof_indexes(t, k).expect("in range")),
+            )
+            .expect("proof");
+            let theirs_proof = tlog_tiles::prove_record(t, k, &theirs).expect("their proof");
+            assert_eq!(mine, theirs_proof.iter().map(|h| h.0).collect::<Vec<_>>());
+            let leaf = tlog_tiles::Hash(
+                theirs.0[usize::try_from(consentry::log::merkle::stored_hash_index(0, k))
+                    .expect("small")],
+            );
+            tlog_tiles::check_record(&theirs_proof, t, th, k, leaf).expect("they accept");
+        }
+        for m in 1..t {
+            let mine =
+                consistency_proof(m, t, &read(consistency_proof_indexes(m, t).expect("range")))
+                    .expect("proof");
+            let theirs_proof = tlog_tiles::prove_tree(t, m, &theirs).expect("their proof");
+            assert_eq!(mine, theirs_proof.iter().map(|h| h.0).collect::<Vec<_>>());
+            let mh = tlog_tiles::Hash(roots[m as usize - 1]);
+            tlog_tiles::check_tree(&theirs_proof, t, th, m, mh).expect("they accept");
+            verify_consistency(m, t, &mh.0, &th.0, &mine).expect("we accept");
+        }
+    }
+}
