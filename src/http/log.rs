@@ -28,6 +28,7 @@ const DEFAULT_ENTRIES_PER_PAGE: u32 = 100;
 pub fn routes() -> Routes {
     Routes::new()
         .get("/v1/log", log_info)
+        .get("/.well-known/consentry-log", log_info)
         .get("/v1/log/checkpoint", checkpoint)
         .get("/v1/log/entries", entries)
         .get("/v1/log/proof/inclusion", inclusion)

@@ -69,6 +69,7 @@ async fn every_write_is_logged_with_a_receipt(app: TestApp) {
         info.body["checkpoint"]["root_hash"],
         hex::encode(EMPTY_ROOT)
     );
+    assert_eq!(app.get("/.well-known/consentry-log").await.body, info.body);
     let registry = app.get("/v1/registry").await;
     assert_eq!(
         registry.body["log"]["verifier_key"],
