@@ -1,5 +1,6 @@
 //! An acknowledged statement survives `kill -9` of the server right after
-//! the response; the registry key survives restarts.
+//! the response, with its log entry (the log audits cleanly and only grows
+//! across the kills); the registry key survives restarts.
 
 use serde_json::json;
 
@@ -28,6 +29,16 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
                 "registry key must persist across restarts"
             ),
         }
+        // The log, as the restarted server serves it, audits cleanly and
+        // extends what the previous round audited.
+        let state = dir.path().join("audit-state.json");
+        let state = state.to_str().expect("utf-8");
+        let audit = server.cli(&["audit", &server.base, "--quiet", "--state", state]);
+        assert!(
+            audit.status.success(),
+            "audit after kill -9 (round {round}): {}",
+            String::from_utf8_lossy(&audit.stderr)
+        );
         let mut client = Client::new(&server.base).expect("client");
         if round == 0 {
             let (status, _) = client
@@ -77,6 +88,23 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
         );
     }
     assert_eq!(acked.len(), 3 + 4 + 5 + 6);
+    let state = dir.path().join("audit-state.json");
+    let audit = server.cli(&[
+        "audit",
+        &server.base,
+        "--quiet",
+        "--state",
+        state.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&audit.stdout).contains("verified up to size 19"),
+        "every acknowledged document is in the log"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
