@@ -316,7 +316,7 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
         let per_request = (target - registered).min(100_000);
         let works: Vec<ContentHash> = (0..per_request as u64).map(|n| work(seed, n)).collect();
         let envs: Vec<Envelope> = works
-            .par_chunks(10_000)
+            .par_chunks(consentry::domain::documents::MAX_WORKS_PER_STATEMENT)
             .map(|c| statement(&key, c, issued))
             .collect();
         client.submit_statements(&envs).await?;
