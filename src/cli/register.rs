@@ -44,8 +44,31 @@ pub struct RegisterArgs {
     /// Statements per request (at most 10,000).
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// Keep each new statement's receipt (C2SP tlog-proof, checkable offline
+    /// with `consentry verify-proof`) as `DIR/<statement id>.tlog-proof`.
+    #[arg(long, value_name = "DIR")]
+    pub receipts: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Writes the receipt of each statement a batch answer created; returns how many.
+fn save_receipts(dir: &Path, body: &Value) -> anyhow::Result<u64> {
+    let mut kept = 0;
+    for a in body["accepted"].as_array().into_iter().flatten() {
+        let (Some(id), Some(receipt)) = (a["id"].as_str(), a["receipt"].as_str()) else {
+            continue;
+        };
+        // Ids are 64 hex digits (checked: they become file names).
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            anyhow::bail!("the registry sent a malformed statement id");
+        }
+        let path = dir.join(format!("{id}.tlog-proof"));
+        std::fs::write(&path, receipt)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        kept += 1;
+    }
+    Ok(kept)
 }
 
 /// BLAKE3 of a file's exact bytes.
@@ -254,15 +277,24 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
         .login(&key)
         .await
         .context("logging in with your key (did you run `consentry artist create`?)")?;
+    if let Some(dir) = &args.receipts {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let pb = bar(envelopes.len(), "submitting");
-    let (mut created, mut duplicates) = (0u64, 0u64);
+    let (mut created, mut duplicates, mut kept) = (0u64, 0u64, 0u64);
     for chunk in envelopes.chunks(args.batch_size) {
         let body: Value = client.submit_statements(chunk).await?;
         created += body["created"].as_u64().unwrap_or(0);
         duplicates += body["duplicates"].as_u64().unwrap_or(0);
+        if let Some(dir) = &args.receipts {
+            kept += save_receipts(dir, &body)?;
+        }
         pb.inc(chunk.len() as u64);
     }
     pb.finish();
+    if let Some(dir) = &args.receipts {
+        println!("{kept} receipt(s) saved in {}", dir.display());
+    }
     println!(
         "artist {artist_id}: {} file(s), {} distinct work(s); {created} statement(s) recorded, {duplicates} already recorded",
         hashed.len(),

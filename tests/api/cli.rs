@@ -97,7 +97,7 @@ async fn artist_walkthrough(backend: Backend) {
     let out = ok(&server.cli(&["status", &unknown]));
     assert!(out.contains("not registered"), "{out}");
 
-    // Changing one's mind: opt out of everything.
+    // Changing one's mind: opt out of everything, keeping the receipt.
     let out = ok(&server.cli(&[
         "register",
         "portfolio/harbour.png",
@@ -105,8 +105,27 @@ async fn artist_walkthrough(backend: Backend) {
         "ana.key",
         "--consent",
         "opt-out",
+        "--receipts",
+        "receipts",
     ]));
     assert!(out.contains("1 statement(s) recorded"), "{out}");
+    assert!(out.contains("1 receipt(s) saved in receipts"), "{out}");
+    let receipts: Vec<_> = std::fs::read_dir(dir.path().join("receipts"))
+        .expect("receipts dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    let vkey = consentry::client::Client::new(&server.base)
+        .expect("client")
+        .get_json("/v1/log")
+        .await
+        .expect("log")["verifier_key"]
+        .as_str()
+        .expect("vkey")
+        .to_owned();
+    let receipt = receipts[0].to_str().expect("utf-8");
+    let out = ok(&server.cli(&["verify-proof", receipt, "--verifier-key", &vkey]));
+    assert!(out.starts_with("ok: statement"), "{out}");
     let out = ok(&server.cli(&["status", "portfolio/harbour.png", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["consent"]["search"], "disallowed");
