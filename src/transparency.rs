@@ -13,7 +13,7 @@ use crate::log::merkle::{
     leaf_hash, tree_hash, tree_hash_indexes,
 };
 use crate::log::note::{self, Checkpoint, NoteVerifier};
-use crate::log::proof::TlogProof;
+use crate::log::proof::{format_tlog_proof, TlogProof};
 use crate::log::tiles::{entry_bundle, TileRef};
 use crate::log::tree::Appender;
 use crate::log::{Hash, LogError};
@@ -70,27 +70,6 @@ impl Growth {
     pub fn size(&self) -> u64 {
         self.appender.size()
     }
-}
-
-/// A receipt's text ([`TlogProof::to_text`] with the entry in `extra`),
-/// written straight into one buffer.
-fn tlog_proof_text(entry: &[u8], index: u64, path: &[Hash], checkpoint: &str) -> String {
-    use base64::Engine;
-    use std::fmt::Write;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut out =
-        String::with_capacity(64 + entry.len() * 4 / 3 + path.len() * 45 + checkpoint.len());
-    out.push_str(crate::log::proof::TLOG_PROOF_HEADER);
-    out.push_str("\nextra ");
-    b64.encode_string(entry, &mut out);
-    let _ = write!(out, "\nindex {index}\n");
-    for h in path {
-        b64.encode_string(h, &mut out);
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(checkpoint);
-    out
 }
 
 /// The checkpoint signed at the end of a write, and receipts for its entries.
@@ -223,8 +202,8 @@ impl TransparencyLog {
                                 ))
                             })?;
                         let path = growth.appender.inclusion_proof(index, &mut memo)?;
-                        let text = tlog_proof_text(
-                            &growth.entries[offset],
+                        let text = format_tlog_proof(
+                            Some(&growth.entries[offset]),
                             index,
                             &path,
                             &checkpoint.note,
@@ -427,23 +406,5 @@ impl TransparencyLog {
         entry_bundle(entries.iter().map(Vec::as_slice))
             .map(Some)
             .map_err(|len| TransparencyError::Inconsistent(format!("an entry of {len} bytes")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn receipt_text_is_the_tlog_proof_format() {
-        let proof = TlogProof {
-            extra: Some(b"entry bytes".to_vec()),
-            index: 42,
-            path: vec![[1; 32], [2; 32]],
-            checkpoint: "origin\n43\nAAAA\n\n\u{2014} origin abc=\n".into(),
-        };
-        let text = tlog_proof_text(b"entry bytes", 42, &proof.path, &proof.checkpoint);
-        assert_eq!(text, proof.to_text());
-        assert_eq!(TlogProof::parse(&text), Ok(proof));
     }
 }

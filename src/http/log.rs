@@ -2,7 +2,7 @@
 //! receipts, and the static C2SP `tlog-tiles` layout under `/log/`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -42,13 +42,14 @@ fn log_error(e: TransparencyError) -> ApiError {
     RegistryError::from(e).into()
 }
 
-fn text(body: String, cache: &'static str) -> Response {
+const TEXT: &str = "text/plain; charset=utf-8";
+const NO_CACHE: &str = "no-cache, max-age=0";
+
+/// A 200 with this content type and cache policy.
+fn respond(content_type: &'static str, cache: &'static str, body: impl IntoResponse) -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         body,
@@ -92,7 +93,7 @@ async fn log_info(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 #[tracing::instrument(skip_all)]
 async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
     let cp = latest(&state).await?;
-    Ok(text(cp.note, "no-cache, max-age=0"))
+    Ok(respond(TEXT, NO_CACHE, cp.note))
 }
 
 #[derive(Deserialize)]
@@ -274,7 +275,7 @@ async fn receipt(
         .await
         .map_err(log_error)?
         .ok_or_else(|| ApiError::not_found(format!("no log entry {index}")))?;
-    Ok(text(body, "no-cache, max-age=0"))
+    Ok(respond(TEXT, NO_CACHE, body))
 }
 
 #[tracing::instrument(skip_all)]
@@ -293,19 +294,9 @@ async fn tile(
     }
     .map_err(log_error)?
     .ok_or_else(|| ApiError::not_found(format!("tile {path} is not in the log yet")))?;
-    Ok((
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
-        ],
+    Ok(respond(
+        "application/octet-stream",
+        "public, max-age=31536000, immutable",
         body,
-    )
-        .into_response())
+    ))
 }

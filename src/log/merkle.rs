@@ -136,8 +136,9 @@ pub fn hashes_to_store(n: u64, leaf: Hash, siblings: &[Hash]) -> Result<Vec<Hash
     Ok(out)
 }
 
-/// The largest power of two strictly smaller than `n` (n ≥ 2), and its log.
-fn split(n: u64) -> (u64, u32) {
+/// The largest power of two strictly smaller than `n` (n ≥ 2), and its log:
+/// where RFC 9162 splits a tree of `n` leaves.
+pub(crate) fn split(n: u64) -> (u64, u32) {
     let l = 63 - (n - 1).leading_zeros();
     (1u64 << l, l)
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::merkle::{
-    append_indexes, hashes_to_store, stored_hash_count, stored_hash_index, tree_hash,
+    append_indexes, hashes_to_store, split, stored_hash_count, stored_hash_index, tree_hash,
     tree_hash_indexes, Hash, LogError,
 };
 
@@ -167,7 +167,7 @@ impl Appender {
         if hi - lo == 1 {
             return Ok(());
         }
-        let k = 1u64 << (63 - (hi - lo - 1).leading_zeros());
+        let (k, _) = split(hi - lo);
         if index < lo + k {
             self.path(lo, lo + k, index, memo, out)?;
             out.push(self.subtree(lo + k, hi, memo)?);
@@ -198,7 +198,7 @@ impl Appender {
         if let Some(h) = memo.get(&(lo, hi)) {
             return Ok(*h);
         }
-        let k = 1u64 << (63 - (n - 1).leading_zeros());
+        let (k, _) = split(n);
         let h = super::merkle::node_hash(
             &self.subtree(lo, lo + k, memo)?,
             &self.subtree(lo + k, hi, memo)?,
