@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod crypto;

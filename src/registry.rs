@@ -11,6 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use crate::check::index::{self as consent_index, ConsentIndex, Parsed, View};
 use crate::crypto::{
     Envelope, EnvelopeError, EnvelopeSignature, KeyError, PayloadType, PublicKey, VerifiedEnvelope,
 };
@@ -20,9 +21,10 @@ use crate::domain::{
     ArtistRegistration, ConsentSet, ContentHash, InvalidPayload, KeyAction, KeyEvent, Statement,
     Timestamp,
 };
+use crate::log::entry::EntryKind;
 use crate::store::{
-    Append, AppendTx, ArtistRecord, BuilderRecord, Document, DocumentKind, Effect, KeyRecord,
-    Store, StoreError, StoredDocument,
+    Append, AppendTx, ArtistRecord, BuilderRecord, CheckpointRecord, Document, DocumentKind,
+    Effect, KeyRecord, Store, StoreError, StoredDocument,
 };
 use crate::transparency::{Growth, TransparencyError, TransparencyLog};
 
@@ -376,6 +378,46 @@ pub enum KeyHolder {
     Builder(BuilderRecord),
 }
 
+/// The consent index and the checkpoint it is level with: a check that
+/// reads both under one lock answers exactly for that checkpoint.
+#[derive(Debug)]
+pub struct CheckState {
+    pub index: ConsentIndex,
+    pub checkpoint: Option<CheckpointRecord>,
+    /// Set if applying a committed document failed: checks are refused
+    /// (the index no longer matches the log) until the registry restarts.
+    pub broken: Option<String>,
+}
+
+/// A document parsed for the consent index, with its place in the log.
+type Indexed = (u64, Timestamp, Result<Parsed, String>);
+
+fn entry_kind(kind: DocumentKind) -> EntryKind {
+    match kind {
+        DocumentKind::Artist => EntryKind::Artist,
+        DocumentKind::KeyEvent => EntryKind::KeyEvent,
+        DocumentKind::Statement => EntryKind::Statement,
+    }
+}
+
+/// Parses documents for the consent index, in parallel.
+fn parse_for_index<'a>(
+    docs: impl IndexedParallelIterator<Item = (i64, &'a Document)>,
+) -> Vec<Indexed> {
+    docs.with_min_len(16)
+        .map(|(seq, d)| {
+            (
+                u64::try_from(seq).unwrap_or(u64::MAX),
+                d.received_at,
+                consent_index::parse(entry_kind(d.kind), &d.payload),
+            )
+        })
+        .collect()
+}
+
+/// Documents read per page while loading the consent index.
+const INDEX_LOAD_PAGE: u32 = 512;
+
 /// The registry: state checks and serialised writes over a [`Store`].
 pub struct Registry {
     store: Arc<dyn Store>,
@@ -387,6 +429,8 @@ pub struct Registry {
     writer: Mutex<Timestamp>,
     /// A key no artist or builder may register (the admin key).
     reserved: Option<PublicKey>,
+    /// What bulk checks read; updated after every commit, under `writer`.
+    check: std::sync::RwLock<CheckState>,
 }
 
 impl Registry {
@@ -398,12 +442,124 @@ impl Registry {
             .await?
             .unwrap_or(Timestamp::from_unix_nanos(0));
         log.catch_up(store.as_ref()).await?;
+        let check = Self::load_index(store.as_ref()).await?;
         Ok(Self {
             store,
             log,
             log_enabled: true,
             writer: Mutex::new(last),
             reserved: None,
+            check: std::sync::RwLock::new(check),
+        })
+    }
+
+    /// Builds the consent index from every stored document, in log order.
+    async fn load_index(store: &dyn Store) -> Result<CheckState> {
+        let started = std::time::Instant::now();
+        let mut index = ConsentIndex::new();
+        let works = store.counts().await?.statement_works;
+        index.reserve_works(usize::try_from(works).unwrap_or(0));
+        let total = store.document_count().await?;
+        while index.size() < total {
+            let page = store.documents_from(index.size(), INDEX_LOAD_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            let parsed = tokio::task::spawn_blocking(move || {
+                parse_for_index(page.par_iter().map(|d| (d.seq, &d.doc)))
+            })
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+            for (seq, received_at, p) in parsed {
+                let p = p.map_err(|e| StoreError::Corrupt(format!("document {seq}: {e}")))?;
+                index
+                    .apply_parsed(seq, received_at, p)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            }
+        }
+        let checkpoint = store.latest_checkpoint().await?;
+        let footprint = index.footprint();
+        tracing::info!(
+            documents = index.size(),
+            works = footprint.works,
+            work_bytes = footprint.work_bytes,
+            statement_bytes = footprint.statement_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "consent index loaded"
+        );
+        Ok(CheckState {
+            index,
+            checkpoint,
+            broken: None,
+        })
+    }
+
+    /// Runs `f` on the consent index and its checkpoint, under the read lock
+    /// (writers wait: keep `f` short, or answer in chunks).
+    pub fn with_index<R>(&self, f: impl FnOnce(&CheckState) -> R) -> R {
+        let guard = self
+            .check
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&guard)
+    }
+
+    /// Applies committed documents to the consent index and moves it to
+    /// `checkpoint`. The caller holds `writer`, so updates go in log order.
+    fn update_index(&self, items: Vec<Indexed>, checkpoint: Option<CheckpointRecord>) {
+        let mut state = self
+            .check
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.broken.is_some() {
+            return;
+        }
+        for (seq, received_at, p) in items {
+            let applied = p
+                .map_err(|reason| consent_index::IndexError { index: seq, reason })
+                .and_then(|p| state.index.apply_parsed(seq, received_at, p));
+            if let Err(e) = applied {
+                tracing::error!(error = %e, "consent index update failed; checks are refused until restart");
+                state.broken = Some(e.to_string());
+                return;
+            }
+        }
+        if let Some(cp) = checkpoint {
+            state.checkpoint = Some(cp);
+        }
+    }
+
+    /// Signs a check receipt with the registry key.
+    ///
+    /// # Errors
+    /// Only if the receipt cannot be serialised.
+    pub fn sign_receipt(&self, receipt: &crate::check::CheckReceipt) -> Result<Envelope> {
+        receipt
+            .sign(self.log.signing_key())
+            .map_err(|e| RegistryError::Internal(e.to_string()))
+    }
+
+    /// The view of the latest checkpoint the consent index is level with,
+    /// and that checkpoint.
+    ///
+    /// # Errors
+    /// When the index is broken or no checkpoint exists.
+    pub fn check_view(&self, as_of: Option<Timestamp>) -> Result<(View, CheckpointRecord)> {
+        self.with_index(|st| {
+            if let Some(b) = &st.broken {
+                return Err(RegistryError::Internal(format!("consent index: {b}")));
+            }
+            let cp = st
+                .checkpoint
+                .clone()
+                .ok_or_else(|| RegistryError::Internal("no checkpoint yet".into()))?;
+            Ok((
+                View {
+                    size: cp.size,
+                    as_of,
+                },
+                cp,
+            ))
         })
     }
 
@@ -436,8 +592,10 @@ impl Registry {
             std::slice::from_ref(append),
         )
         .await?;
-        let mut receipts = self.seal_log(tx.as_mut(), growth.as_ref(), &seqs).await?;
+        let (mut receipts, checkpoint) = self.seal_log(tx.as_mut(), growth.as_ref(), &seqs).await?;
         tx.commit().await?;
+        let parsed = parse_for_index(seqs.par_iter().copied().zip(rayon::iter::once(&append.doc)));
+        self.update_index(parsed, checkpoint);
         Ok((seqs[0], receipts.pop()))
     }
 
@@ -462,19 +620,23 @@ impl Registry {
         Ok(())
     }
 
-    /// Signs the checkpoint; returns the receipts of `seqs`, in order.
+    /// Signs the checkpoint; returns the receipts of `seqs`, in order, and
+    /// the checkpoint.
     async fn seal_log(
         &self,
         tx: &mut dyn AppendTx,
         growth: Option<&Growth>,
         seqs: &[i64],
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, Option<CheckpointRecord>)> {
         let Some(g) = growth else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let indexes: Vec<u64> = seqs.iter().filter_map(|s| u64::try_from(*s).ok()).collect();
         let sealed = self.log.seal(tx, g, &indexes).await?;
-        Ok(sealed.receipts.into_iter().map(|(_, r)| r).collect())
+        Ok((
+            sealed.receipts.into_iter().map(|(_, r)| r).collect(),
+            Some(sealed.checkpoint),
+        ))
     }
 
     /// Reserves `key` (the admin key): nobody can register it as theirs.
@@ -831,6 +993,7 @@ impl Registry {
         let mut plan = BatchPlan::default();
         let mut tx: Option<(Box<dyn AppendTx>, Option<Growth>)> = None;
         let mut created: Vec<i64> = Vec::new();
+        let mut indexed: Vec<Indexed> = Vec::new();
         for (k, range) in chunks.iter().enumerate() {
             let Some(task) = pending.take() else { break };
             let checked = task
@@ -866,6 +1029,11 @@ impl Registry {
                 self.grow_log(tx.as_mut(), growth.as_mut(), &seqs, &appends)
                     .await?;
                 plan.record_seqs(&seqs);
+                indexed.extend(parse_for_index(
+                    seqs.par_iter()
+                        .copied()
+                        .zip(appends.par_iter().map(|a| &a.doc)),
+                ));
                 created.extend_from_slice(&seqs);
             }
         }
@@ -876,10 +1044,12 @@ impl Registry {
         }
         let mut receipts = Vec::new();
         if let Some((mut tx, growth)) = tx {
-            receipts = self
+            let checkpoint;
+            (receipts, checkpoint) = self
                 .seal_log(tx.as_mut(), growth.as_ref(), &created)
                 .await?;
             tx.commit().await?;
+            self.update_index(indexed, checkpoint);
         }
         drop(last);
         let mut outcomes = plan.into_outcomes(artist_id);

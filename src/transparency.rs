@@ -118,6 +118,11 @@ impl TransparencyLog {
         &self.verifier
     }
 
+    /// The registry key, for the other documents it signs (check receipts).
+    pub(crate) fn signing_key(&self) -> &SecretKey {
+        &self.key
+    }
+
     /// Opens the tree for growth in `tx`: reads its size and frontier.
     ///
     /// # Errors

@@ -26,14 +26,16 @@ pub enum PayloadType {
     Artist,
     KeyEvent,
     AuthChallenge,
+    CheckReceipt,
 }
 
 impl PayloadType {
-    pub const ALL: [PayloadType; 4] = [
+    pub const ALL: [PayloadType; 5] = [
         PayloadType::Statement,
         PayloadType::Artist,
         PayloadType::KeyEvent,
         PayloadType::AuthChallenge,
+        PayloadType::CheckReceipt,
     ];
 
     #[must_use]
@@ -43,6 +45,7 @@ impl PayloadType {
             PayloadType::Artist => "application/vnd.consentry.artist.v1+json",
             PayloadType::KeyEvent => "application/vnd.consentry.key-event.v1+json",
             PayloadType::AuthChallenge => "application/vnd.consentry.auth-challenge.v1",
+            PayloadType::CheckReceipt => "application/vnd.consentry.check-receipt.v1+json",
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::registry::Registry;
 
 pub mod artists;
 pub mod auth;
+pub mod check;
 pub mod error;
 pub mod extract;
 pub mod log;
@@ -109,6 +110,7 @@ fn all_routes() -> Routes {
         .merge(artists::routes())
         .merge(statements::routes())
         .merge(works::routes())
+        .merge(check::routes())
         .merge(log::routes())
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod artists;
 mod audit;
 mod auth;
+mod check;
 mod cli;
 mod durability;
 mod log;

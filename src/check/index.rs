@@ -1,0 +1,632 @@
+//! The consent index: every statement, key and artist the log holds, kept
+//! in memory in a form that answers "what is the effective consent of this
+//! work, as the log of size N said it at instant T?" without a database
+//! round trip.
+//!
+//! It is fed documents in log order ([`ConsentIndex::apply`]), by the
+//! registry after each commit and by `consentry verify-receipt` from the
+//! log's own entries, so both compute answers with this one engine.
+//!
+//! Layout, per registered work: its 32-byte hash in a dense vector, a 4-byte
+//! head in a parallel vector, and a 4-byte slot in a hash table keyed by a
+//! random-seeded SipHash of the hash (works are chosen by artists, so the
+//! table must not be floodable with colliding keys). A work named by one
+//! statement stores that statement's number in its head; a work named by
+//! several keeps a chain of 8-byte links, newest first. Statements, keys and
+//! artists live in their own vectors (a statement names up to 500 works).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
+use sha2::{Digest, Sha256};
+
+use crate::domain::claims::{resolve, Claim};
+use crate::domain::{
+    ArtistRegistration, Category, ConsentSet, ContentHash, KeyAction, KeyEvent, Preference,
+    Statement, Timestamp,
+};
+use crate::log::entry::EntryKind;
+
+/// Marks a head that points into the link chain rather than at a statement.
+const LINKED: u32 = 1 << 31;
+/// The end of a link chain.
+const NIL: u32 = u32::MAX;
+
+/// A document the index cannot take: the log and the index disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("log entry {index}: {reason}")]
+pub struct IndexError {
+    pub index: u64,
+    pub reason: String,
+}
+
+/// Which state of the log an answer describes: the first `size` entries,
+/// and of those only what was received at or before `as_of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub size: u64,
+    pub as_of: Option<Timestamp>,
+}
+
+impl View {
+    fn sees(&self, seq: u64, received_at: Timestamp) -> bool {
+        seq < self.size && self.as_of.is_none_or(|t| received_at <= t)
+    }
+}
+
+/// The outcome of a check for one purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Allowed,
+    Disallowed,
+    Unknown,
+}
+
+impl Status {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Allowed => "allowed",
+            Status::Disallowed => "disallowed",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// The one-letter code of the compact response (`a`, `d`, `u`).
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Status::Allowed => b'a',
+            Status::Disallowed => b'd',
+            Status::Unknown => b'u',
+        }
+    }
+
+    /// # Errors
+    /// On anything but the three names.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "allowed" => Ok(Status::Allowed),
+            "disallowed" => Ok(Status::Disallowed),
+            "unknown" => Ok(Status::Unknown),
+            other => Err(format!("unknown status `{other}`")),
+        }
+    }
+
+    /// The status of `category` in `set`.
+    #[must_use]
+    pub fn of(set: &ConsentSet, category: Category) -> Self {
+        match set.get(category) {
+            Some(Preference::Allowed) => Status::Allowed,
+            Some(Preference::Disallowed) => Status::Disallowed,
+            None => Status::Unknown,
+        }
+    }
+}
+
+/// One statement as the index keeps it.
+#[derive(Debug, Clone)]
+pub struct StatementEntry {
+    /// Its log index.
+    pub seq: u64,
+    pub received_at: Timestamp,
+    pub issued_at: Timestamp,
+    /// SHA-256 of the payload: the statement id.
+    pub id: [u8; 32],
+    pub consent: ConsentSet,
+    artist: u32,
+    key: u32,
+    /// The claimant object of API answers, rendered once:
+    /// `{"artist_id","display_name","statement_id","issued_at","received_at","consent","terms"}`.
+    pub claimant_json: Box<str>,
+}
+
+#[derive(Debug, Clone)]
+struct ArtistEntry {
+    id: String,
+    display_name: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Revocation {
+    seq: u64,
+    received_at: Timestamp,
+    effective_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+struct KeyEntry {
+    artist: u32,
+    /// Every revocation of the key, in log order (a later one may bring the
+    /// effective time forward).
+    revocations: Vec<Revocation>,
+}
+
+/// What the index answers for one work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// Whether the view holds any statement about the work.
+    pub registered: bool,
+    pub effective: ConsentSet,
+    /// The current statements (one per claimant), by statement number, in log order.
+    pub current: Vec<u32>,
+}
+
+impl Answer {
+    #[must_use]
+    pub fn status(&self, purpose: Category) -> Status {
+        Status::of(&self.effective, purpose)
+    }
+
+    #[must_use]
+    pub fn disputed(&self) -> bool {
+        self.current.len() > 1
+    }
+}
+
+/// A document parsed for the index (the expensive part, which can run in
+/// parallel ahead of [`ConsentIndex::apply_parsed`]).
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    Artist {
+        id: String,
+        display_name: String,
+        key: [u8; 32],
+    },
+    KeyEvent(KeyEvent),
+    Statement {
+        id: [u8; 32],
+        key: [u8; 32],
+        issued_at: Timestamp,
+        consent: ConsentSet,
+        works: Vec<ContentHash>,
+        terms: serde_json::Value,
+    },
+}
+
+fn key_bytes(text: &str) -> Result<[u8; 32], String> {
+    let hex_part = text
+        .strip_prefix("ed25519:")
+        .ok_or_else(|| format!("key `{text}` is not ed25519:<hex>"))?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_part, &mut out).map_err(|_| format!("key `{text}` is not 64 hex"))?;
+    Ok(out)
+}
+
+/// Parses one document's payload for the index.
+///
+/// # Errors
+/// When the payload does not parse as its kind.
+pub fn parse(kind: EntryKind, payload: &[u8]) -> Result<Parsed, String> {
+    match kind {
+        EntryKind::Artist => {
+            let reg = ArtistRegistration::parse(payload).map_err(|e| e.to_string())?;
+            Ok(Parsed::Artist {
+                id: hex::encode(Sha256::digest(payload)),
+                key: key_bytes(&reg.key)?,
+                display_name: reg.display_name,
+            })
+        }
+        EntryKind::KeyEvent => Ok(Parsed::KeyEvent(
+            KeyEvent::parse(payload).map_err(|e| e.to_string())?,
+        )),
+        EntryKind::Statement => {
+            let valid = Statement::parse(payload).map_err(|e| e.to_string())?;
+            let s = valid.statement;
+            Ok(Parsed::Statement {
+                id: Sha256::digest(payload).into(),
+                key: key_bytes(&s.key)?,
+                issued_at: s.issued_at,
+                consent: valid.consent,
+                works: s.works.iter().map(|w| w.hash).collect(),
+                terms: serde_json::to_value(&s.terms).map_err(|e| e.to_string())?,
+            })
+        }
+    }
+}
+
+/// Works and the statements about each.
+struct Works {
+    hasher: RandomState,
+    hashes: Vec<[u8; 32]>,
+    heads: Vec<u32>,
+    links: Vec<(u32, u32)>,
+    table: HashTable<u32>,
+}
+
+impl Works {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            hashes: Vec::new(),
+            heads: Vec::new(),
+            links: Vec::new(),
+            table: HashTable::new(),
+        }
+    }
+
+    fn find(&self, hash: &[u8; 32]) -> Option<u32> {
+        let h = self.hasher.hash_one(hash);
+        self.table
+            .find(h, |&w| self.hashes[w as usize] == *hash)
+            .copied()
+    }
+
+    /// Grows by a quarter rather than doubling: the vectors are most of the
+    /// index's memory.
+    fn reserve(&mut self, additional: usize) {
+        let free = self.hashes.capacity() - self.hashes.len();
+        if free < additional {
+            let more = additional.max(self.hashes.len() / 4);
+            self.hashes.reserve_exact(more);
+            self.heads.reserve_exact(more);
+        }
+    }
+
+    fn add(&mut self, hash: &ContentHash, statement: u32) {
+        let bytes = hash.as_bytes();
+        match self.find(bytes) {
+            None => {
+                let w = u32::try_from(self.hashes.len()).unwrap_or(u32::MAX);
+                self.reserve(1);
+                self.hashes.push(*bytes);
+                self.heads.push(statement);
+                let (hasher, hashes) = (&self.hasher, &self.hashes);
+                self.table.insert_unique(hasher.hash_one(bytes), w, |&x| {
+                    hasher.hash_one(hashes[x as usize])
+                });
+            }
+            Some(w) => {
+                let head = &mut self.heads[w as usize];
+                let next = if *head & LINKED == 0 {
+                    self.links.push((*head, NIL));
+                    u32::try_from(self.links.len() - 1).unwrap_or(NIL)
+                } else {
+                    *head & !LINKED
+                };
+                self.links.push((statement, next));
+                *head = LINKED | u32::try_from(self.links.len() - 1).unwrap_or(NIL);
+            }
+        }
+    }
+
+    /// The statements about work `w`, newest first.
+    fn statements(&self, w: u32) -> impl Iterator<Item = u32> + '_ {
+        let head = self.heads[w as usize];
+        let (first, mut link) = if head & LINKED == 0 {
+            (Some(head), NIL)
+        } else {
+            (None, head & !LINKED)
+        };
+        first.into_iter().chain(std::iter::from_fn(move || {
+            if link == NIL {
+                return None;
+            }
+            let (s, next) = self.links[link as usize];
+            link = next;
+            Some(s)
+        }))
+    }
+
+    fn memory(&self) -> usize {
+        self.hashes.capacity() * 32
+            + self.heads.capacity() * 4
+            + self.links.capacity() * 8
+            + self.table.capacity() * 5
+    }
+}
+
+/// The in-memory consent index.
+pub struct ConsentIndex {
+    size: u64,
+    artists: Vec<ArtistEntry>,
+    artist_nos: HashMap<String, u32>,
+    keys: Vec<KeyEntry>,
+    key_nos: HashMap<[u8; 32], u32>,
+    statements: Vec<StatementEntry>,
+    works: Works,
+}
+
+impl Default for ConsentIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for ConsentIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentIndex")
+            .field("size", &self.size)
+            .field("works", &self.works.hashes.len())
+            .field("statements", &self.statements.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Memory the index holds, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Footprint {
+    pub works: usize,
+    pub statements: usize,
+    /// Bytes held per work (hashes, heads, links, table slots).
+    pub work_bytes: usize,
+    /// Bytes held for statements, keys and artists.
+    pub statement_bytes: usize,
+}
+
+impl ConsentIndex {
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            size: 0,
+            artists: Vec::new(),
+            artist_nos: HashMap::new(),
+            keys: Vec::new(),
+            key_nos: HashMap::new(),
+            statements: Vec::new(),
+            works: Works::new(),
+        }
+    }
+
+    /// How many log entries the index has taken.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Makes room for `works` more works.
+    pub fn reserve_works(&mut self, works: usize) {
+        self.works.reserve(works);
+        self.works.table.reserve(works, |&x| {
+            self.works.hasher.hash_one(self.works.hashes[x as usize])
+        });
+    }
+
+    /// Takes log entry `seq` (which must be the next one): parses and applies it.
+    ///
+    /// # Errors
+    /// When the entry is out of order, does not parse, or refers to an
+    /// artist or key the index does not know.
+    pub fn apply(
+        &mut self,
+        seq: u64,
+        kind: EntryKind,
+        received_at: Timestamp,
+        payload: &[u8],
+    ) -> Result<(), IndexError> {
+        let parsed = parse(kind, payload).map_err(|reason| IndexError { index: seq, reason })?;
+        self.apply_parsed(seq, received_at, parsed)
+    }
+
+    /// Applies a document parsed by [`parse`].
+    ///
+    /// # Errors
+    /// As [`ConsentIndex::apply`].
+    pub fn apply_parsed(
+        &mut self,
+        seq: u64,
+        received_at: Timestamp,
+        parsed: Parsed,
+    ) -> Result<(), IndexError> {
+        let fail = |reason: String| IndexError { index: seq, reason };
+        if seq != self.size {
+            return Err(fail(format!("expected entry {} next", self.size)));
+        }
+        match parsed {
+            Parsed::Artist {
+                id,
+                display_name,
+                key,
+            } => {
+                let no = u32::try_from(self.artists.len()).map_err(|e| fail(e.to_string()))?;
+                self.artist_nos.insert(id.clone(), no);
+                self.artists.push(ArtistEntry { id, display_name });
+                self.add_key(key, no).map_err(fail)?;
+            }
+            Parsed::KeyEvent(ev) => {
+                let artist = *self
+                    .artist_nos
+                    .get(&ev.artist)
+                    .ok_or_else(|| fail(format!("unknown artist {}", ev.artist)))?;
+                let key = key_bytes(&ev.key).map_err(fail)?;
+                match ev.action {
+                    KeyAction::Add | KeyAction::Rotate => {
+                        self.add_key(key, artist).map_err(fail)?;
+                        if let Some(old) = &ev.replaces {
+                            let old = key_bytes(old).map_err(fail)?;
+                            self.revoke(old, seq, received_at, received_at)
+                                .map_err(fail)?;
+                        }
+                    }
+                    KeyAction::Revoke => {
+                        let effective = ev.effective_at.unwrap_or(received_at);
+                        self.revoke(key, seq, received_at, effective)
+                            .map_err(fail)?;
+                    }
+                }
+            }
+            Parsed::Statement {
+                id,
+                key,
+                issued_at,
+                consent,
+                works,
+                terms,
+            } => {
+                let key_no = *self
+                    .key_nos
+                    .get(&key)
+                    .ok_or_else(|| fail("statement signed by an unknown key".into()))?;
+                let artist = self.keys[key_no as usize].artist;
+                let a = &self.artists[artist as usize];
+                let claimant = serde_json::json!({
+                    "artist_id": a.id,
+                    "display_name": a.display_name,
+                    "statement_id": hex::encode(id),
+                    "issued_at": issued_at,
+                    "received_at": received_at,
+                    "consent": consent.to_json(),
+                    "terms": terms,
+                });
+                let no = u32::try_from(self.statements.len())
+                    .ok()
+                    .filter(|n| n & LINKED == 0)
+                    .ok_or_else(|| fail("too many statements for the index".into()))?;
+                self.statements.push(StatementEntry {
+                    seq,
+                    received_at,
+                    issued_at,
+                    id,
+                    consent,
+                    artist,
+                    key: key_no,
+                    claimant_json: claimant.to_string().into_boxed_str(),
+                });
+                self.works.reserve(works.len());
+                for w in &works {
+                    self.works.add(w, no);
+                }
+            }
+        }
+        self.size += 1;
+        Ok(())
+    }
+
+    fn add_key(&mut self, key: [u8; 32], artist: u32) -> Result<(), String> {
+        let no = u32::try_from(self.keys.len()).map_err(|e| e.to_string())?;
+        if self.key_nos.insert(key, no).is_some() {
+            return Err("key registered twice".into());
+        }
+        self.keys.push(KeyEntry {
+            artist,
+            revocations: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn revoke(
+        &mut self,
+        key: [u8; 32],
+        seq: u64,
+        received_at: Timestamp,
+        effective_at: Timestamp,
+    ) -> Result<(), String> {
+        let no = self
+            .key_nos
+            .get(&key)
+            .ok_or_else(|| "revocation of an unknown key".to_owned())?;
+        self.keys[*no as usize].revocations.push(Revocation {
+            seq,
+            received_at,
+            effective_at,
+        });
+        Ok(())
+    }
+
+    /// When `key` stops counting, as far as `view` knows.
+    fn revoked_at(&self, key: u32, view: View) -> Option<Timestamp> {
+        self.keys[key as usize]
+            .revocations
+            .iter()
+            .filter(|r| view.sees(r.seq, r.received_at))
+            .map(|r| r.effective_at)
+            .min()
+    }
+
+    /// The effective consent of `hash` in `view`.
+    #[must_use]
+    pub fn answer(&self, hash: &ContentHash, view: View) -> Answer {
+        let unknown = Answer {
+            registered: false,
+            effective: ConsentSet::default(),
+            current: Vec::new(),
+        };
+        let Some(w) = self.works.find(hash.as_bytes()) else {
+            return unknown;
+        };
+        let mut statements = self.works.statements(w);
+        let first = statements.next();
+        if let (Some(only), None) = (first, statements.next()) {
+            // The common case: one statement names the work.
+            let s = &self.statements[only as usize];
+            if !view.sees(s.seq, s.received_at) {
+                return unknown;
+            }
+            let valid = self
+                .revoked_at(s.key, view)
+                .is_none_or(|r| s.received_at < r);
+            return Answer {
+                registered: true,
+                effective: if valid {
+                    s.consent
+                } else {
+                    ConsentSet::default()
+                },
+                current: if valid { vec![only] } else { Vec::new() },
+            };
+        }
+        // Several statements: the same resolution as the work's history.
+        let mut nos: Vec<u32> = self
+            .works
+            .statements(w)
+            .filter(|&n| {
+                let s = &self.statements[n as usize];
+                view.sees(s.seq, s.received_at)
+            })
+            .collect();
+        if nos.is_empty() {
+            return unknown;
+        }
+        nos.sort_unstable();
+        let claims: Vec<Claim<'_>> = nos
+            .iter()
+            .map(|&n| {
+                let s = &self.statements[n as usize];
+                Claim {
+                    artist_id: &self.artists[s.artist as usize].id,
+                    issued_at: s.issued_at,
+                    seq: i64::try_from(s.seq).unwrap_or(i64::MAX),
+                    received_at: s.received_at,
+                    key_revoked_at: self.revoked_at(s.key, view),
+                    consent: s.consent,
+                }
+            })
+            .collect();
+        let resolution = resolve(&claims);
+        Answer {
+            registered: true,
+            effective: resolution.effective,
+            current: resolution.current.iter().map(|&i| nos[i]).collect(),
+        }
+    }
+
+    /// A statement by number (from [`Answer::current`]).
+    #[must_use]
+    pub fn statement(&self, no: u32) -> &StatementEntry {
+        &self.statements[no as usize]
+    }
+
+    /// Memory held, by part.
+    #[must_use]
+    pub fn footprint(&self) -> Footprint {
+        let statement_bytes = self.statements.capacity() * std::mem::size_of::<StatementEntry>()
+            + self
+                .statements
+                .iter()
+                .map(|s| s.claimant_json.len())
+                .sum::<usize>()
+            + self.keys.capacity() * (std::mem::size_of::<KeyEntry>() + 32 + 4)
+            + self
+                .artists
+                .iter()
+                .map(|a| a.id.len() * 2 + a.display_name.len() + 64)
+                .sum::<usize>();
+        Footprint {
+            works: self.works.hashes.len(),
+            statements: self.statements.len(),
+            work_bytes: self.works.memory(),
+            statement_bytes,
+        }
+    }
+}

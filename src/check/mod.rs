@@ -1,0 +1,167 @@
+//! Bulk consent checks (`spec/receipt.md`): answers for lists of work
+//! hashes, as of any instant, against a named checkpoint of the log, with a
+//! registry-signed receipt that binds the question and the answers.
+//!
+//! Transport-free: the HTTP handlers feed it parsed hashes and write what
+//! it renders; `consentry verify-receipt` recomputes answers with the same
+//! [`index::ConsentIndex`] built from the log's entries.
+
+pub mod index;
+pub mod receipt;
+
+use std::fmt::Write as _;
+
+use crate::domain::{Category, ContentHash};
+use index::{Answer, ConsentIndex, Status, View};
+pub use receipt::{AnswerDigests, CheckReceipt, StatusCounts};
+
+/// Hashes one JSON check request may carry, at most.
+pub const MAX_CHECK_HASHES: usize = 100_000;
+
+/// How much of each answer a response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every field: status, all categories, claimants with terms, statements.
+    Full,
+    /// The status only (one letter per hash in JSON responses).
+    Compact,
+}
+
+impl Mode {
+    /// # Errors
+    /// On anything but `full` and `compact`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "full" => Ok(Mode::Full),
+            "compact" => Ok(Mode::Compact),
+            other => Err(format!(
+                "unknown mode `{other}`: use \"full\" or \"compact\""
+            )),
+        }
+    }
+}
+
+/// Parses a purpose: one of the registry's categories.
+///
+/// # Errors
+/// A message naming the categories.
+pub fn parse_purpose(s: &str) -> Result<Category, String> {
+    Category::ALL
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| {
+            format!(
+                "unknown purpose `{}`: use one of {}",
+                s.chars().take(64).collect::<String>(),
+                Category::ALL.map(Category::as_str).join(", ")
+            )
+        })
+}
+
+/// The ids (raw SHA-256) of an answer's current statements, ascending: the
+/// order the answer digest uses.
+#[must_use]
+pub fn statement_ids(index: &ConsentIndex, answer: &Answer) -> Vec<[u8; 32]> {
+    let mut ids: Vec<[u8; 32]> = answer
+        .current
+        .iter()
+        .map(|&n| index.statement(n).id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    // Hashes and ids are plain ASCII; anything else goes through serde.
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(s).to_string());
+    }
+}
+
+/// Renders one answer as the JSON object of full responses and streams.
+/// `line` (1-based) is set for streamed answers.
+pub fn render_full(
+    out: &mut String,
+    index: &ConsentIndex,
+    hash: &ContentHash,
+    answer: &Answer,
+    purpose: Category,
+    line: Option<u64>,
+) {
+    out.push('{');
+    if let Some(l) = line {
+        let _ = write!(out, "\"line\":{l},");
+    }
+    out.push_str("\"hash\":");
+    push_json_string(out, &hash.to_string());
+    let status = answer.status(purpose);
+    let _ = write!(out, ",\"status\":\"{}\"", status.as_str());
+    if !answer.registered {
+        out.push_str(",\"registered\":false}");
+        return;
+    }
+    let _ = write!(
+        out,
+        ",\"registered\":true,\"disputed\":{},\"consent\":{}",
+        answer.disputed(),
+        answer.effective.to_json()
+    );
+    out.push_str(",\"statements\":[");
+    for (i, id) in statement_ids(index, answer).iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, &hex::encode(id));
+    }
+    out.push_str("],\"decided_by\":[");
+    let mut first = true;
+    for &n in &answer.current {
+        let s = index.statement(n);
+        if status != Status::Unknown && Status::of(&s.consent, purpose) == status {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            push_json_string(out, &hex::encode(s.id));
+        }
+    }
+    out.push_str("],\"claimants\":[");
+    for (i, &n) in answer.current.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&index.statement(n).claimant_json);
+    }
+    out.push_str("]}");
+}
+
+/// Renders one answer as a compact stream line (`{"line","hash","status"}`).
+pub fn render_compact_line(out: &mut String, hash: &ContentHash, status: Status, line: u64) {
+    let _ = write!(
+        out,
+        "{{\"line\":{line},\"hash\":\"{hash}\",\"status\":\"{}\"}}",
+        status.as_str()
+    );
+}
+
+/// Answers `hashes` in `view`, feeding `digests`; calls `each` with every
+/// hash, its answer and status, in order.
+pub fn answer_all<'h>(
+    index: &ConsentIndex,
+    view: View,
+    purpose: Category,
+    hashes: impl IntoIterator<Item = &'h ContentHash>,
+    digests: &mut AnswerDigests,
+    mut each: impl FnMut(&ContentHash, &Answer, Status),
+) {
+    for hash in hashes {
+        let answer = index.answer(hash, view);
+        let status = answer.status(purpose);
+        digests.add(hash, status, &statement_ids(index, &answer));
+        each(hash, &answer, status);
+    }
+}

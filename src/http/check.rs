@@ -1,0 +1,585 @@
+//! Bulk consent checks for dataset builders: `POST /v1/check` (JSON, up to
+//! 100,000 hashes) and `POST /v1/check/stream` (NDJSON or raw 32-byte hashes
+//! in, NDJSON out, any length, constant memory). Both end with a signed
+//! receipt (`spec/receipt.md`).
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::error::{ApiError, ApiResult, ProblemItem, PROBLEM_TYPE_PREFIX};
+use super::extract::{ApiQuery, AuthUser};
+use super::{AppState, Routes};
+use crate::auth::Role;
+use crate::check::index::{Status, View};
+use crate::check::receipt::ReceiptCheckpoint;
+use crate::check::{
+    answer_all, parse_purpose, render_compact_line, render_full, AnswerDigests, CheckReceipt, Mode,
+    MAX_CHECK_HASHES,
+};
+use crate::domain::{Category, ContentHash, Timestamp};
+use crate::store::CheckpointRecord;
+
+/// `POST /v1/check` bodies, at most (100,000 ISCC-form hashes take 7.2 MB).
+pub const CHECK_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// A streamed line, at most.
+pub const MAX_STREAM_LINE: usize = 4096;
+/// Streamed items answered per step (one read lock, one output chunk).
+const STREAM_STEP: usize = 4096;
+/// Output chunks buffered ahead of a slow reader before input stops being read.
+const STREAM_BUFFER: usize = 4;
+/// Invalid hashes listed in one error response, at most.
+const MAX_LISTED: usize = 100;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .post_limited("/v1/check", check, CHECK_BODY_LIMIT)
+        .post("/v1/check/stream", stream)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody<'a> {
+    #[serde(borrow)]
+    purpose: Cow<'a, str>,
+    #[serde(borrow)]
+    hashes: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    as_of: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    mode: Option<Cow<'a, str>>,
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+}
+
+fn purpose_of(text: &str) -> ApiResult<Category> {
+    parse_purpose(text).map_err(|e| ApiError::bad_request("unknown-purpose", e))
+}
+
+fn as_of_of(text: Option<&str>) -> ApiResult<Option<Timestamp>> {
+    text.map(|t| {
+        t.parse::<Timestamp>()
+            .map_err(|e| ApiError::bad_request("invalid-as-of", format!("`as_of`: {e}")))
+    })
+    .transpose()
+}
+
+fn mode_of(text: Option<&str>) -> ApiResult<Mode> {
+    text.map_or(Ok(Mode::Full), |m| {
+        Mode::parse(m).map_err(|e| ApiError::bad_request("invalid-parameter", e))
+    })
+}
+
+/// The checkpoint part of a receipt.
+fn receipt_checkpoint(cp: &CheckpointRecord) -> ReceiptCheckpoint {
+    ReceiptCheckpoint {
+        size: cp.size,
+        root: base64_root(cp),
+        note: cp.note.clone(),
+    }
+}
+
+fn base64_root(cp: &CheckpointRecord) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(cp.root)
+}
+
+/// Signs the receipt of a finished check; returns it as JSON text.
+fn signed_receipt(
+    state: &AppState,
+    user: &AuthUser,
+    purpose: Category,
+    as_of: Option<Timestamp>,
+    cp: &CheckpointRecord,
+    digests: &AnswerDigests,
+) -> ApiResult<String> {
+    let receipt = CheckReceipt::new(
+        state.registry.log().origin(),
+        &user.subject,
+        purpose,
+        as_of,
+        receipt_checkpoint(cp),
+        digests,
+    );
+    let envelope = state.registry.sign_receipt(&receipt)?;
+    serde_json::to_string(&envelope).map_err(|_| ApiError::internal())
+}
+
+/// The members every check answer starts with.
+fn preamble(out: &mut String, purpose: Category, as_of: Option<Timestamp>, cp: &CheckpointRecord) {
+    let _ = write!(
+        out,
+        "\"purpose\":\"{}\",\"as_of\":{},\"checkpoint\":{{\"size\":{},\"root\":\"{}\"}}",
+        purpose.as_str(),
+        as_of.map_or_else(|| "null".to_owned(), |t| format!("\"{t}\"")),
+        cp.size,
+        base64_root(cp),
+    );
+}
+
+fn counts_json(d: &AnswerDigests) -> String {
+    json!(d.counts).to_string()
+}
+
+fn json_response(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[tracing::instrument(skip_all, fields(builder = %user.subject))]
+async fn check(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    user.require(Role::Builder)?;
+    if media_type(&headers).as_deref() != Some("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the body as application/json (or NDJSON to /v1/check/stream)",
+        ));
+    }
+    let body = body?;
+    let req: CheckBody<'_> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed-json", e.to_string()))?;
+    let purpose = purpose_of(&req.purpose)?;
+    let as_of = as_of_of(req.as_of.as_deref())?;
+    let mode = mode_of(req.mode.as_deref())?;
+    if req.hashes.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty-batch",
+            "`hashes` lists at least one hash",
+        ));
+    }
+    if req.hashes.len() > MAX_CHECK_HASHES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-items",
+            format!(
+                "a request checks at most {MAX_CHECK_HASHES} hashes, got {}; use /v1/check/stream for more",
+                req.hashes.len()
+            ),
+        ));
+    }
+    let mut hashes = Vec::with_capacity(req.hashes.len());
+    let mut invalid = Vec::new();
+    for (i, text) in req.hashes.iter().enumerate() {
+        match text.parse::<ContentHash>() {
+            Ok(h) => hashes.push(h),
+            Err(e) => invalid.push(ProblemItem {
+                index: Some(i),
+                kind: format!("{PROBLEM_TYPE_PREFIX}invalid-hash"),
+                detail: e.to_string(),
+            }),
+        }
+    }
+    if let Some(first) = invalid.first() {
+        let mut err = ApiError::bad_request(
+            "invalid-hash",
+            format!(
+                "{} invalid hashes; first, hashes[{}]: {}",
+                invalid.len(),
+                first.index.unwrap_or_default(),
+                first.detail
+            ),
+        );
+        invalid.truncate(MAX_LISTED);
+        err.errors = invalid;
+        return Err(err);
+    }
+    drop(body);
+    let (view, cp) = state.registry.check_view(as_of)?;
+    let task_state = state.clone();
+    let (results, digests) =
+        tokio::task::spawn_blocking(move || answer_json(&task_state, view, purpose, mode, &hashes))
+            .await
+            .map_err(|_| ApiError::internal())?;
+    let receipt = signed_receipt(&state, &user, purpose, as_of, &cp, &digests)?;
+    let mut out = String::with_capacity(results.len() + receipt.len() + 256);
+    out.push('{');
+    preamble(&mut out, purpose, as_of, &cp);
+    let _ = write!(out, ",\"counts\":{}", counts_json(&digests));
+    out.push_str(&results);
+    let _ = write!(out, ",\"receipt\":{receipt}}}");
+    Ok(json_response(out))
+}
+
+/// Answers a whole JSON request: the `results` (full) or `statuses`
+/// (compact) member, with a leading comma, and the digests.
+fn answer_json(
+    state: &AppState,
+    view: View,
+    purpose: Category,
+    mode: Mode,
+    hashes: &[ContentHash],
+) -> (String, AnswerDigests) {
+    let mut digests = AnswerDigests::new();
+    let mut out = String::new();
+    state.registry.with_index(|st| match mode {
+        Mode::Compact => {
+            out.reserve(hashes.len() + 16);
+            out.push_str(",\"statuses\":\"");
+            answer_all(&st.index, view, purpose, hashes, &mut digests, |_, _, s| {
+                out.push(char::from(s.code()));
+            });
+            out.push('"');
+        }
+        Mode::Full => {
+            out.reserve(hashes.len() * 96);
+            out.push_str(",\"results\":[");
+            let mut first = true;
+            answer_all(&st.index, view, purpose, hashes, &mut digests, |h, a, _| {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                render_full(&mut out, &st.index, h, a, purpose, None);
+            });
+            out.push(']');
+        }
+    });
+    (out, digests)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamParams {
+    purpose: String,
+    as_of: Option<String>,
+    mode: Option<String>,
+}
+
+/// How a stream's items are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// One JSON value per line: a hash string or an object with `hash`.
+    Ndjson,
+    /// Raw 32-byte BLAKE3 hashes back to back.
+    Binary,
+}
+
+#[tracing::instrument(skip_all, fields(builder = %user.subject))]
+async fn stream(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<StreamParams>,
+    body: Body,
+) -> ApiResult<Response> {
+    user.require(Role::Builder)?;
+    let framing = match media_type(&headers).as_deref() {
+        Some("application/x-ndjson" | "application/jsonl" | "application/json-seq") => {
+            Framing::Ndjson
+        }
+        Some("application/octet-stream") => Framing::Binary,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send application/x-ndjson (one hash per line) or application/octet-stream (32-byte hashes)",
+            ))
+        }
+    };
+    let purpose = purpose_of(&params.purpose)?;
+    let as_of = as_of_of(params.as_of.as_deref())?;
+    let mode = mode_of(params.mode.as_deref())?;
+    let (view, cp) = state.registry.check_view(as_of)?;
+    let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+    let run = StreamRun {
+        state,
+        user,
+        purpose,
+        as_of,
+        mode,
+        view,
+        cp,
+        framing,
+        tx,
+    };
+    tokio::spawn(run.run(body));
+    let out = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        )],
+        Body::from_stream(out),
+    )
+        .into_response())
+}
+
+/// One item of a stream: its line (or record) number and the hash, or why
+/// the line is not one.
+type Item = (u64, Result<ContentHash, String>);
+
+/// Parses one NDJSON line: a JSON string, or an object with a `hash` string.
+fn parse_line(line: &[u8]) -> Result<ContentHash, String> {
+    #[derive(Deserialize)]
+    struct Object<'a> {
+        #[serde(borrow)]
+        hash: Cow<'a, str>,
+    }
+    let text: Cow<'_, str> = match line.first() {
+        Some(b'"') => serde_json::from_slice(line).map_err(|e| format!("malformed JSON: {e}"))?,
+        Some(b'{') => {
+            serde_json::from_slice::<Object<'_>>(line)
+                .map_err(|e| format!("malformed JSON object: {e}"))?
+                .hash
+        }
+        _ => {
+            return Err(
+                "a line is a JSON string (\"blake3:…\") or an object with a `hash` member".into(),
+            )
+        }
+    };
+    text.parse::<ContentHash>().map_err(|e| e.to_string())
+}
+
+/// Splits a byte stream into items, keeping at most one partial line.
+struct Splitter {
+    framing: Framing,
+    partial: Vec<u8>,
+    /// The current line is over-long: drop bytes until its end.
+    skipping: bool,
+    line: u64,
+}
+
+impl Splitter {
+    fn new(framing: Framing) -> Self {
+        Self {
+            framing,
+            partial: Vec::new(),
+            skipping: false,
+            line: 0,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8], items: &mut Vec<Item>) {
+        if self.framing == Framing::Binary {
+            while !data.is_empty() {
+                let take = (32 - self.partial.len()).min(data.len());
+                self.partial.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.partial.len() == 32 {
+                    self.line += 1;
+                    items.push((
+                        self.line,
+                        ContentHash::from_slice(&self.partial).map_err(|e| e.to_string()),
+                    ));
+                    self.partial.clear();
+                }
+            }
+            return;
+        }
+        while let Some(pos) = data.iter().position(|&b| b == b'\n') {
+            let (head, rest) = data.split_at(pos);
+            data = &rest[1..];
+            self.line += 1;
+            if self.skipping {
+                self.skipping = false;
+                items.push((
+                    self.line,
+                    Err(format!("line longer than {MAX_STREAM_LINE} bytes")),
+                ));
+                continue;
+            }
+            if self.partial.is_empty() {
+                Self::push_line(self.line, head, items);
+            } else {
+                self.partial.extend_from_slice(head);
+                let line = std::mem::take(&mut self.partial);
+                Self::push_line(self.line, &line, items);
+            }
+        }
+        if !self.skipping {
+            self.partial.extend_from_slice(data);
+            if self.partial.len() > MAX_STREAM_LINE {
+                self.partial.clear();
+                self.skipping = true;
+            }
+        }
+    }
+
+    fn push_line(no: u64, line: &[u8], items: &mut Vec<Item>) {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            return;
+        }
+        if line.len() > MAX_STREAM_LINE {
+            items.push((no, Err(format!("line longer than {MAX_STREAM_LINE} bytes"))));
+            return;
+        }
+        items.push((no, parse_line(line)));
+    }
+
+    /// The end of input: a last line without a newline, or a partial record.
+    fn finish(&mut self, items: &mut Vec<Item>) {
+        let rest = std::mem::take(&mut self.partial);
+        if self.framing == Framing::Binary {
+            if !rest.is_empty() {
+                items.push((
+                    self.line + 1,
+                    Err(format!(
+                        "the input ends with a partial record of {} bytes (records are 32 bytes)",
+                        rest.len()
+                    )),
+                ));
+            }
+            return;
+        }
+        if self.skipping {
+            items.push((
+                self.line + 1,
+                Err(format!("line longer than {MAX_STREAM_LINE} bytes")),
+            ));
+        } else if !rest.is_empty() {
+            Self::push_line(self.line + 1, &rest, items);
+        }
+    }
+}
+
+/// A streamed check in progress.
+struct StreamRun {
+    state: AppState,
+    user: AuthUser,
+    purpose: Category,
+    as_of: Option<Timestamp>,
+    mode: Mode,
+    view: View,
+    cp: CheckpointRecord,
+    framing: Framing,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl StreamRun {
+    async fn run(self, body: Body) {
+        let mut digests = AnswerDigests::new();
+        let mut errors: u64 = 0;
+        let mut splitter = Splitter::new(self.framing);
+        let mut items: Vec<Item> = Vec::with_capacity(STREAM_STEP);
+        let mut input = body.into_data_stream();
+        loop {
+            let chunk = input.next().await;
+            let done = chunk.is_none();
+            match chunk {
+                Some(Ok(data)) => splitter.feed(&data, &mut items),
+                Some(Err(e)) => {
+                    let line = json!({"error": {
+                        "type": format!("{PROBLEM_TYPE_PREFIX}malformed-body"),
+                        "detail": format!("reading the request failed: {e}"),
+                    }});
+                    let _ = self.tx.send(Bytes::from(format!("{line}\n"))).await;
+                    return;
+                }
+                None => splitter.finish(&mut items),
+            }
+            if items.len() >= STREAM_STEP || (done && !items.is_empty()) {
+                let out = self.answer(&items, &mut digests, &mut errors);
+                items.clear();
+                if self.tx.send(Bytes::from(out)).await.is_err() {
+                    return; // the client went away
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let out = match signed_receipt(
+            &self.state,
+            &self.user,
+            self.purpose,
+            self.as_of,
+            &self.cp,
+            &digests,
+        ) {
+            Ok(receipt) => {
+                let mut out = String::from("{\"done\":true,");
+                preamble(&mut out, self.purpose, self.as_of, &self.cp);
+                let _ = write!(
+                    out,
+                    ",\"count\":{},\"counts\":{},\"errors\":{errors},\"receipt\":{receipt}}}\n",
+                    digests.count,
+                    counts_json(&digests)
+                );
+                out
+            }
+            Err(_) => format!(
+                "{}\n",
+                json!({"error": {"type": format!("{PROBLEM_TYPE_PREFIX}internal"), "detail": "the receipt could not be signed"}})
+            ),
+        };
+        let _ = self.tx.send(Bytes::from(out)).await;
+    }
+
+    /// Answers one step of items as NDJSON lines.
+    fn answer(&self, items: &[Item], digests: &mut AnswerDigests, errors: &mut u64) -> String {
+        let mut out = String::with_capacity(items.len() * 80);
+        self.state.registry.with_index(|st| {
+            for (line, item) in items {
+                match item {
+                    Ok(hash) => {
+                        answer_all(
+                            &st.index,
+                            self.view,
+                            self.purpose,
+                            std::iter::once(hash),
+                            digests,
+                            |h, a, s: Status| match self.mode {
+                                Mode::Full => {
+                                    render_full(
+                                        &mut out,
+                                        &st.index,
+                                        h,
+                                        a,
+                                        self.purpose,
+                                        Some(*line),
+                                    );
+                                }
+                                Mode::Compact => render_compact_line(&mut out, h, s, *line),
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        *errors += 1;
+                        let _ = write!(
+                            out,
+                            "{}",
+                            json!({"line": line, "error": {
+                                "type": format!("{PROBLEM_TYPE_PREFIX}invalid-line"),
+                                "detail": format!("line {line}: {e}"),
+                            }})
+                        );
+                    }
+                }
+                out.push('\n');
+            }
+        });
+        out
+    }
+}
