@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod crypto;
+pub mod dataset;
 pub mod domain;
 pub mod http;
 pub mod log;

@@ -399,6 +399,20 @@ impl ConsentIndex {
         self.apply_parsed(seq, received_at, parsed)
     }
 
+    /// Takes log entry `index` as the log serves it (`spec/log.md` §2).
+    ///
+    /// # Errors
+    /// As [`ConsentIndex::apply`], or when the entry does not decode.
+    pub fn apply_entry(&mut self, index: u64, bytes: &[u8]) -> Result<(), IndexError> {
+        let e = crate::log::entry::decode(bytes).map_err(|err| IndexError {
+            index,
+            reason: err.to_string(),
+        })?;
+        let received_at =
+            Timestamp::from_unix_nanos(i64::try_from(e.received_at).unwrap_or(i64::MAX));
+        self.apply(index, e.kind, received_at, &e.payload)
+    }
+
     /// Applies a document parsed by [`parse`].
     ///
     /// # Errors

@@ -205,7 +205,7 @@ impl CheckReceipt {
         }
         let body = open(&receipt.checkpoint.note, std::slice::from_ref(log))
             .map_err(|e| format!("receipt checkpoint: {e}"))?;
-        let cp = Checkpoint::parse(&body).map_err(|e| format!("receipt checkpoint: {e}"))?;
+        let cp = Checkpoint::parse(body).map_err(|e| format!("receipt checkpoint: {e}"))?;
         if cp.origin != receipt.log
             || cp.size != receipt.checkpoint.size
             || STANDARD.encode(cp.root) != receipt.checkpoint.root

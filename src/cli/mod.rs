@@ -11,6 +11,7 @@ mod artist;
 mod audit;
 mod keys;
 pub mod log_vectors;
+pub mod receipt_vectors;
 mod register;
 mod vectors;
 
@@ -52,13 +53,15 @@ pub enum Command {
     /// Verify a receipt (C2SP tlog-proof) offline: checkpoint signature,
     /// inclusion of the entry, and the entry's own signatures.
     VerifyProof(audit::VerifyProofArgs),
-    /// Regenerate spec/vectors/statements.json and spec/vectors/log.json (deterministic).
+    /// Regenerate spec/vectors/statements.json, log.json and receipts.json (deterministic).
     #[command(hide = true)]
     Vectors {
         #[arg(long, default_value = "spec/vectors/statements.json")]
         out: PathBuf,
         #[arg(long, default_value = "spec/vectors/log.json")]
         log_out: PathBuf,
+        #[arg(long, default_value = "spec/vectors/receipts.json")]
+        receipts_out: PathBuf,
     },
 }
 
@@ -156,9 +159,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => artist::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::VerifyProof(args) => audit::verify_proof(&args),
-        Command::Vectors { out, log_out } => {
+        Command::Vectors {
+            out,
+            log_out,
+            receipts_out,
+        } => {
             vectors::write(&out)?;
-            log_vectors::write(&log_out)
+            log_vectors::write(&log_out)?;
+            receipt_vectors::write(&receipts_out)
         }
     }
 }

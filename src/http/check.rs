@@ -521,9 +521,9 @@ impl StreamRun {
             Ok(receipt) => {
                 let mut out = String::from("{\"done\":true,");
                 preamble(&mut out, self.purpose, self.as_of, &self.cp);
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    ",\"count\":{},\"counts\":{},\"errors\":{errors},\"receipt\":{receipt}}}\n",
+                    ",\"count\":{},\"counts\":{},\"errors\":{errors},\"receipt\":{receipt}}}",
                     digests.count,
                     counts_json(&digests)
                 );

@@ -6,8 +6,10 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::check::{CHECK_BODY_LIMIT, MAX_STREAM_LINE};
 use super::{AppState, Routes, SMALL_BODY_LIMIT, STATEMENTS_BODY_LIMIT};
 use crate::auth::{AUDIENCE, TOKEN_TTL_SECS};
+use crate::check::MAX_CHECK_HASHES;
 use crate::crypto::PayloadType;
 use crate::domain::documents::{MAX_PAYLOAD_BYTES, MAX_WORKS_PER_STATEMENT};
 use crate::registry::{MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST};
@@ -53,6 +55,9 @@ async fn registry_info(State(state): State<AppState>) -> Json<Value> {
             "payload_bytes": MAX_PAYLOAD_BYTES,
             "statements_body_bytes": STATEMENTS_BODY_LIMIT,
             "other_body_bytes": SMALL_BODY_LIMIT,
+            "check_hashes_per_request": MAX_CHECK_HASHES,
+            "check_body_bytes": CHECK_BODY_LIMIT,
+            "check_stream_line_bytes": MAX_STREAM_LINE,
         },
     }))
 }

@@ -674,3 +674,88 @@ async fn checks_interleaved_with_writes_match_their_checkpoint(app: TestApp) {
     .await;
     assert_eq!(r.body["statuses"], "d".repeat(all.len()));
 }
+
+#[test]
+fn receipt_vectors_match_the_implementation() {
+    use base64::Engine;
+    let read = |name: &str| -> Value {
+        let path = format!("{}/spec/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("vector file")).expect("json")
+    };
+    let doc = read("receipts.json");
+    assert_eq!(
+        doc,
+        consentry::cli::receipt_vectors::receipt_vectors().expect("generator"),
+        "spec/vectors/receipts.json is stale: run `cargo run --release -- vectors`"
+    );
+    let log = read("log.json");
+    let verifier = consentry::log::note::NoteVerifier::parse(
+        doc["verifier_key"].as_str().expect("verifier key"),
+    )
+    .expect("verifier");
+    assert_eq!(doc["verifier_key"], log["verifier_key"]);
+    let entries: Vec<Vec<u8>> = log["entries_b64"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            base64::engine::general_purpose::STANDARD
+                .decode(e.as_str().expect("b64"))
+                .expect("b64")
+        })
+        .collect();
+    let mut index = consentry::check::index::ConsentIndex::new();
+    for (i, e) in entries.iter().enumerate() {
+        index.apply_entry(i as u64, e).expect("entry applies");
+    }
+    let checks = doc["checks"].as_array().expect("checks");
+    assert!(checks.len() >= 4);
+    let mut statuses = std::collections::BTreeSet::new();
+    for c in checks {
+        let env: Envelope = serde_json::from_value(c["receipt"].clone()).expect("envelope");
+        let receipt = CheckReceipt::verify(&env, &verifier).expect("receipt verifies");
+        assert_eq!(receipt.checkpoint.size, c["tree_size"]);
+        assert_eq!(receipt.answers.blake3, c["answers_blake3"]);
+        assert_eq!(receipt.hashes.blake3, c["hashes_blake3"]);
+        let view = consentry::check::index::View {
+            size: receipt.checkpoint.size,
+            as_of: receipt.as_of,
+        };
+        let answers = c["answers"].as_array().expect("answers");
+        for a in answers {
+            let hash: ContentHash = a["hash"].as_str().expect("hash").parse().expect("hash");
+            let got = index.answer(&hash, view);
+            let ids: Vec<String> = consentry::check::statement_ids(&index, &got)
+                .iter()
+                .map(hex::encode)
+                .collect();
+            assert_eq!(got.status(receipt.purpose).as_str(), a["status"]);
+            assert_eq!(json!(ids), a["statements"]);
+            statuses.insert((a["status"].as_str().map(str::to_owned), ids.len()));
+        }
+        assert_eq!(
+            digest_of(answers),
+            (
+                receipt.hashes.blake3.clone(),
+                receipt.answers.blake3.clone()
+            )
+        );
+        // A receipt with one bit of its signature flipped does not verify.
+        let mut forged = env.clone();
+        let mut sig = base64::engine::general_purpose::STANDARD
+            .decode(&forged.signatures[0].sig)
+            .expect("sig");
+        sig[7] ^= 1;
+        forged.signatures[0].sig = base64::engine::general_purpose::STANDARD.encode(sig);
+        assert!(CheckReceipt::verify(&forged, &verifier).is_err());
+    }
+    // The vectors cover every status, disputes (two statements) and unregistered works.
+    for s in ["allowed", "disallowed", "unknown"] {
+        assert!(
+            statuses.iter().any(|(st, _)| st.as_deref() == Some(s)),
+            "no {s} answer"
+        );
+    }
+    assert!(statuses.iter().any(|(_, n)| *n == 2));
+    assert!(statuses.iter().any(|(_, n)| *n == 0));
+}

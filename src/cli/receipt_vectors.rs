@@ -1,0 +1,171 @@
+//! `consentry vectors --receipts-out`: writes `spec/vectors/receipts.json`,
+//! checks against the log of `spec/vectors/log.json` with their answers,
+//! digests and signed receipts (`spec/receipt.md` §6). Deterministic.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::log_vectors::{entries, registry_key, VECTOR_ORIGIN};
+use crate::check::index::{ConsentIndex, View};
+use crate::check::receipt::{ReceiptCheckpoint, RECEIPT_VERSION};
+use crate::check::{statement_ids, AnswerDigests, CheckReceipt};
+use crate::domain::{Category, ContentHash, Timestamp};
+use crate::log::merkle::leaf_hash;
+use crate::log::note::{sign, Checkpoint, NoteVerifier};
+use crate::log::tree::Appender;
+
+/// Receipt time of the vector log's entry `i` (as in `log_vectors`).
+fn entry_time(i: i64) -> Timestamp {
+    Timestamp::from_unix_nanos(1_772_366_400_000_000_000 + i * 60_000_000_000)
+}
+
+fn work(n: u32) -> ContentHash {
+    ContentHash::of(format!("vector work {n}").as_bytes())
+}
+
+/// One question of the vectors.
+struct Question {
+    description: &'static str,
+    purpose: Category,
+    as_of: Option<Timestamp>,
+    tree_size: u64,
+    works: Vec<u32>,
+}
+
+fn questions() -> Vec<Question> {
+    let all: Vec<u32> = (1..=12).chain([99, 1]).collect();
+    vec![
+        Question {
+            description: "the whole log, train-ai: supersession (work 1), a backdated revocation voiding Ana's statement of entry 6, a dispute (work 1, with Chloé), a rotation (work 5), an unregistered work (99) and a repeated hash",
+            purpose: Category::TrainAi,
+            as_of: None,
+            tree_size: 19,
+            works: all.clone(),
+        },
+        Question {
+            description: "as of 1 ns before Ana's backdated revocation (entry 13) was received, train-genai: the revocation does not count yet, so her statement of entry 6 is current for work 1 and Ben's opt-in of entry 12 already counts for work 5",
+            purpose: Category::TrainGenai,
+            as_of: Some(Timestamp::from_unix_nanos(entry_time(13).unix_nanos() - 1)),
+            tree_size: 19,
+            works: all.clone(),
+        },
+        Question {
+            description: "an earlier checkpoint (size 10), search",
+            purpose: Category::Search,
+            as_of: None,
+            tree_size: 10,
+            works: all.clone(),
+        },
+        Question {
+            description: "as of before any statement was received, tdm: every answer unknown",
+            purpose: Category::Tdm,
+            as_of: Some(Timestamp::from_unix_nanos(entry_time(2).unix_nanos() - 1)),
+            tree_size: 19,
+            works: vec![1, 2, 99],
+        },
+    ]
+}
+
+/// Builds the vector document.
+///
+/// # Errors
+/// Never for the fixed inputs; an error means the check code is broken.
+pub fn receipt_vectors() -> anyhow::Result<Value> {
+    let entries = entries();
+    let key = registry_key();
+    let verifier = NoteVerifier::new(VECTOR_ORIGIN, key.public_key())?;
+    let mut index = ConsentIndex::new();
+    let mut tree = Appender::new(0, &[])?;
+    let mut roots = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        index.apply_entry(i as u64, e)?;
+        tree.push(leaf_hash(e))?;
+        roots.push(tree.root()?);
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut checks = Vec::new();
+    for q in questions() {
+        let size = usize::try_from(q.tree_size)?;
+        let root = roots[size - 1];
+        let text = Checkpoint {
+            origin: VECTOR_ORIGIN.to_owned(),
+            size: q.tree_size,
+            root,
+        }
+        .to_text();
+        let note = sign(&text, VECTOR_ORIGIN, &key)?;
+        let view = View {
+            size: q.tree_size,
+            as_of: q.as_of,
+        };
+        let mut digests = AnswerDigests::new();
+        let mut answers = Vec::new();
+        let hashes: Vec<ContentHash> = q.works.iter().map(|&n| work(n)).collect();
+        for h in &hashes {
+            let a = index.answer(h, view);
+            let ids = statement_ids(&index, &a);
+            let status = a.status(q.purpose);
+            digests.add(h, status, &ids);
+            answers.push(json!({
+                "hash": h,
+                "status": status.as_str(),
+                "statements": ids.iter().map(hex::encode).collect::<Vec<_>>(),
+            }));
+        }
+        let (hd, ad) = digests.finish();
+        let mut receipt = CheckReceipt::new(
+            VECTOR_ORIGIN,
+            "b_00112233445566778899aabbccddeeff",
+            q.purpose,
+            q.as_of,
+            ReceiptCheckpoint {
+                size: q.tree_size,
+                root: b64.encode(root),
+                note,
+            },
+            &digests,
+        );
+        receipt.issued_at = Timestamp::from_unix_nanos(1_772_452_800_000_000_000); // 2026-03-02T12:00:00Z
+        debug_assert_eq!(receipt.version, RECEIPT_VERSION);
+        let envelope = receipt.sign(&key)?;
+        CheckReceipt::verify(&envelope, &verifier).map_err(anyhow::Error::msg)?;
+        checks.push(json!({
+            "description": q.description,
+            "purpose": q.purpose,
+            "as_of": q.as_of,
+            "tree_size": q.tree_size,
+            "hashes": hashes,
+            "answers": answers,
+            "hashes_blake3": hd,
+            "answers_blake3": ad,
+            "receipt": envelope,
+        }));
+    }
+    Ok(json!({
+        "description": "Check receipts against the log of spec/vectors/log.json (spec/receipt.md): questions, expected answers, digests and signed receipts.",
+        "generated_by": "cargo run --release -- vectors",
+        "origin": VECTOR_ORIGIN,
+        "verifier_key": verifier.to_text(),
+        "checks": checks,
+    }))
+}
+
+/// Writes the vector file.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write(out: &Path) -> anyhow::Result<()> {
+    let doc = receipt_vectors()?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")?;
+    println!(
+        "wrote {} checks to {}",
+        doc["checks"].as_array().map_or(0, Vec::len),
+        out.display()
+    );
+    Ok(())
+}
