@@ -169,6 +169,74 @@ impl Client {
         Ok(tok["subject"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// Checks `hashes` through `POST /v1/check/stream` (raw 32-byte hashes
+    /// in, NDJSON out, one receipt for the whole list), streaming both ways.
+    /// Calls `each` with every answer line, in order; returns the final
+    /// (`done`) line.
+    ///
+    /// # Errors
+    /// When the registry refuses the check, the stream breaks off, or a
+    /// line is not JSON.
+    pub async fn check_stream(
+        &self,
+        query: &str,
+        hashes: Vec<crate::domain::ContentHash>,
+        mut each: impl FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Value> {
+        const CHUNK: usize = 8192;
+        let chunks =
+            futures_util::stream::iter((0..hashes.len()).step_by(CHUNK).map(move |start| {
+                let end = (start + CHUNK).min(hashes.len());
+                let bytes: Vec<u8> = hashes[start..end]
+                    .iter()
+                    .flat_map(|h| *h.as_bytes())
+                    .collect();
+                Ok::<_, std::io::Error>(bytes)
+            }));
+        let mut req = self
+            .http
+            .post(format!("{}/v1/check/stream?{query}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(std::time::Duration::from_secs(7 * 24 * 3600))
+            .body(reqwest::Body::wrap_stream(chunks));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let mut resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        if resp.status().as_u16() >= 400 {
+            Self::read::<Value>(resp).await?;
+            bail!("the registry refused the check");
+        }
+        let mut partial: Vec<u8> = Vec::new();
+        let mut done = None;
+        while let Some(chunk) = resp.chunk().await.context("the check stream broke off")? {
+            partial.extend_from_slice(&chunk);
+            let mut start = 0;
+            while let Some(pos) = partial[start..].iter().position(|&b| b == b'\n') {
+                let line: Value = serde_json::from_slice(&partial[start..start + pos])
+                    .context("the registry sent a line that is not JSON")?;
+                start += pos + 1;
+                if line.get("done").is_some() {
+                    done = Some(line);
+                } else if let Some(e) = line.get("error") {
+                    bail!(
+                        "the registry reported an error: {}",
+                        e.get("detail")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no detail")
+                    );
+                } else {
+                    each(line)?;
+                }
+            }
+            partial.drain(..start);
+        }
+        done.context("the check stream ended without its receipt")
+    }
+
     /// Submits signed statements in one request.
     ///
     /// # Errors

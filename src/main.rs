@@ -8,9 +8,15 @@ async fn main() -> std::process::ExitCode {
     let cli = consentry::cli::Cli::parse();
     match consentry::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<consentry::cli::check::ExitWith>() {
+            Some(exit) => {
+                eprintln!("{}", exit.message);
+                std::process::ExitCode::from(exit.code)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

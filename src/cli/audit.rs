@@ -75,7 +75,7 @@ fn save_state(path: &Path, state: &AuditState) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hex_hashes(v: &Value) -> anyhow::Result<Vec<Hash>> {
+pub(super) fn hex_hashes(v: &Value) -> anyhow::Result<Vec<Hash>> {
     v.as_array()
         .context("expected a list of hashes")?
         .iter()
@@ -213,6 +213,54 @@ async fn locate_difference(client: &Client, auditor: &Auditor, size: u64) -> Opt
     None
 }
 
+/// Fetches entries `from..to` as entry bundles (C2SP tlog-tiles), several
+/// in flight, and hands them to `each` in order, in runs of about
+/// [`REPLAY`] entries (larger runs keep both cores busy verifying).
+///
+/// # Errors
+/// The first entry the log does not serve (as an [`AuditFailure`]), or
+/// whatever `each` returns.
+pub(super) async fn feed_entries(
+    client: &Client,
+    from: u64,
+    to: u64,
+    mut each: impl FnMut(u64, &[Vec<u8>]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut queue = std::collections::VecDeque::new();
+    let mut tile = from / TILE_WIDTH;
+    let mut spawn_next = |queue: &mut std::collections::VecDeque<_>| {
+        if tile * TILE_WIDTH >= to {
+            return;
+        }
+        let (c, t, start) = (client.clone(), tile, from.max(tile * TILE_WIDTH));
+        queue.push_back(tokio::spawn(
+            async move { fetch_bundle(&c, t, start, to).await },
+        ));
+        tile += 1;
+    };
+    for _ in 0..IN_FLIGHT {
+        spawn_next(&mut queue);
+    }
+    let mut run: Vec<Vec<u8>> = Vec::new();
+    let mut run_start = from;
+    while let Some(task) = queue.pop_front() {
+        let (start, entries) = task
+            .await
+            .context("fetch task")??
+            .map_err(anyhow::Error::from)?;
+        spawn_next(&mut queue);
+        if run.is_empty() {
+            run_start = start;
+        }
+        run.extend(entries);
+        if run.len() >= REPLAY || queue.is_empty() {
+            tokio::task::block_in_place(|| each(run_start, &run))?;
+            run.clear();
+        }
+    }
+    Ok(())
+}
+
 pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.url)?;
     let info = client.get_json("/v1/log").await?;
@@ -288,49 +336,15 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     );
     pb.set_message("entries");
     let started = std::time::Instant::now();
-    // Fetch page k+1 while page k is verified.
-    // Entry bundles (C2SP tlog-tiles), several in flight, replayed in runs
-    // of REPLAY entries: larger runs keep both cores busy verifying.
-    let mut queue = std::collections::VecDeque::new();
-    let mut tile = before / TILE_WIDTH;
-    let mut spawn_next = |queue: &mut std::collections::VecDeque<_>| {
-        if tile * TILE_WIDTH >= cp.size {
-            return;
-        }
-        let (c, t, from, size) = (client.clone(), tile, before.max(tile * TILE_WIDTH), cp.size);
-        queue.push_back(tokio::spawn(async move {
-            fetch_bundle(&c, t, from, size).await
-        }));
-        tile += 1;
-    };
-    for _ in 0..IN_FLIGHT {
-        spawn_next(&mut queue);
-    }
-    let mut run: Vec<Vec<u8>> = Vec::new();
-    let mut run_start = before;
-    while let Some(task) = queue.pop_front() {
-        let fetched = task.await.context("fetch task")??;
-        let (start, entries) = match fetched {
-            Ok(page) => page,
-            Err(f) => {
-                pb.abandon();
-                return Err(f.into());
-            }
-        };
-        spawn_next(&mut queue);
-        if run.is_empty() {
-            run_start = start;
-        }
-        run.extend(entries);
-        if run.len() >= REPLAY || queue.is_empty() {
-            let result = tokio::task::block_in_place(|| auditor.replay(run_start, &run));
-            if let Err(f) = result {
-                pb.abandon();
-                return Err(f.into());
-            }
-            pb.inc(run.len() as u64);
-            run.clear();
-        }
+    let fed = feed_entries(&client, before, cp.size, |start, run| {
+        let result = auditor.replay(start, run);
+        pb.inc(run.len() as u64);
+        result.map_err(anyhow::Error::from)
+    })
+    .await;
+    if let Err(e) = fed {
+        pb.abandon();
+        return Err(e);
     }
     pb.finish_and_clear();
     if let Err(f) = auditor.finish(&cp) {

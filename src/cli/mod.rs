@@ -9,8 +9,10 @@ use crate::crypto::PublicKey;
 
 mod artist;
 mod audit;
+pub mod check;
 mod keys;
 pub mod log_vectors;
+mod receipt;
 pub mod receipt_vectors;
 mod register;
 mod vectors;
@@ -53,6 +55,17 @@ pub enum Command {
     /// Verify a receipt (C2SP tlog-proof) offline: checkpoint signature,
     /// inclusion of the entry, and the entry's own signatures.
     VerifyProof(audit::VerifyProofArgs),
+    /// Hash a dataset (folder, manifest or webdataset shards) and check every
+    /// work's consent for a purpose in one stream; keep the signed receipt,
+    /// write a report. Exit code 3 with --fail-on when a listed status occurs.
+    Check(check::CheckArgs),
+    /// `check`, then write the allowed subset: a manifest, or new webdataset
+    /// shards holding only allowed samples (all their members).
+    Filter(check::FilterArgs),
+    /// Verify a check receipt: signature and checkpoint offline, the hash
+    /// list and answers against its digests, and with --log the answers
+    /// recomputed from the log itself.
+    VerifyReceipt(receipt::VerifyReceiptArgs),
     /// Regenerate spec/vectors/statements.json, log.json and receipts.json (deterministic).
     #[command(hide = true)]
     Vectors {
@@ -159,6 +172,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => artist::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::VerifyProof(args) => audit::verify_proof(&args),
+        Command::Check(args) => check::check(args).await,
+        Command::Filter(args) => check::filter(args).await,
+        Command::VerifyReceipt(args) => receipt::verify_receipt(args).await,
         Command::Vectors {
             out,
             log_out,

@@ -7,6 +7,7 @@ mod artists;
 mod audit;
 mod auth;
 mod check;
+mod check_cli;
 mod cli;
 mod durability;
 mod log;

@@ -1,0 +1,338 @@
+//! `consentry check` and `consentry filter`: hash a dataset locally (a
+//! folder, a manifest or webdataset shards), check every hash in one
+//! stream against the registry, keep the signed receipt, write a report,
+//! and (filter) write the allowed subset.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+
+use super::RegistryArgs;
+use crate::check::index::Status;
+use crate::check::{parse_purpose, AnswerDigests, CheckReceipt};
+use crate::client::Client;
+use crate::crypto::{Envelope, SecretKey};
+use crate::dataset::{self, Item, ReportRow, Source};
+use crate::domain::{Category, ContentHash, Timestamp};
+use crate::log::note::NoteVerifier;
+
+/// What to do with works the registry knows nothing about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnknownPolicy {
+    Allow,
+    Deny,
+}
+
+/// Statuses that make the command exit with code 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Disallowed,
+    Unknown,
+}
+
+/// The exit code when `--fail-on` matched.
+pub const EXIT_FAIL_ON: u8 = 3;
+
+/// An error that carries the process exit code (and was already reported).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitWith {
+    pub code: u8,
+    pub message: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A folder (every file, recursively), a manifest (`.csv` or `.jsonl`
+    /// with a `path` or `hash` column) or webdataset `.tar` shards.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The use to check: train-ai, train-genai, ai-use, search or tdm.
+    #[arg(long)]
+    pub purpose: String,
+    /// Check consent as it was at this instant (RFC 3339, UTC), e.g. the day the data was crawled.
+    #[arg(long)]
+    pub as_of: Option<Timestamp>,
+    /// The builder's key file (registered by the registry's admin).
+    #[arg(long, default_value = "consentry-builder.key")]
+    pub key: PathBuf,
+    /// Write a report: `.csv` or `.jsonl` (label, path, hash, status, disputed, claimants, statements, terms).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Where to keep the registry-signed receipt of the check.
+    #[arg(long, default_value = "consentry-check.receipt.json")]
+    pub receipt: PathBuf,
+    /// Works the registry does not know: keep (`allow`) or drop (`deny`).
+    /// Default: deny for train-ai and train-genai, allow otherwise.
+    #[arg(long, value_enum)]
+    pub unknown: Option<UnknownPolicy>,
+    /// Exit with code 3 when any work has this status (repeatable).
+    #[arg(long, value_enum)]
+    pub fail_on: Vec<FailOn>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// The allowed subset: a manifest file (for a folder or manifest input;
+    /// `.csv` or `.jsonl`) or a directory of new shards (for shard input).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// One checked work.
+struct Answer {
+    status: Status,
+    row: ReportRow,
+}
+
+fn bar(len: u64, what: &'static str, quiet: bool) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if quiet {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what);
+    pb
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn parse_answer(line: &Value) -> anyhow::Result<(ContentHash, Answer, Vec<[u8; 32]>)> {
+    let hash: ContentHash = line["hash"]
+        .as_str()
+        .context("an answer without a hash")?
+        .parse()
+        .context("an answer's hash")?;
+    let status =
+        Status::parse(line["status"].as_str().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    let statements = ids(&line["statements"]);
+    let mut raw = Vec::with_capacity(statements.len());
+    for s in &statements {
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(s, &mut id).context("a statement id")?;
+        raw.push(id);
+    }
+    let claimants = line["claimants"].as_array().cloned().unwrap_or_default();
+    let terms: Vec<Value> = claimants
+        .iter()
+        .filter(|c| c["terms"].as_array().is_some_and(|t| !t.is_empty()))
+        .map(|c| serde_json::json!({ "artist_id": c["artist_id"], "terms": c["terms"] }))
+        .collect();
+    let row = ReportRow {
+        status: status.as_str().to_owned(),
+        terms: Value::Array(terms),
+        claimants: claimants
+            .iter()
+            .filter_map(|c| c["artist_id"].as_str().map(str::to_owned))
+            .collect(),
+        statements,
+        disputed: line["disputed"].as_bool().unwrap_or(false),
+    };
+    Ok((hash, Answer { status, row }, raw))
+}
+
+/// A finished check of a dataset.
+struct Checked {
+    source: Source,
+    items: Vec<Item>,
+    answers: Vec<Answer>,
+    keep: Vec<bool>,
+}
+
+async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
+    let purpose: Category = parse_purpose(&args.purpose).map_err(anyhow::Error::msg)?;
+    let unknown = args.unknown.unwrap_or(match purpose {
+        Category::TrainAi | Category::TrainGenai => UnknownPolicy::Deny,
+        _ => UnknownPolicy::Allow,
+    });
+    let key = SecretKey::load(&args.key)?;
+    let source = dataset::detect(&args.inputs)?;
+    eprintln!("hashing {source}");
+    let started = std::time::Instant::now();
+    let pb = dataset::progress_bar(dataset::count(&source));
+    if args.quiet {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let (source, items) = tokio::task::spawn_blocking(move || {
+        let items = dataset::hash_all(&source, Some(&pb));
+        pb.finish_and_clear();
+        items.map(|i| (source, i))
+    })
+    .await
+    .context("hashing task")??;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "hashed {} items in {secs:.1} s ({:.0}/s)",
+        items.len(),
+        items.len() as f64 / secs.max(1e-9)
+    );
+    if items.is_empty() {
+        bail!("nothing to check: the input holds no files");
+    }
+
+    let mut client = Client::new(&args.registry.registry)?;
+    let published = client.get_json("/v1/log").await?;
+    let verifier_text = published["verifier_key"]
+        .as_str()
+        .context("the registry publishes no verifier key")?
+        .to_owned();
+    let verifier = NoteVerifier::parse(&verifier_text)
+        .map_err(|e| anyhow::anyhow!("verifier key {verifier_text}: {e}"))?;
+    client.login(&key).await?;
+    let mut query = format!("purpose={}", purpose.as_str());
+    if let Some(t) = args.as_of {
+        query.push_str(&format!("&as_of={t}"));
+    }
+    let hashes: Vec<ContentHash> = items.iter().map(|i| i.hash).collect();
+    let pb = bar(items.len() as u64, "checked", args.quiet);
+    let mut answers = Vec::with_capacity(items.len());
+    let mut digests = AnswerDigests::new();
+    let done = client
+        .check_stream(&query, hashes, |line| {
+            let (hash, answer, ids) = parse_answer(&line)?;
+            let expected = items
+                .get(answers.len())
+                .context("the registry answered more hashes than were asked")?;
+            if expected.hash != hash {
+                bail!(
+                    "answer {} is for {hash}, not {}",
+                    answers.len() + 1,
+                    expected.hash
+                );
+            }
+            digests.add(&hash, answer.status, &ids);
+            answers.push(answer);
+            pb.inc(1);
+            Ok(())
+        })
+        .await?;
+    pb.finish_and_clear();
+    if answers.len() != items.len() {
+        bail!(
+            "the registry answered {} of {} hashes",
+            answers.len(),
+            items.len()
+        );
+    }
+    // The receipt must be the registry's and bind exactly these answers.
+    let envelope: Envelope =
+        serde_json::from_value(done["receipt"].clone()).context("the check's receipt")?;
+    let receipt = CheckReceipt::verify(&envelope, &verifier)
+        .map_err(|e| anyhow::anyhow!("the registry's receipt does not verify: {e}"))?;
+    let (hd, ad) = digests.finish();
+    if receipt.hashes.blake3 != hd || receipt.answers.blake3 != ad {
+        bail!("the registry's receipt does not match the answers it sent");
+    }
+    std::fs::write(
+        &args.receipt,
+        serde_json::to_string_pretty(&envelope)? + "\n",
+    )
+    .with_context(|| format!("writing {}", args.receipt.display()))?;
+    if let Some(report) = &args.report {
+        let rows: Vec<ReportRow> = answers.iter().map(|a| a.row.clone()).collect();
+        dataset::write_report(&items, &rows, report)?;
+        eprintln!("report written to {}", report.display());
+    }
+    let keep: Vec<bool> = answers
+        .iter()
+        .map(|a| {
+            a.status == Status::Allowed
+                || (a.status == Status::Unknown && unknown == UnknownPolicy::Allow)
+        })
+        .collect();
+    let c = receipt.counts;
+    println!(
+        "{} works for {}{}: {} allowed, {} disallowed, {} unknown (unknown: {}); checkpoint {} of {}",
+        items.len(),
+        purpose.as_str(),
+        args.as_of.map(|t| format!(" as of {t}")).unwrap_or_default(),
+        c.allowed,
+        c.disallowed,
+        c.unknown,
+        match unknown {
+            UnknownPolicy::Allow => "kept",
+            UnknownPolicy::Deny => "dropped",
+        },
+        receipt.checkpoint.size,
+        receipt.log,
+    );
+    println!(
+        "receipt signed by {} kept in {}",
+        verifier.name,
+        args.receipt.display()
+    );
+    Ok(Checked {
+        source,
+        items,
+        answers,
+        keep,
+    })
+}
+
+/// `--fail-on`: an exit code 3 error when a listed status occurred.
+fn fail_on(args: &CheckArgs, answers: &[Answer]) -> anyhow::Result<()> {
+    for f in &args.fail_on {
+        let status = match f {
+            FailOn::Disallowed => Status::Disallowed,
+            FailOn::Unknown => Status::Unknown,
+        };
+        let n = answers.iter().filter(|a| a.status == status).count();
+        if n > 0 {
+            return Err(ExitWith {
+                code: EXIT_FAIL_ON,
+                message: format!("{n} works are {} (--fail-on)", status.as_str()),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+pub async fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let checked = run_check(&args).await?;
+    fail_on(&args, &checked.answers)
+}
+
+pub async fn filter(args: FilterArgs) -> anyhow::Result<()> {
+    let checked = run_check(&args.check).await?;
+    let out = args.out.clone();
+    let Checked {
+        source,
+        items,
+        answers,
+        keep,
+    } = checked;
+    let summary =
+        tokio::task::spawn_blocking(move || dataset::write_filtered(&source, &items, &keep, &out))
+            .await
+            .context("filter task")??;
+    println!(
+        "kept {} of {} works ({} dropped) in {} ({} file(s) written)",
+        summary.kept,
+        summary.kept + summary.dropped,
+        summary.dropped,
+        args.out.display(),
+        summary.files_written
+    );
+    fail_on(&args.check, &answers)
+}
