@@ -38,8 +38,11 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(p, bytes).expect("write");
 }
 
+/// A sample's members: extension and bytes.
+type Sample<'a> = (&'a str, &'a [(&'a str, &'a [u8])]);
+
 /// A webdataset shard: each sample's members, in order.
-fn shard(path: &Path, samples: &[(&str, &[(&str, &[u8])])]) {
+fn shard(path: &Path, samples: &[Sample<'_>]) {
     let mut b = tar::Builder::new(std::fs::File::create(path).expect("shard"));
     for (key, members) in samples {
         for (ext, data) in *members {
@@ -384,10 +387,9 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
         .as_str()
         .expect("sig")
         .to_owned();
-    let flipped = if sig.starts_with('A') {
-        format!("B{}", &sig[1..])
-    } else {
-        format!("A{}", &sig[1..])
+    let flipped = match sig.strip_prefix('A') {
+        Some(rest) => format!("B{rest}"),
+        None => format!("A{}", sig.get(1..).expect("sig")),
     };
     env["signatures"][0]["sig"] = Value::from(flipped);
     write(d, "forged.json", env.to_string().as_bytes());
