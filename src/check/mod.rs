@@ -71,24 +71,47 @@ pub fn statement_ids(index: &ConsentIndex, answer: &Answer) -> Vec<[u8; 32]> {
     ids
 }
 
-fn push_json_string(out: &mut String, s: &str) {
-    // Hashes and ids are plain ASCII; anything else goes through serde.
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::Value::from(s).to_string());
+/// Appends `"blake3:<hex>"`, quoted, without allocating.
+fn push_hash(out: &mut String, hash: &ContentHash) {
+    push_hex(out, ContentHash::PREFIX, hash.as_bytes());
+}
+
+/// Appends `"<prefix><hex>"`, quoted.
+fn push_hex(out: &mut String, prefix: &str, bytes: &[u8; 32]) {
+    let mut buf = [0u8; 64];
+    out.push('"');
+    out.push_str(prefix);
+    if hex::encode_to_slice(bytes, &mut buf).is_ok() {
+        out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
     }
+    out.push('"');
+}
+
+fn push_consent(out: &mut String, set: &crate::domain::ConsentSet) {
+    out.push('{');
+    for (i, c) in Category::ALL.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "\"{}\":\"{}\"",
+            c.as_str(),
+            Status::of(set, c).as_str()
+        );
+    }
+    out.push('}');
 }
 
 /// Renders one answer as the JSON object of full responses and streams.
-/// `line` (1-based) is set for streamed answers.
+/// `ids` are the answer's [`statement_ids`]; `line` (1-based) is set for
+/// streamed answers.
 pub fn render_full(
     out: &mut String,
     index: &ConsentIndex,
     hash: &ContentHash,
     answer: &Answer,
+    ids: &[[u8; 32]],
     purpose: Category,
     line: Option<u64>,
 ) {
@@ -97,7 +120,7 @@ pub fn render_full(
         let _ = write!(out, "\"line\":{l},");
     }
     out.push_str("\"hash\":");
-    push_json_string(out, &hash.to_string());
+    push_hash(out, hash);
     let status = answer.status(purpose);
     let _ = write!(out, ",\"status\":\"{}\"", status.as_str());
     if !answer.registered {
@@ -106,16 +129,16 @@ pub fn render_full(
     }
     let _ = write!(
         out,
-        ",\"registered\":true,\"disputed\":{},\"consent\":{}",
-        answer.disputed(),
-        answer.effective.to_json()
+        ",\"registered\":true,\"disputed\":{},\"consent\":",
+        answer.disputed()
     );
+    push_consent(out, &answer.effective);
     out.push_str(",\"statements\":[");
-    for (i, id) in statement_ids(index, answer).iter().enumerate() {
+    for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_json_string(out, &hex::encode(id));
+        push_hex(out, "", id);
     }
     out.push_str("],\"decided_by\":[");
     let mut first = true;
@@ -126,7 +149,7 @@ pub fn render_full(
                 out.push(',');
             }
             first = false;
-            push_json_string(out, &hex::encode(s.id));
+            push_hex(out, "", &s.id);
         }
     }
     out.push_str("],\"claimants\":[");
@@ -141,27 +164,26 @@ pub fn render_full(
 
 /// Renders one answer as a compact stream line (`{"line","hash","status"}`).
 pub fn render_compact_line(out: &mut String, hash: &ContentHash, status: Status, line: u64) {
-    let _ = write!(
-        out,
-        "{{\"line\":{line},\"hash\":\"{hash}\",\"status\":\"{}\"}}",
-        status.as_str()
-    );
+    let _ = write!(out, "{{\"line\":{line},\"hash\":");
+    push_hash(out, hash);
+    let _ = write!(out, ",\"status\":\"{}\"}}", status.as_str());
 }
 
 /// Answers `hashes` in `view`, feeding `digests`; calls `each` with every
-/// hash, its answer and status, in order.
+/// hash, its answer, its statement ids and its status, in order.
 pub fn answer_all<'h>(
     index: &ConsentIndex,
     view: View,
     purpose: Category,
     hashes: impl IntoIterator<Item = &'h ContentHash>,
     digests: &mut AnswerDigests,
-    mut each: impl FnMut(&ContentHash, &Answer, Status),
+    mut each: impl FnMut(&ContentHash, &Answer, &[[u8; 32]], Status),
 ) {
     for hash in hashes {
         let answer = index.answer(hash, view);
         let status = answer.status(purpose);
-        digests.add(hash, status, &statement_ids(index, &answer));
-        each(hash, &answer, status);
+        let ids = statement_ids(index, &answer);
+        digests.add(hash, status, &ids);
+        each(hash, &answer, &ids, status);
     }
 }

@@ -194,6 +194,22 @@ impl CheckReceipt {
         }
         let receipt: CheckReceipt = serde_json::from_slice(&verified.payload)
             .map_err(|e| format!("receipt payload: {e}"))?;
+        let raw: serde_json::Value = serde_json::from_slice(&verified.payload)
+            .map_err(|e| format!("receipt payload: {e}"))?;
+        if raw.get("as_of").is_some_and(serde_json::Value::is_null) {
+            return Err("receipt payload: `as_of` is absent or a timestamp, never null".into());
+        }
+        let hex64 =
+            |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !hex64(&receipt.hashes.blake3) || !hex64(&receipt.answers.blake3) {
+            return Err("receipt payload: digests are 64 lowercase hex digits".into());
+        }
+        let builder_ok = receipt.builder.strip_prefix("b_").is_some_and(|h| {
+            h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if !builder_ok {
+            return Err("receipt payload: `builder` is b_ and 32 lowercase hex digits".into());
+        }
         if receipt.version != RECEIPT_VERSION {
             return Err(format!("unsupported receipt version {}", receipt.version));
         }

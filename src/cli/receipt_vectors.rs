@@ -38,7 +38,7 @@ fn questions() -> Vec<Question> {
     let all: Vec<u32> = (1..=12).chain([99, 1]).collect();
     vec![
         Question {
-            description: "the whole log, train-ai: supersession (work 1), a backdated revocation voiding Ana's statement of entry 6, a dispute (work 1, with Chloé), a rotation (work 5), an unregistered work (99) and a repeated hash",
+            description: "the whole log, train-ai: supersession (work 1: Ana's opt-out of entry 14 is current), a dispute (work 1, with Chloé), Ben's statements before his rotation still counting (works 5 and 10), an unregistered work (99) and a repeated hash",
             purpose: Category::TrainAi,
             as_of: None,
             tree_size: 19,
@@ -57,6 +57,13 @@ fn questions() -> Vec<Question> {
             as_of: None,
             tree_size: 10,
             works: all.clone(),
+        },
+        Question {
+            description: "as of exactly the receipt time of Ana's backdated revocation (entry 13), search: an entry received exactly at as_of is in the view, so the revocation counts; it voids her statement of entry 6, which was received exactly at its effective time, and her opt-out of entry 2 is current again for work 1 (disallowed, not unknown)",
+            purpose: Category::Search,
+            as_of: Some(entry_time(13)),
+            tree_size: 19,
+            works: vec![1, 2, 5, 6, 10, 11],
         },
         Question {
             description: "as of before any statement was received, tdm: every answer unknown",

@@ -243,22 +243,36 @@ fn answer_json(
         Mode::Compact => {
             out.reserve(hashes.len() + 16);
             out.push_str(",\"statuses\":\"");
-            answer_all(&st.index, view, purpose, hashes, &mut digests, |_, _, s| {
-                out.push(char::from(s.code()));
-            });
+            answer_all(
+                &st.index,
+                view,
+                purpose,
+                hashes,
+                &mut digests,
+                |_, _, _, s| {
+                    out.push(char::from(s.code()));
+                },
+            );
             out.push('"');
         }
         Mode::Full => {
             out.reserve(hashes.len() * 96);
             out.push_str(",\"results\":[");
             let mut first = true;
-            answer_all(&st.index, view, purpose, hashes, &mut digests, |h, a, _| {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                render_full(&mut out, &st.index, h, a, purpose, None);
-            });
+            answer_all(
+                &st.index,
+                view,
+                purpose,
+                hashes,
+                &mut digests,
+                |h, a, ids, _| {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    render_full(&mut out, &st.index, h, a, ids, purpose, None);
+                },
+            );
             out.push(']');
         }
     });
@@ -550,13 +564,14 @@ impl StreamRun {
                             self.purpose,
                             std::iter::once(hash),
                             digests,
-                            |h, a, s: Status| match self.mode {
+                            |h, a, ids, s: Status| match self.mode {
                                 Mode::Full => {
                                     render_full(
                                         &mut out,
                                         &st.index,
                                         h,
                                         a,
+                                        ids,
                                         self.purpose,
                                         Some(*line),
                                     );

@@ -1,0 +1,594 @@
+//! Bulk check benchmark (issue: bulk consent check). Prints figures;
+//! asserts nothing. See docs/performance.md.
+//!
+//! Part `check`: a registry of 1,000,000 and 10,000,000 registered works
+//! (500-work statements by 100 artists, mixed consent), written straight
+//! into the store and loaded the way the server starts. Then 4 concurrent
+//! clients over loopback send `POST /v1/check` bodies of 10,000 hashes, 10%
+//! of them registered, for a fixed time: full answers, compact answers and
+//! `as_of` answers. The floor, driven the same way in the same run, is an
+//! axum handler that parses the same bodies and looks the hashes up in an
+//! in-memory `HashMap`, answering one status letter per hash.
+//!
+//! Part `hash`: 10,000 files of 200 KiB hashed by `consentry check`'s
+//! hasher (whole-file BLAKE3, parallel over files) and by `b3sum` (one file
+//! at a time), page cache warm for both.
+//!
+//! Environment: `BENCH_PARTS` (check,hash), `BENCH_BACKENDS`
+//! (sqlite,postgres), `BENCH_SIZES` (1000000,10000000), `BENCH_SECS`
+//! (seconds per measurement, 10), `BENCH_CLIENTS` (4), `BENCH_FILES`
+//! (10000), `CONSENTRY_TEST_POSTGRES_URL`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use base64::Engine;
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use consentry::crypto::{pae, PayloadType, SecretKey};
+use consentry::domain::consent::{ConsentDeclaration, PerCategory, Shorthand};
+use consentry::domain::documents::FORMAT_VERSION;
+use consentry::domain::{ArtistRegistration, ContentHash, Preference, Statement, Timestamp, Work};
+use consentry::store::{Append, Document, DocumentKind, Effect, Store};
+
+const HASHES_PER_REQUEST: usize = 10_000;
+const WORKS_PER_STATEMENT: usize = 500;
+const ARTISTS: usize = 100;
+/// Distinct request bodies per mode, sent round-robin.
+const BODIES: usize = 8;
+
+fn env_str(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn postgres_url() -> String {
+    env_str(
+        "CONSENTRY_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
+}
+
+/// Registered work number `n`.
+fn work(n: u64) -> ContentHash {
+    ContentHash::of(format!("bench work {n}").as_bytes())
+}
+
+fn unregistered(n: u64) -> ContentHash {
+    ContentHash::of(format!("unregistered {n}").as_bytes())
+}
+
+fn consent(i: usize) -> ConsentDeclaration {
+    match i % 10 {
+        0..=4 => ConsentDeclaration::Shorthand(Shorthand::OptOut),
+        5 | 6 => ConsentDeclaration::Shorthand(Shorthand::OptIn),
+        7 | 8 => ConsentDeclaration::PerCategory(PerCategory {
+            train_ai: Some(Preference::Disallowed),
+            search: Some(Preference::Allowed),
+            ..Default::default()
+        }),
+        _ => ConsentDeclaration::PerCategory(PerCategory {
+            tdm: Some(Preference::Disallowed),
+            ..Default::default()
+        }),
+    }
+}
+
+fn signed_doc(
+    kind: DocumentKind,
+    ptype: PayloadType,
+    artist_id: &str,
+    payload: Vec<u8>,
+    key: &SecretKey,
+    received_at: Timestamp,
+) -> Document {
+    let sig = key.sign(&pae(ptype.as_str(), &payload));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let id = hex::encode(Sha256::digest(&payload));
+    Document {
+        id: id.clone(),
+        kind,
+        artist_id: if artist_id.is_empty() {
+            id
+        } else {
+            artist_id.to_owned()
+        },
+        payload_type: ptype.as_str().to_owned(),
+        signatures: json!([{ "keyid": key.public_key().to_string(), "sig": b64.encode(sig) }])
+            .to_string(),
+        payload,
+        received_at,
+    }
+}
+
+/// Writes `works` registered works straight into the store (the registry's
+/// checks are not what is measured here); returns the receipt time in the
+/// middle of the history, for `as_of` questions.
+async fn populate(store: &Arc<dyn Store>, works: usize) -> anyhow::Result<Timestamp> {
+    let t = Instant::now();
+    let keys: Vec<SecretKey> = (0..ARTISTS)
+        .map(|i| SecretKey::from_seed(&[u8::try_from(i % 250).unwrap_or(0) + 1; 32]))
+        .collect();
+    let start = Timestamp::now().plus_secs(-400 * 24 * 3600).unix_nanos();
+    let mut clock: i64 = 0;
+    let mut next_time = || {
+        clock += 1_000_000; // 1 ms apart
+        Timestamp::from_unix_nanos(start + clock)
+    };
+    let mut artist_ids = Vec::new();
+    let mut appends = Vec::new();
+    for k in &keys {
+        let payload = serde_json::to_vec(&ArtistRegistration {
+            version: FORMAT_VERSION,
+            key: k.public_key().to_string(),
+            display_name: "Bench Artist".into(),
+            issued_at: Timestamp::from_unix_nanos(start),
+        })?;
+        let doc = signed_doc(
+            DocumentKind::Artist,
+            PayloadType::Artist,
+            "",
+            payload,
+            k,
+            next_time(),
+        );
+        artist_ids.push(doc.id.clone());
+        appends.push(Append {
+            doc,
+            effects: vec![Effect::ArtistCreated {
+                display_name: "Bench Artist".into(),
+                key: k.public_key(),
+            }],
+        });
+    }
+    store.append(&appends).await?;
+    let statements = works / WORKS_PER_STATEMENT;
+    let times: Vec<Timestamp> = (0..statements).map(|_| next_time()).collect();
+    let middle = times[statements / 2];
+    const CHUNK: usize = 200;
+    for chunk_start in (0..statements).step_by(CHUNK) {
+        let range = chunk_start..(chunk_start + CHUNK).min(statements);
+        let appends: Vec<Append> = range
+            .into_par_iter()
+            .map(|s| {
+                let a = s % ARTISTS;
+                let key = &keys[a];
+                let hashes: Vec<ContentHash> = (0..WORKS_PER_STATEMENT)
+                    .map(|w| work((s * WORKS_PER_STATEMENT + w) as u64))
+                    .collect();
+                let statement = Statement {
+                    version: FORMAT_VERSION,
+                    key: key.public_key().to_string(),
+                    works: hashes
+                        .iter()
+                        .map(|h| Work {
+                            hash: *h,
+                            media_type: None,
+                            title: None,
+                            published_at: None,
+                            fingerprints: Vec::new(),
+                        })
+                        .collect(),
+                    consent: consent(s),
+                    terms: Vec::new(),
+                    issued_at: Timestamp::from_unix_nanos(times[s].unix_nanos() - 1_000),
+                };
+                let payload = serde_json::to_vec(&statement).unwrap_or_default();
+                Append {
+                    doc: signed_doc(
+                        DocumentKind::Statement,
+                        PayloadType::Statement,
+                        &artist_ids[a],
+                        payload,
+                        key,
+                        times[s],
+                    ),
+                    effects: vec![Effect::Statement {
+                        key: key.public_key(),
+                        issued_at: statement.issued_at,
+                        works: hashes,
+                    }],
+                }
+            })
+            .collect();
+        store.append(&appends).await?;
+    }
+    println!(
+        "populated {works} works in {statements} statements by {ARTISTS} artists in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(middle)
+}
+
+async fn fresh_store(backend: &str) -> anyhow::Result<(Arc<dyn Store>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = if backend == "sqlite" {
+        consentry::store::open(&format!(
+            "sqlite://{}",
+            dir.path().join("bench.db").display()
+        ))
+        .await?
+    } else {
+        let schema = format!("bench_check_{}", std::process::id());
+        let pool = sqlx::PgPool::connect(&postgres_url()).await?;
+        sqlx::query(&format!("drop schema if exists \"{schema}\" cascade"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        Arc::new(
+            consentry::store::postgres::PgStore::open_in_schema(&postgres_url(), &schema).await?,
+        )
+    };
+    Ok((store, dir))
+}
+
+async fn drop_schema(backend: &str) {
+    if backend != "sqlite" {
+        if let Ok(pool) = sqlx::PgPool::connect(&postgres_url()).await {
+            let schema = format!("bench_check_{}", std::process::id());
+            let _ = sqlx::query(&format!("drop schema if exists \"{schema}\" cascade"))
+                .execute(&pool)
+                .await;
+        }
+    }
+}
+
+/// Request bodies: 10,000 hashes each, every tenth one registered.
+fn bodies(works: usize, extra: serde_json::Value) -> Vec<Bytes> {
+    (0..BODIES)
+        .map(|b| {
+            let hashes: Vec<String> = (0..HASHES_PER_REQUEST)
+                .map(|i| {
+                    let n = (b * HASHES_PER_REQUEST + i) as u64;
+                    if i % 10 == 0 {
+                        // Spread over the whole registry.
+                        work(n.wrapping_mul(2_654_435_761) % works as u64).to_string()
+                    } else {
+                        unregistered(n).to_string()
+                    }
+                })
+                .collect();
+            let mut body = json!({ "purpose": "train-ai", "hashes": hashes });
+            if let (Some(o), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+                o.extend(e.clone());
+            }
+            Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+        })
+        .collect()
+}
+
+struct Load {
+    hashes_per_sec: f64,
+    requests: usize,
+    errors: usize,
+    p50: Duration,
+    p99: Duration,
+    response_bytes: usize,
+}
+
+/// `clients` tasks post `bodies` round-robin to `url` for `secs` seconds
+/// (after one second of warm-up), each reading the whole response.
+async fn drive(
+    url: &str,
+    token: Option<&str>,
+    bodies: &[Bytes],
+    clients: usize,
+    secs: u64,
+) -> Load {
+    let bodies = Arc::new(bodies.to_vec());
+    let run = |measure: Duration| {
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (url, token, bodies) = (
+                url.to_owned(),
+                token.map(str::to_owned),
+                Arc::clone(&bodies),
+            );
+            tasks.push(tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut lat = Vec::new();
+                let (mut errors, mut bytes) = (0, 0);
+                let deadline = Instant::now() + measure;
+                let mut i = c;
+                while Instant::now() < deadline {
+                    let mut req = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(bodies[i % bodies.len()].clone());
+                    if let Some(t) = &token {
+                        req = req.bearer_auth(t);
+                    }
+                    let t = Instant::now();
+                    match req.send().await {
+                        Ok(r) if r.status().is_success() => match r.bytes().await {
+                            Ok(b) => {
+                                bytes = b.len();
+                                lat.push(t.elapsed());
+                            }
+                            Err(_) => errors += 1,
+                        },
+                        _ => errors += 1,
+                    }
+                    i += clients;
+                }
+                (lat, errors, bytes)
+            }));
+        }
+        tasks
+    };
+    for t in run(Duration::from_secs(1)) {
+        let _ = t.await;
+    }
+    let started = Instant::now();
+    let mut lat = Vec::new();
+    let (mut errors, mut bytes) = (0, 0);
+    for t in run(Duration::from_secs(secs)) {
+        if let Ok((l, e, b)) = t.await {
+            lat.extend(l);
+            errors += e;
+            bytes = bytes.max(b);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Load {
+        hashes_per_sec: (lat.len() * HASHES_PER_REQUEST) as f64 / elapsed,
+        requests: lat.len(),
+        errors,
+        p50: pct(0.5),
+        p99: pct(0.99),
+        response_bytes: bytes,
+    }
+}
+
+#[derive(Deserialize)]
+struct FloorBody<'a> {
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    purpose: Cow<'a, str>,
+    #[serde(borrow)]
+    hashes: Vec<Cow<'a, str>>,
+}
+
+/// The floor: parse the same body, look each hash up, one letter per hash.
+async fn floor(State(map): State<Arc<HashMap<[u8; 32], u8>>>, body: Bytes) -> String {
+    let Ok(req) = serde_json::from_slice::<FloorBody<'_>>(&body) else {
+        return String::new();
+    };
+    let mut out = String::with_capacity(req.hashes.len() + 16);
+    out.push_str("{\"statuses\":\"");
+    for h in &req.hashes {
+        let status = h
+            .parse::<ContentHash>()
+            .ok()
+            .and_then(|h| map.get(h.as_bytes()).copied())
+            .unwrap_or(b'u');
+        out.push(char::from(status));
+    }
+    out.push_str("\"}");
+    out
+}
+
+fn report(name: &str, l: &Load, floor: f64) {
+    println!(
+        "  {name:<28} {:>12.0} hashes/s  {:>5.2}x floor  p50 {:>6.1} ms  p99 {:>6.1} ms  ({} requests, {} errors, {} KiB per response)",
+        l.hashes_per_sec,
+        l.hashes_per_sec / floor,
+        l.p50.as_secs_f64() * 1e3,
+        l.p99.as_secs_f64() * 1e3,
+        l.requests,
+        l.errors,
+        l.response_bytes / 1024
+    );
+}
+
+fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
+    println!("\n== check: {backend}, {works} registered works ==");
+    let secs = env_usize("BENCH_SECS", 10) as u64;
+    let clients = env_usize("BENCH_CLIENTS", 4);
+    let (store, _dir) = fresh_store(backend).await?;
+    let middle = populate(&store, works).await?;
+
+    let rss0 = rss_bytes();
+    let t = Instant::now();
+    let registry_key = SecretKey::generate();
+    let state =
+        consentry::server::app_state(store, &registry_key, None, "bench", "bench/log").await?;
+    let startup = t.elapsed();
+    let fp = state.registry.with_index(|s| s.index.footprint());
+    println!(
+        "startup (log backfill + index load): {:.1} s; index: {} works, {} statements; works part {} bytes ({:.1} B/work), statements/keys/artists {} bytes ({:.1} B/work); process RSS grew {} MiB",
+        startup.as_secs_f64(),
+        fp.works,
+        fp.statements,
+        fp.work_bytes,
+        fp.work_bytes as f64 / fp.works.max(1) as f64,
+        fp.statement_bytes,
+        fp.statement_bytes as f64 / fp.works.max(1) as f64,
+        rss_bytes().saturating_sub(rss0) / (1024 * 1024)
+    );
+
+    let builder = SecretKey::generate();
+    let record = state
+        .registry
+        .create_builder("Bench Lab", builder.public_key())
+        .await?;
+    let (token, _) = state.auth.issue(
+        consentry::auth::Role::Builder,
+        &record.builder_id,
+        &builder.public_key(),
+    )?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = consentry::http::router(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+
+    // The floor: the same bodies against a HashMap of the same works.
+    let map: HashMap<[u8; 32], u8> = (0..works as u64)
+        .into_par_iter()
+        .map(|n| (*work(n).as_bytes(), b'd'))
+        .collect();
+    let floor_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let floor_url = format!("http://{}/floor", floor_listener.local_addr()?);
+    let floor_router = axum::Router::new()
+        .route("/floor", axum::routing::post(floor))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .with_state(Arc::new(map));
+    let floor_server = tokio::spawn(async move {
+        let _ = axum::serve(floor_listener, floor_router).await;
+    });
+
+    let url = format!("{base}/v1/check");
+    let full = bodies(works, json!({}));
+    let compact = bodies(works, json!({ "mode": "compact" }));
+    let as_of = bodies(
+        works,
+        json!({ "mode": "compact", "as_of": middle.to_string() }),
+    );
+    let as_of_full = bodies(works, json!({ "as_of": middle.to_string() }));
+    println!(
+        "{clients} clients, {HASHES_PER_REQUEST} hashes per request (10% registered), {secs} s each; request body {} KiB",
+        full[0].len() / 1024
+    );
+    let f = drive(&floor_url, None, &compact, clients, secs).await;
+    report("floor (HashMap, compact)", &f, f.hashes_per_sec);
+    let c = drive(&url, Some(&token), &compact, clients, secs).await;
+    report("check, compact", &c, f.hashes_per_sec);
+    let j = drive(&url, Some(&token), &full, clients, secs).await;
+    report("check, full JSON", &j, f.hashes_per_sec);
+    let a = drive(&url, Some(&token), &as_of, clients, secs).await;
+    report("check as_of, compact", &a, f.hashes_per_sec);
+    let af = drive(&url, Some(&token), &as_of_full, clients, secs).await;
+    report("check as_of, full JSON", &af, f.hashes_per_sec);
+    let f2 = drive(&floor_url, None, &compact, clients, secs).await;
+    report("floor again (drift check)", &f2, f.hashes_per_sec);
+
+    server.abort();
+    floor_server.abort();
+    drop(state);
+    drop_schema(backend).await;
+    Ok(())
+}
+
+fn bench_hash() -> anyhow::Result<()> {
+    let files = env_usize("BENCH_FILES", 10_000);
+    println!("\n== local hashing: {files} files of 200 KiB ==");
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("data");
+    std::fs::create_dir_all(&root)?;
+    (0..files).into_par_iter().try_for_each(|i| {
+        let mut data = vec![0u8; 200 * 1024];
+        let mut x = (i as u64).wrapping_mul(6_364_136_223_846_793_005) | 1;
+        for chunk in data.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        std::fs::write(root.join(format!("{i:05}.bin")), data)
+    })?;
+    let source = consentry::dataset::detect(&[root.clone()])?;
+    // Warm the page cache, then time each twice and keep the better run.
+    let _ = consentry::dataset::hash_all(&source, None)?;
+    let mut ours = f64::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let items = consentry::dataset::hash_all(&source, None)?;
+        ours = ours.min(t.elapsed().as_secs_f64());
+        assert_eq!(items.len(), files);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&root)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    let b3 = std::process::Command::new("b3sum")
+        .arg("--version")
+        .output();
+    let Ok(version) = b3 else {
+        println!("  consentry check hasher: {:.0} files/s; b3sum not found (apt-get install b3sum) — no baseline", files as f64 / ours);
+        return Ok(());
+    };
+    let mut theirs = f64::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let out = std::process::Command::new("b3sum")
+            .current_dir(&root)
+            .args(&names)
+            .output()?;
+        theirs = theirs.min(t.elapsed().as_secs_f64());
+        assert!(out.status.success());
+    }
+    println!(
+        "  consentry check hasher: {:.0} files/s ({:.0} MiB/s); {}: {:.0} files/s ({:.0} MiB/s); ratio {:.2}x",
+        files as f64 / ours,
+        files as f64 * 0.1953125 / ours,
+        String::from_utf8_lossy(&version.stdout).trim(),
+        files as f64 / theirs,
+        files as f64 * 0.1953125 / theirs,
+        theirs / ours
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let parts = env_str("BENCH_PARTS", "check,hash");
+    println!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| c
+                .lines()
+                .find(|l| l.starts_with("model name"))
+                .map(str::to_owned))
+            .unwrap_or_default()
+    );
+    if parts.contains("check") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        for backend in env_str("BENCH_BACKENDS", "sqlite,postgres").split(',') {
+            for size in env_str("BENCH_SIZES", "1000000,10000000").split(',') {
+                let works: usize = size.trim().parse()?;
+                rt.block_on(bench_check(backend.trim(), works))?;
+            }
+        }
+    }
+    if parts.contains("hash") {
+        bench_hash()?;
+    }
+    Ok(())
+}
