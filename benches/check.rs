@@ -520,7 +520,7 @@ fn bench_hash() -> anyhow::Result<()> {
         }
         std::fs::write(root.join(format!("{i:05}.bin")), data)
     })?;
-    let source = consentry::dataset::detect(&[root.clone()])?;
+    let source = consentry::dataset::detect(std::slice::from_ref(&root))?;
     // Warm the page cache, then time each twice and keep the better run.
     let _ = consentry::dataset::hash_all(&source, None)?;
     let mut ours = f64::MAX;
