@@ -280,6 +280,36 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
         .await?;
     let in_process = t.elapsed();
     let per_batch_seq = seq_elapsed / sequential as u32;
+    // The consent index's share of a write: parsing the batch's payloads
+    // for the index (in parallel, as the write path does) and applying them.
+    let index_cost = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let payloads: Vec<Vec<u8>> = last
+            .iter()
+            .map(|e| b64.decode(&e.payload).unwrap_or_default())
+            .collect();
+        let mut index = consentry::check::index::ConsentIndex::new();
+        let reg = serde_json::to_vec(
+            &json!({ "version": 1, "key": key.public_key().to_string(), "display_name": "Bench", "issued_at": Timestamp::now() }),
+        )?;
+        index.apply(
+            0,
+            consentry::log::entry::EntryKind::Artist,
+            Timestamp::now(),
+            &reg,
+        )?;
+        let t = Instant::now();
+        let parsed: Vec<_> = payloads
+            .par_iter()
+            .map(|p| consentry::check::index::parse(consentry::log::entry::EntryKind::Statement, p))
+            .collect();
+        for (i, p) in parsed.into_iter().enumerate() {
+            let p = p.map_err(anyhow::Error::msg)?;
+            index.apply_parsed(i as u64 + 1, Timestamp::now(), p)?;
+        }
+        t.elapsed()
+    };
 
     println!("bare verify_strict, all cores:            {baseline:>8.0} signatures/s  (baseline)");
     println!(
@@ -297,6 +327,11 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
         reads.as_secs_f64() * 1e3,
         in_process.saturating_sub(check + reads).as_secs_f64() * 1e3,
         parse.as_secs_f64() * 1e3,
+    );
+    println!(
+        "  consent index upkeep for one batch (parse on all cores + apply): {:.0} ms ({:.1} % of the in-process registry time)",
+        index_cost.as_secs_f64() * 1e3,
+        index_cost.as_secs_f64() / in_process.as_secs_f64() * 100.0
     );
     println!(
         "  CPU per batch, 1 client: this process (client + server) {:.0} ms, database server processes {:.0} ms; \

@@ -306,9 +306,7 @@ async fn stream(
 ) -> ApiResult<Response> {
     user.require(Role::Builder)?;
     let framing = match media_type(&headers).as_deref() {
-        Some("application/x-ndjson" | "application/jsonl" | "application/json-seq") => {
-            Framing::Ndjson
-        }
+        Some("application/x-ndjson" | "application/jsonl") => Framing::Ndjson,
         Some("application/octet-stream") => Framing::Binary,
         _ => {
             return Err(ApiError::new(
