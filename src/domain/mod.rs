@@ -6,6 +6,7 @@ pub mod claims;
 pub mod consent;
 pub mod documents;
 pub mod hash;
+pub mod payout;
 pub mod terms;
 pub mod time;
 

@@ -12,6 +12,7 @@ mod cli;
 mod durability;
 mod log;
 mod openapi;
+mod payout;
 mod statements;
 mod storage;
 mod vectors;
