@@ -12,6 +12,7 @@ mod audit;
 pub mod check;
 mod keys;
 pub mod log_vectors;
+pub mod payout_vectors;
 mod receipt;
 pub mod receipt_vectors;
 mod register;
@@ -66,7 +67,7 @@ pub enum Command {
     /// list and answers against its digests, and with --log the answers
     /// recomputed from the log itself.
     VerifyReceipt(receipt::VerifyReceiptArgs),
-    /// Regenerate spec/vectors/statements.json, log.json and receipts.json (deterministic).
+    /// Regenerate spec/vectors/statements.json, log.json, receipts.json and payouts.json (deterministic).
     #[command(hide = true)]
     Vectors {
         #[arg(long, default_value = "spec/vectors/statements.json")]
@@ -75,6 +76,8 @@ pub enum Command {
         log_out: PathBuf,
         #[arg(long, default_value = "spec/vectors/receipts.json")]
         receipts_out: PathBuf,
+        #[arg(long, default_value = "spec/vectors/payouts.json")]
+        payouts_out: PathBuf,
     },
 }
 
@@ -179,10 +182,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             log_out,
             receipts_out,
+            payouts_out,
         } => {
             vectors::write(&out)?;
             log_vectors::write(&log_out)?;
-            receipt_vectors::write(&receipts_out)
+            receipt_vectors::write(&receipts_out)?;
+            payout_vectors::write(&payouts_out)
         }
     }
 }

@@ -152,3 +152,68 @@ fn recomputation_gives_identical_statements() {
         .tests(500)
         .quickcheck(recomputation_is_identical as fn(Run) -> bool);
 }
+
+#[test]
+fn spec_payout_examples_match_the_implementation() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/spec/vectors/payouts.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("payouts.json")).expect("json");
+    assert_eq!(
+        doc,
+        consentry::cli::payout_vectors::payout_vectors().expect("generator"),
+        "spec/vectors/payouts.json is stale: run `cargo run --release -- vectors`"
+    );
+    let examples = doc["examples"].as_array().expect("examples");
+    // Every example recomputes from its input to its payout.
+    for e in examples {
+        let input: RunInput = serde_json::from_value(e["input"].clone()).expect("input");
+        let payout = compute(&input).expect("computes");
+        assert_eq!(serde_json::to_value(&payout).expect("json"), e["payout"]);
+    }
+    // The worked numbers of spec/payouts.md, by hand.
+    let line = |ex: usize, artist: char| {
+        let id: String = std::iter::repeat_n(artist, 64).collect();
+        examples[ex]["payout"]["artists"]
+            .as_array()
+            .expect("artists")
+            .iter()
+            .find(|a| a["artist_id"] == id.as_str())
+            .cloned()
+            .expect("artist line")
+    };
+    assert_eq!(line(0, 'a')["revenue_share"], 66_667); // 33,334 + 33,333
+    assert_eq!(line(0, 'b')["revenue_share"], 33_333);
+    assert_eq!(line(0, 'c')["revenue_share"], 0);
+    assert_eq!(
+        examples[0]["payout"]["excluded"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        examples[0]["payout"]["credits"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(line(1, 'a')["revenue_share"], 5_000);
+    assert_eq!(line(1, 'b')["revenue_share"], 2_500);
+    assert_eq!(line(1, 'c')["revenue_share"], 2_500);
+    assert_eq!(
+        (
+            line(2, 'a')["revenue_share"].clone(),
+            line(2, 'a')["shortfall"].clone()
+        ),
+        (5_000.into(), 1_000.into())
+    );
+    assert_eq!(line(2, 'c')["flat_fees"]["USD"], 2_500);
+    assert_eq!(examples[2]["payout"]["totals"]["shortfall"], 2_000);
+    assert_eq!(examples[3]["payout"]["held"][0]["revenue_share"], 3_000);
+    assert_eq!(examples[3]["payout"]["held"][0]["flat_fees"]["EUR"], 500);
+    assert_eq!(line(3, 'a')["revenue_share"], 3_000);
+    assert_eq!(
+        examples[4]["payout"]["minimums_ignored"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(line(4, 'a')["revenue_share"], 500);
+    assert_eq!(examples[5]["payout"]["totals"]["pool_unallocated"], 50_000);
+    assert_eq!(line(5, 'a')["flat_fees"]["EUR"], 3_000);
+}
