@@ -75,8 +75,37 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
         }
         server.kill9();
     }
-    let server = Server::start(dir.path(), &url);
+    let admin = SecretKey::generate();
+    let server = Server::start_with(
+        dir.path(),
+        &url,
+        &["--admin-key", &admin.public_key().to_string()],
+    );
     let client = Client::new(&server.base).expect("client");
+    // The consent index is rebuilt from the database at start: a bulk check
+    // sees every acknowledged statement, at the checkpoint of size 19.
+    let mut admin_client = Client::new(&server.base).expect("client");
+    admin_client.login(&admin).await.expect("admin login");
+    let lab = SecretKey::generate();
+    admin_client
+        .post(
+            "/v1/builders",
+            &json!({ "name": "Lab", "key": lab.public_key().to_string() }),
+        )
+        .await
+        .expect("builder");
+    let mut builder = Client::new(&server.base).expect("client");
+    builder.login(&lab).await.expect("builder login");
+    let hashes: Vec<String> = acked.iter().map(|(_, h)| h.to_string()).collect();
+    let (_, checked) = builder
+        .post(
+            "/v1/check",
+            &json!({ "purpose": "train-ai", "hashes": hashes, "mode": "compact" }),
+        )
+        .await
+        .expect("check");
+    assert_eq!(checked["statuses"], "d".repeat(acked.len()));
+    assert_eq!(checked["checkpoint"]["size"], 19);
     for (id, _) in &acked {
         assert!(
             client
