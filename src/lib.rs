@@ -17,5 +17,6 @@ pub mod http;
 pub mod log;
 pub mod registry;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod transparency;

@@ -14,5 +14,6 @@ mod log;
 mod openapi;
 mod payout;
 mod statements;
+mod stats;
 mod storage;
 mod vectors;
