@@ -16,6 +16,7 @@ pub mod payout_vectors;
 mod receipt;
 pub mod receipt_vectors;
 mod register;
+mod stats;
 mod vectors;
 
 /// Consentry: an open registry of artist-signed AI-training consent.
@@ -63,6 +64,9 @@ pub enum Command {
     /// `check`, then write the allowed subset: a manifest, or new webdataset
     /// shards holding only allowed samples (all their members).
     Filter(check::FilterArgs),
+    /// Upload-trend statistics (spec/stats.md) from any upload history: a CSV
+    /// of artist,timestamp rows or gallery-dl metadata; JSON, CSV, SVG chart.
+    Stats(stats::StatsArgs),
     /// Verify a check receipt: signature and checkpoint offline, the hash
     /// list and answers against its digests, and with --log the answers
     /// recomputed from the log itself.
@@ -178,6 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check::check(args).await,
         Command::Filter(args) => check::filter(args).await,
         Command::VerifyReceipt(args) => receipt::verify_receipt(args).await,
+        Command::Stats(args) => stats::run(&args),
         Command::Vectors {
             out,
             log_out,

@@ -279,3 +279,150 @@ fn weeks_and_quarters_and_bad_options() {
     assert!(r.series[0].events[0].level_change.is_none());
     assert!(r.series[0].events[0].note.is_some());
 }
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(args)
+        .output()
+        .expect("run consentry")
+}
+
+#[test]
+fn consentry_stats_gives_the_engines_numbers_and_a_chart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    // Two seniors and one junior over 2021-2023, one with two uploads a month.
+    let mut csv = String::from("timestamp,artist,title\n");
+    let mut events = Vec::new();
+    let mut m = date(2021, 1, 1);
+    while m <= date(2023, 6, 1) {
+        let t = at(m);
+        for a in ["ana", "ben"] {
+            if a == "ana" || m < date(2022, 9, 1) {
+                csv.push_str(&format!("{t},{a},x\n"));
+                events.push((a.to_owned(), t));
+            }
+        }
+        let t2 = Timestamp::from_unix_nanos(t.unix_nanos() + 86_400_000_000_000);
+        csv.push_str(&format!("{t2},ana,second\n"));
+        events.push(("ana".to_owned(), t2));
+        if m >= date(2022, 2, 1) {
+            csv.push_str(&format!("{t},chloé,y\n"));
+            events.push(("chloé".to_owned(), t));
+        }
+        m = Bucket::Month.next(m);
+    }
+    std::fs::write(d.join("uploads.csv"), &csv).expect("write");
+    let json = d.join("a.json");
+    let svg = d.join("chart.svg");
+    let counts = d.join("counts.csv");
+    let out = cli(&[
+        "stats",
+        "--input",
+        d.join("uploads.csv").to_str().expect("path"),
+        "--from",
+        "2021-01-01",
+        "--to",
+        "2023-06-30",
+        "--json",
+        json.to_str().expect("path"),
+        "--svg",
+        svg.to_str().expect("path"),
+        "--csv",
+        counts.to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("json");
+    let mut o = options();
+    o.to = date(2023, 6, 30);
+    let engine = serde_json::to_value(analyze(&events, &o).expect("analysis")).expect("json");
+    assert_eq!(
+        got["series"], engine["series"],
+        "the CLI and the engine disagree"
+    );
+    assert_eq!(got["series"][1]["artists"], 2);
+    assert_eq!(got["series"][2]["artists"], 1);
+    assert_eq!(
+        got["series"][0]["buckets"][0]["count"], 2,
+        "ana capped at 1 a month"
+    );
+    let counts = std::fs::read_to_string(&counts).expect("csv");
+    assert!(
+        counts.starts_with("series,bucket_start,count,active_artists\nall,2021-01-01,2,2\n"),
+        "{counts}"
+    );
+    let chart = std::fs::read_to_string(&svg).expect("svg");
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    for needle in [
+        "Uploads of senior and junior artists",
+        "seniors (2 artists)",
+        "juniors (1 artists)",
+        "Stable Diffusion public release (2022-08-22)",
+        "uploads per month",
+    ] {
+        assert!(chart.contains(needle), "the chart lacks {needle}");
+    }
+    // gallery-dl metadata: artist from author.username, site prefix, UTC dates.
+    let g = d.join("gallery");
+    std::fs::create_dir_all(g.join("deviantart/ana")).expect("mkdir");
+    std::fs::write(
+        g.join("deviantart/ana/1.json"),
+        r#"{"category":"deviantart","author":{"username":"ana"},"date":"2021-03-04 10:00:00"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        g.join("deviantart/ana/2.json"),
+        r#"{"category":"danbooru","tag_string_artist":"ben other","date":"2022-05-01 00:00:00"}"#,
+    )
+    .expect("write");
+    let out = cli(&["stats", "--input", g.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    assert_eq!(v["events_in"], 2);
+    assert_eq!(
+        (
+            v["series"][1]["artists"].clone(),
+            v["series"][2]["artists"].clone()
+        ),
+        (1.into(), 1.into())
+    );
+    // Bad input and options name the problem.
+    std::fs::write(
+        d.join("bad.csv"),
+        "artist,timestamp\nana,2021-01-01\nben,yesterday\n",
+    )
+    .expect("write");
+    let out = cli(&[
+        "stats",
+        "--input",
+        d.join("bad.csv").to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("yesterday"), "{err}");
+    let out = cli(&[
+        "stats",
+        "--input",
+        d.join("uploads.csv").to_str().expect("path"),
+        "--bucket",
+        "fortnight",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown bucket `fortnight`"));
+    let out = cli(&[
+        "stats",
+        "--input",
+        d.join("uploads.csv").to_str().expect("path"),
+        "--cutoff",
+        "2030-01-01",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside the range"));
+}

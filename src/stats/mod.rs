@@ -15,6 +15,9 @@ use time::{Date, Month, OffsetDateTime};
 
 use crate::domain::Timestamp;
 
+pub mod chart;
+pub mod input;
+
 /// The width of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,6 +191,10 @@ pub struct Series {
     pub name: &'static str,
     pub artists: u64,
     pub buckets: Vec<BucketCount>,
+    /// Index of the first bucket the trend and the regressions use: 0, or
+    /// for juniors the bucket holding the cutoff (before it their count is
+    /// 0 by definition, which would fake a rising trend).
+    pub trend_from: usize,
     pub trend: Trend,
     pub events: Vec<EventEffect>,
 }
@@ -473,9 +480,16 @@ pub fn analyze<A: std::hash::Hash + Eq + Clone>(
             }
         }
         let y: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
+        let from = if keep == Some(false) {
+            let cut = bucket.start(options.cutoff);
+            starts.iter().position(|s| *s >= cut).unwrap_or(0)
+        } else {
+            0
+        };
         series.push(Series {
             name,
             artists: first.keys().filter(|a| member(a)).count() as u64,
+            trend_from: from,
             buckets: starts
                 .iter()
                 .zip(counts.iter().zip(&active))
@@ -485,11 +499,15 @@ pub fn analyze<A: std::hash::Hash + Eq + Clone>(
                     active_artists: *a,
                 })
                 .collect(),
-            trend: trend(&y),
+            trend: trend(&y[from..]),
             events: options
                 .events
                 .iter()
-                .map(|e| segmented(&e.name, e.date, &starts, &y))
+                .map(|e| {
+                    let mut effect = segmented(&e.name, e.date, &starts[from..], &y[from..]);
+                    effect.first_post_bucket = effect.first_post_bucket.map(|k| k + from);
+                    effect
+                })
                 .collect(),
         });
     }
