@@ -310,10 +310,13 @@ impl Works {
     }
 
     fn memory(&self) -> usize {
+        // The table holds 7/8 of its buckets; each bucket is a 4-byte slot
+        // and a control byte.
+        let buckets = (self.table.capacity() * 8 / 7).next_power_of_two();
         self.hashes.capacity() * 32
             + self.heads.capacity() * 4
             + self.links.capacity() * 8
-            + self.table.capacity() * 5
+            + buckets * 5
     }
 }
 
