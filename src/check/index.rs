@@ -117,6 +117,9 @@ pub struct StatementEntry {
     pub consent: ConsentSet,
     artist: u32,
     key: u32,
+    /// Works this statement names that its artist had never named before
+    /// (new registrations, for upload statistics).
+    pub new_works: u32,
     /// The claimant object of API answers, rendered once:
     /// `{"artist_id","display_name","statement_id","issued_at","received_at","consent","terms"}`.
     pub claimant_json: Box<str>,
@@ -181,6 +184,8 @@ pub enum Parsed {
         issued_at: Timestamp,
         consent: ConsentSet,
         works: Vec<ContentHash>,
+        /// Each work's declared `published_at`, aligned with `works`.
+        published: Vec<Option<Timestamp>>,
         terms: serde_json::Value,
     },
 }
@@ -220,6 +225,7 @@ pub fn parse(kind: EntryKind, payload: &[u8]) -> Result<Parsed, String> {
                 issued_at: s.issued_at,
                 consent: valid.consent,
                 works: s.works.iter().map(|w| w.hash).collect(),
+                published: s.works.iter().map(|w| w.published_at).collect(),
                 terms: serde_json::to_value(&s.terms).map_err(|e| e.to_string())?,
             })
         }
@@ -329,6 +335,21 @@ pub struct ConsentIndex {
     key_nos: HashMap<[u8; 32], u32>,
     statements: Vec<StatementEntry>,
     works: Works,
+    /// Works newly named by an artist with a declared `published_at`, per
+    /// (artist, day of publication): the `published` basis of statistics.
+    published: HashMap<(u32, i64), u64>,
+}
+
+/// Nanoseconds in a day.
+const DAY_NANOS: i64 = 86_400_000_000_000;
+
+/// Which instant of a registration counts as its upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UploadBasis {
+    /// The registry's receipt time of the first statement naming the work.
+    Registered,
+    /// The artist-declared `published_at` (works without one are left out).
+    Published,
 }
 
 impl Default for ConsentIndex {
@@ -369,6 +390,7 @@ impl ConsentIndex {
             key_nos: HashMap::new(),
             statements: Vec::new(),
             works: Works::new(),
+            published: HashMap::new(),
         }
     }
 
@@ -469,6 +491,7 @@ impl ConsentIndex {
                 issued_at,
                 consent,
                 works,
+                published,
                 terms,
             } => {
                 let key_no = *self
@@ -490,6 +513,22 @@ impl ConsentIndex {
                     .ok()
                     .filter(|n| n & LINKED == 0)
                     .ok_or_else(|| fail("too many statements for the index".into()))?;
+                // Works this artist names for the first time.
+                let mut new_works = 0u32;
+                for (w, p) in works.iter().zip(&published) {
+                    let seen = self.works.find(w.as_bytes()).is_some_and(|wi| {
+                        self.works
+                            .statements(wi)
+                            .any(|s| self.statements[s as usize].artist == artist)
+                    });
+                    if !seen {
+                        new_works += 1;
+                        if let Some(p) = p {
+                            let day = p.unix_nanos().div_euclid(DAY_NANOS) * DAY_NANOS;
+                            *self.published.entry((artist, day)).or_default() += 1;
+                        }
+                    }
+                }
                 self.statements.push(StatementEntry {
                     seq,
                     received_at,
@@ -498,6 +537,7 @@ impl ConsentIndex {
                     consent,
                     artist,
                     key: key_no,
+                    new_works,
                     claimant_json: claimant.to_string().into_boxed_str(),
                 });
                 self.works.reserve(works.len());
@@ -615,6 +655,27 @@ impl ConsentIndex {
             registered: true,
             effective: resolution.effective,
             current: resolution.current.iter().map(|&i| nos[i]).collect(),
+        }
+    }
+
+    /// Upload events for statistics: (artist number, instant, uploads). For
+    /// `Registered`, one per statement that newly names works, at its
+    /// receipt time; for `Published`, one per (artist, day of declared
+    /// publication). Works an artist names again are not counted again.
+    #[must_use]
+    pub fn upload_events(&self, basis: UploadBasis) -> Vec<(u32, Timestamp, u64)> {
+        match basis {
+            UploadBasis::Registered => self
+                .statements
+                .iter()
+                .filter(|s| s.new_works > 0)
+                .map(|s| (s.artist, s.received_at, u64::from(s.new_works)))
+                .collect(),
+            UploadBasis::Published => self
+                .published
+                .iter()
+                .map(|(&(a, day), &n)| (a, Timestamp::from_unix_nanos(day), n))
+                .collect(),
         }
     }
 

@@ -26,6 +26,7 @@ pub mod extract;
 pub mod log;
 pub mod meta;
 pub mod statements;
+pub mod stats;
 pub mod works;
 
 pub use error::{ApiError, ApiResult};
@@ -111,6 +112,7 @@ fn all_routes() -> Routes {
         .merge(statements::routes())
         .merge(works::routes())
         .merge(check::routes())
+        .merge(stats::routes())
         .merge(log::routes())
 }
 

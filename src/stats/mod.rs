@@ -418,6 +418,19 @@ pub fn analyze<A: std::hash::Hash + Eq + Clone>(
     events: &[(A, Timestamp)],
     options: &Options,
 ) -> Result<Analysis, StatsError> {
+    let weighted: Vec<(&A, Timestamp, u64)> = events.iter().map(|(a, t)| (a, *t, 1)).collect();
+    analyze_weighted(&weighted, options)
+}
+
+/// [`analyze`] over events that stand for `weight` uploads each (the same
+/// artist, the same instant): the registry's aggregates.
+///
+/// # Errors
+/// As [`analyze`].
+pub fn analyze_weighted<A: std::hash::Hash + Eq>(
+    events: &[(A, Timestamp, u64)],
+    options: &Options,
+) -> Result<Analysis, StatsError> {
     if options.to < options.from {
         return Err(StatsError::Option(format!(
             "the range is empty: `to` ({}) is before `from` ({})",
@@ -440,7 +453,7 @@ pub fn analyze<A: std::hash::Hash + Eq + Clone>(
     }
     // First event of every artist, over all events (the range aside).
     let mut first: HashMap<&A, Date> = HashMap::new();
-    for (a, t) in events {
+    for (a, t, _) in events.iter().filter(|e| e.2 > 0) {
         let d = date_of(*t);
         first.entry(a).and_modify(|f| *f = (*f).min(d)).or_insert(d);
     }
@@ -448,10 +461,10 @@ pub fn analyze<A: std::hash::Hash + Eq + Clone>(
     let index: HashMap<Date, usize> = starts.iter().enumerate().map(|(i, d)| (*d, i)).collect();
     let mut per_artist: HashMap<(&A, usize), u64> = HashMap::new();
     let mut in_range = 0;
-    for (a, t) in events {
+    for (a, t, w) in events.iter().filter(|e| e.2 > 0) {
         if let Some(&i) = index.get(&bucket.start(date_of(*t))) {
-            in_range += 1;
-            *per_artist.entry((a, i)).or_default() += 1;
+            in_range += w;
+            *per_artist.entry((a, i)).or_default() += w;
         }
     }
     let mut series = Vec::new();
@@ -513,7 +526,7 @@ pub fn analyze<A: std::hash::Hash + Eq + Clone>(
     }
     Ok(Analysis {
         options: options.clone(),
-        events_in: events.len() as u64,
+        events_in: events.iter().map(|e| e.2).sum(),
         events_in_range: in_range,
         series,
     })

@@ -15,5 +15,6 @@ mod openapi;
 mod payout;
 mod statements;
 mod stats;
+mod stats_api;
 mod storage;
 mod vectors;

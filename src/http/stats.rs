@@ -1,0 +1,188 @@
+//! Upload-trend statistics from the registry's own records
+//! (`spec/stats.md`): `GET /v1/stats/uploads` (JSON or CSV) and
+//! `GET /v1/stats/uploads.svg` (the chart). Public.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use time::macros::format_description;
+use time::Date;
+
+use super::error::{ApiError, ApiResult};
+use super::{AppState, Routes};
+use crate::check::index::UploadBasis;
+use crate::stats::{self, Analysis, Bucket, EventDate, Options};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/v1/stats/uploads", uploads)
+        .get("/v1/stats/uploads.svg", uploads_svg)
+}
+
+fn bad(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid-parameter", detail)
+}
+
+fn day(value: &str, name: &str) -> ApiResult<Date> {
+    Date::parse(value, format_description!("[year]-[month]-[day]")).map_err(|_| {
+        bad(format!(
+            "`{name}` is not a date (YYYY-MM-DD): `{}`",
+            value.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
+/// Parses the query, runs the analysis on the registry's aggregates.
+fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, UploadBasis, String)> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|e| bad(format!("malformed query: {e}")))?;
+    let (mut from, mut to, mut cutoff) = (None, None, None);
+    let (mut bucket, mut cap, mut basis, mut format) = (
+        Bucket::Month,
+        1u32,
+        UploadBasis::Registered,
+        "json".to_owned(),
+    );
+    let mut events = Vec::new();
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "from" => from = Some(day(v, "from")?),
+            "to" => to = Some(day(v, "to")?),
+            "cutoff" => cutoff = Some(day(v, "cutoff")?),
+            "bucket" => bucket = Bucket::parse(v).map_err(|e| bad(e.to_string()))?,
+            "cap" => {
+                cap = v
+                    .parse()
+                    .map_err(|_| bad(format!("`cap` is a whole number ≥ 0, got `{v}`")))?;
+            }
+            "basis" => {
+                basis = match v.as_str() {
+                    "registered" => UploadBasis::Registered,
+                    "published" => UploadBasis::Published,
+                    _ => {
+                        return Err(bad(format!(
+                            "unknown basis `{v}`: use registered or published"
+                        )))
+                    }
+                };
+            }
+            "format" => {
+                if v != "json" && v != "csv" {
+                    return Err(bad(format!("unknown format `{v}`: use json or csv")));
+                }
+                format.clone_from(v);
+            }
+            "event" => {
+                let (name, date) = v
+                    .rsplit_once('=')
+                    .ok_or_else(|| bad(format!("`event` is NAME=YYYY-MM-DD, got `{v}`")))?;
+                events.push(EventDate {
+                    name: name.to_owned(),
+                    date: day(date, "event")?,
+                });
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown parameter `{}`",
+                    other.chars().take(40).collect::<String>()
+                )))
+            }
+        }
+    }
+    let uploads = state
+        .registry
+        .with_index(|st| st.index.upload_events(basis));
+    let dates = uploads.iter().map(|(_, t, _)| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.unix_nanos()))
+            .map_or(Date::MIN, time::OffsetDateTime::date)
+    });
+    let (first, last) = dates.fold((None::<Date>, None::<Date>), |(lo, hi), d| {
+        (
+            Some(lo.map_or(d, |x| x.min(d))),
+            Some(hi.map_or(d, |x| x.max(d))),
+        )
+    });
+    let (Some(from), Some(to)) = (from.or(first), to.or(last)) else {
+        return Err(ApiError::not_found(
+            "the registry holds no uploads on this basis yet; give `from` and `to` to see an empty series",
+        ));
+    };
+    let options = Options {
+        from,
+        to,
+        bucket,
+        cap,
+        cutoff: cutoff.unwrap_or_else(|| {
+            Date::from_calendar_date(2022, time::Month::January, 1).unwrap_or(Date::MIN)
+        }),
+        events: if events.is_empty() {
+            stats::default_events()
+        } else {
+            events
+        },
+    };
+    let analysis = stats::analyze_weighted(&uploads, &options).map_err(|e| {
+        let mut msg = e.to_string();
+        if cutoff.is_none() {
+            msg.push_str(" (the default cutoff is 2022-01-01: give `cutoff`)");
+        }
+        bad(msg)
+    })?;
+    Ok((analysis, basis, format))
+}
+
+fn basis_name(b: UploadBasis) -> &'static str {
+    match b {
+        UploadBasis::Registered => "registered",
+        UploadBasis::Published => "published",
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn uploads(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+    let (analysis, basis, format) = analyse(&state, query.as_deref())?;
+    if format == "csv" {
+        let mut out = String::from("series,bucket_start,count,active_artists\n");
+        for s in &analysis.series {
+            for b in &s.buckets {
+                out.push_str(&format!(
+                    "{},{},{},{}\n",
+                    s.name, b.start, b.count, b.active_artists
+                ));
+            }
+        }
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            )],
+            out,
+        )
+            .into_response());
+    }
+    let mut body = serde_json::to_value(&analysis).map_err(|_| ApiError::internal())?;
+    if let Some(o) = body.as_object_mut() {
+        o.insert("basis".into(), basis_name(basis).into());
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+#[tracing::instrument(skip_all)]
+async fn uploads_svg(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let (analysis, basis, _) = analyse(&state, query.as_deref())?;
+    let title = match basis {
+        UploadBasis::Registered => "Works registered by senior and junior artists",
+        UploadBasis::Published => "Works published by senior and junior artists (as declared)",
+    };
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/svg+xml"),
+        )],
+        stats::chart::svg(&analysis, title),
+    )
+        .into_response())
+}
