@@ -123,9 +123,12 @@ async fn populate(store: &Arc<dyn Store>, works: usize) -> anyhow::Result<Timest
         .map(|i| SecretKey::from_seed(&[u8::try_from(i % 250).unwrap_or(0) + 1; 32]))
         .collect();
     let start = Timestamp::now().plus_secs(-400 * 24 * 3600).unix_nanos();
+    let statements_total = (works / WORKS_PER_STATEMENT).max(1) as i64;
+    // Spread over the 400 days (for the statistics part), never closer than 1 ms.
+    let step = (400 * 86_400_000_000_000 / (statements_total + ARTISTS as i64)).max(1_000_000);
     let mut clock: i64 = 0;
     let mut next_time = || {
-        clock += 1_000_000; // 1 ms apart
+        clock += step;
         Timestamp::from_unix_nanos(start + clock)
     };
     let mut artist_ids = Vec::new();
@@ -495,6 +498,40 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
     report("check as_of, full JSON", &af, f.hashes_per_sec);
     let f2 = drive(&floor_url, None, &compact, clients, secs).await;
     report("floor again (drift check)", &f2, f.hashes_per_sec);
+
+    // Statistics (GET /v1/stats/uploads): weekly, over the 400 days.
+    let today = time::OffsetDateTime::now_utc().date();
+    let q = |cap: u32| {
+        format!(
+            "{base}/v1/stats/uploads?basis=registered&bucket=week&cap={cap}&from={}&to={today}&cutoff={}",
+            today - time::Duration::days(401),
+            today - time::Duration::days(200)
+        )
+    };
+    let http = reqwest::Client::new();
+    let mut misses = Vec::new();
+    for cap in 0..10u32 {
+        let t = Instant::now();
+        let r = http.get(q(cap)).send().await?;
+        assert!(r.status().is_success(), "stats: {}", r.status());
+        r.bytes().await?;
+        misses.push(t.elapsed());
+    }
+    let mut hits = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        http.get(q(1)).send().await?.bytes().await?;
+        hits.push(t.elapsed());
+    }
+    misses.sort();
+    hits.sort();
+    println!(
+        "stats, weekly over 400 days, {works} works: computed (10 queries) median {:.1} ms, max {:.1} ms; cached (50) median {:.2} ms, max {:.2} ms",
+        misses[misses.len() / 2].as_secs_f64() * 1e3,
+        misses[misses.len() - 1].as_secs_f64() * 1e3,
+        hits[hits.len() / 2].as_secs_f64() * 1e3,
+        hits[hits.len() - 1].as_secs_f64() * 1e3
+    );
 
     server.abort();
     floor_server.abort();

@@ -45,6 +45,7 @@ pub async fn app_state(
         auth: Arc::new(Auth::new(registry_key, issuer)?),
         admin_key,
         registry_key: registry_key.public_key(),
+        stats_cache: Arc::default(),
     })
 }
 

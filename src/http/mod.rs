@@ -48,6 +48,8 @@ pub struct AppState {
     pub admin_key: Option<PublicKey>,
     /// The registry's own public key.
     pub registry_key: PublicKey,
+    /// Recent statistics answers, valid while the log does not grow.
+    pub stats_cache: Arc<stats::StatsCache>,
 }
 
 /// A router that remembers which routes it has.

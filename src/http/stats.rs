@@ -2,6 +2,8 @@
 //! (`spec/stats.md`): `GET /v1/stats/uploads` (JSON or CSV) and
 //! `GET /v1/stats/uploads.svg` (the chart). Public.
 
+use std::sync::{Arc, Mutex};
+
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +19,56 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/v1/stats/uploads", uploads)
         .get("/v1/stats/uploads.svg", uploads_svg)
+}
+
+/// Answers kept, at most.
+const CACHED: usize = 32;
+
+/// Recent analyses, keyed by the query and the log size they were computed
+/// at: an answer is reused until the next write.
+#[derive(Debug, Default)]
+pub struct StatsCache {
+    entries: Mutex<Vec<(String, u64, Arc<(Analysis, UploadBasis, String)>)>>,
+}
+
+impl StatsCache {
+    fn get(&self, query: &str, size: u64) -> Option<Arc<(Analysis, UploadBasis, String)>> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .iter()
+            .find(|(q, s, _)| q == query && *s == size)
+            .map(|(_, _, a)| Arc::clone(a))
+    }
+
+    fn put(&self, query: String, size: u64, answer: Arc<(Analysis, UploadBasis, String)>) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.retain(|(_, s, _)| *s == size);
+        if entries.len() >= CACHED {
+            entries.remove(0);
+        }
+        entries.push((query, size, answer));
+    }
+}
+
+/// The analysis for `query`, from the cache while the log has not grown.
+fn cached(
+    state: &AppState,
+    query: Option<&str>,
+) -> ApiResult<Arc<(Analysis, UploadBasis, String)>> {
+    let key = query.unwrap_or_default().to_owned();
+    let size = state.registry.with_index(|st| st.index.size());
+    if let Some(hit) = state.stats_cache.get(&key, size) {
+        return Ok(hit);
+    }
+    let answer = Arc::new(analyse(state, query)?);
+    state.stats_cache.put(key, size, Arc::clone(&answer));
+    Ok(answer)
 }
 
 fn bad(detail: impl Into<String>) -> ApiError {
@@ -140,7 +192,8 @@ fn basis_name(b: UploadBasis) -> &'static str {
 
 #[tracing::instrument(skip_all)]
 async fn uploads(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
-    let (analysis, basis, format) = analyse(&state, query.as_deref())?;
+    let answer = cached(&state, query.as_deref())?;
+    let (analysis, basis, format) = (&answer.0, answer.1, answer.2.as_str());
     if format == "csv" {
         let mut out = String::from("series,bucket_start,count,active_artists\n");
         for s in &analysis.series {
@@ -160,7 +213,7 @@ async fn uploads(State(state): State<AppState>, RawQuery(query): RawQuery) -> Ap
         )
             .into_response());
     }
-    let mut body = serde_json::to_value(&analysis).map_err(|_| ApiError::internal())?;
+    let mut body = serde_json::to_value(analysis).map_err(|_| ApiError::internal())?;
     if let Some(o) = body.as_object_mut() {
         o.insert("basis".into(), basis_name(basis).into());
     }
@@ -172,7 +225,8 @@ async fn uploads_svg(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let (analysis, basis, _) = analyse(&state, query.as_deref())?;
+    let answer = cached(&state, query.as_deref())?;
+    let (analysis, basis) = (&answer.0, answer.1);
     let title = match basis {
         UploadBasis::Registered => "Works registered by senior and junior artists",
         UploadBasis::Published => "Works published by senior and junior artists (as declared)",
@@ -182,7 +236,7 @@ async fn uploads_svg(
             header::CONTENT_TYPE,
             HeaderValue::from_static("image/svg+xml"),
         )],
-        stats::chart::svg(&analysis, title),
+        stats::chart::svg(analysis, title),
     )
         .into_response())
 }
