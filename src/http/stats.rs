@@ -24,15 +24,18 @@ pub fn routes() -> Routes {
 /// Answers kept, at most.
 const CACHED: usize = 32;
 
+/// An analysis as served: the analysis, its basis and its format.
+type Answer = Arc<(Analysis, UploadBasis, String)>;
+
 /// Recent analyses, keyed by the query and the log size they were computed
 /// at: an answer is reused until the next write.
 #[derive(Debug, Default)]
 pub struct StatsCache {
-    entries: Mutex<Vec<(String, u64, Arc<(Analysis, UploadBasis, String)>)>>,
+    entries: Mutex<Vec<(String, u64, Answer)>>,
 }
 
 impl StatsCache {
-    fn get(&self, query: &str, size: u64) -> Option<Arc<(Analysis, UploadBasis, String)>> {
+    fn get(&self, query: &str, size: u64) -> Option<Answer> {
         let entries = self
             .entries
             .lock()
@@ -43,7 +46,7 @@ impl StatsCache {
             .map(|(_, _, a)| Arc::clone(a))
     }
 
-    fn put(&self, query: String, size: u64, answer: Arc<(Analysis, UploadBasis, String)>) {
+    fn put(&self, query: String, size: u64, answer: Answer) {
         let mut entries = self
             .entries
             .lock()
