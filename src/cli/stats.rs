@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use time::macros::format_description;
 use time::Date;
 
-use crate::stats::{self, Bucket, EventDate, Options};
+use crate::stats::{self, Bucket, Options};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -51,44 +50,22 @@ pub struct StatsArgs {
 }
 
 fn day(s: &str, what: &str) -> anyhow::Result<Date> {
-    Date::parse(s.trim(), format_description!("[year]-[month]-[day]"))
-        .with_context(|| format!("--{what} `{s}` is not a date (YYYY-MM-DD)"))
+    stats::parse_day(s).with_context(|| format!("--{what} `{s}` is not a date (YYYY-MM-DD)"))
 }
 
 pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
     let events = stats::input::read(&args.input)?;
-    if events.is_empty() {
+    let Some((first, last)) = stats::span(events.iter().map(|(_, t)| *t)) else {
         bail!("{} holds no uploads", args.input.display());
-    }
-    let dates: Vec<Date> = events
-        .iter()
-        .map(|(_, t)| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.unix_nanos()))
-                .map_or(Date::MIN, time::OffsetDateTime::date)
-        })
-        .collect();
-    let from = match &args.from {
-        Some(s) => day(s, "from")?,
-        None => dates.iter().min().copied().unwrap_or(Date::MIN),
     };
-    let to = match &args.to {
-        Some(s) => day(s, "to")?,
-        None => dates.iter().max().copied().unwrap_or(Date::MIN),
-    };
+    let from = args.from.as_deref().map_or(Ok(first), |s| day(s, "from"))?;
+    let to = args.to.as_deref().map_or(Ok(last), |s| day(s, "to"))?;
     let event_dates = if args.events.is_empty() {
         stats::default_events()
     } else {
         args.events
             .iter()
-            .map(|e| {
-                let (name, date) = e
-                    .rsplit_once('=')
-                    .with_context(|| format!("--event `{e}` is not NAME=YYYY-MM-DD"))?;
-                Ok(EventDate {
-                    name: name.trim().to_owned(),
-                    date: day(date, "event")?,
-                })
-            })
+            .map(|e| stats::parse_event(e).map_err(|m| anyhow::anyhow!("--event: {m}")))
             .collect::<anyhow::Result<Vec<_>>>()?
     };
     let options = Options {
@@ -107,20 +84,8 @@ pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
         None => {}
     }
     if let Some(p) = &args.csv {
-        let mut w =
-            csv::Writer::from_path(p).with_context(|| format!("writing {}", p.display()))?;
-        w.write_record(["series", "bucket_start", "count", "active_artists"])?;
-        for s in &analysis.series {
-            for b in &s.buckets {
-                w.write_record([
-                    s.name.to_owned(),
-                    b.start.to_string(),
-                    b.count.to_string(),
-                    b.active_artists.to_string(),
-                ])?;
-            }
-        }
-        w.flush()?;
+        std::fs::write(p, stats::counts_csv(&analysis))
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some(p) = &args.svg {
         std::fs::write(p, stats::chart::svg(&analysis, &args.title))

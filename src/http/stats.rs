@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use time::macros::format_description;
 use time::Date;
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, Routes};
 use crate::check::index::UploadBasis;
-use crate::stats::{self, Analysis, Bucket, EventDate, Options};
+use crate::stats::{self, Analysis, Bucket, Options};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -79,7 +78,7 @@ fn bad(detail: impl Into<String>) -> ApiError {
 }
 
 fn day(value: &str, name: &str) -> ApiResult<Date> {
-    Date::parse(value, format_description!("[year]-[month]-[day]")).map_err(|_| {
+    stats::parse_day(value).ok_or_else(|| {
         bad(format!(
             "`{name}` is not a date (YYYY-MM-DD): `{}`",
             value.chars().take(40).collect::<String>()
@@ -128,13 +127,7 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
                 format.clone_from(v);
             }
             "event" => {
-                let (name, date) = v
-                    .rsplit_once('=')
-                    .ok_or_else(|| bad(format!("`event` is NAME=YYYY-MM-DD, got `{v}`")))?;
-                events.push(EventDate {
-                    name: name.to_owned(),
-                    date: day(date, "event")?,
-                });
+                events.push(stats::parse_event(v).map_err(|m| bad(format!("`event`: {m}")))?)
             }
             other => {
                 return Err(bad(format!(
@@ -147,16 +140,8 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
     let uploads = state
         .registry
         .with_index(|st| st.index.upload_events(basis));
-    let dates = uploads.iter().map(|(_, t, _)| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.unix_nanos()))
-            .map_or(Date::MIN, time::OffsetDateTime::date)
-    });
-    let (first, last) = dates.fold((None::<Date>, None::<Date>), |(lo, hi), d| {
-        (
-            Some(lo.map_or(d, |x| x.min(d))),
-            Some(hi.map_or(d, |x| x.max(d))),
-        )
-    });
+    let span = stats::span(uploads.iter().map(|(_, t, _)| *t));
+    let (first, last) = (span.map(|s| s.0), span.map(|s| s.1));
     let (Some(from), Some(to)) = (from.or(first), to.or(last)) else {
         return Err(ApiError::not_found(
             "the registry holds no uploads on this basis yet; give `from` and `to` to see an empty series",
@@ -167,9 +152,7 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
         to,
         bucket,
         cap,
-        cutoff: cutoff.unwrap_or_else(|| {
-            Date::from_calendar_date(2022, time::Month::January, 1).unwrap_or(Date::MIN)
-        }),
+        cutoff: cutoff.unwrap_or_else(stats::default_cutoff),
         events: if events.is_empty() {
             stats::default_events()
         } else {
@@ -198,15 +181,7 @@ async fn uploads(State(state): State<AppState>, RawQuery(query): RawQuery) -> Ap
     let answer = cached(&state, query.as_deref())?;
     let (analysis, basis, format) = (&answer.0, answer.1, answer.2.as_str());
     if format == "csv" {
-        let mut out = String::from("series,bucket_start,count,active_artists\n");
-        for s in &analysis.series {
-            for b in &s.buckets {
-                out.push_str(&format!(
-                    "{},{},{},{}\n",
-                    s.name, b.start, b.count, b.active_artists
-                ));
-            }
-        }
+        let out = stats::counts_csv(analysis);
         return Ok((
             [(
                 header::CONTENT_TYPE,

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{Date, OffsetDateTime, PrimitiveDateTime};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::domain::Timestamp;
 
@@ -26,7 +26,7 @@ pub fn parse_instant(s: &str) -> anyhow::Result<Timestamp> {
         format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
     ) {
         dt.assume_utc()
-    } else if let Ok(d) = Date::parse(s, format_description!("[year]-[month]-[day]")) {
+    } else if let Some(d) = super::parse_day(s) {
         d.midnight().assume_utc()
     } else {
         bail!(

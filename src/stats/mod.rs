@@ -106,6 +106,63 @@ pub fn default_events() -> Vec<EventDate> {
     ]
 }
 
+/// The default cohort cutoff: 2022-01-01, as in the paper.
+#[must_use]
+pub fn default_cutoff() -> Date {
+    Date::from_calendar_date(2022, Month::January, 1).unwrap_or(Date::MIN)
+}
+
+/// Parses a day written `YYYY-MM-DD`.
+#[must_use]
+pub fn parse_day(s: &str) -> Option<Date> {
+    Date::parse(
+        s.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+}
+
+/// Parses an event date written `NAME=YYYY-MM-DD`.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_event(s: &str) -> Result<EventDate, String> {
+    let (name, date) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("an event is NAME=YYYY-MM-DD, got `{s}`"))?;
+    Ok(EventDate {
+        name: name.trim().to_owned(),
+        date: parse_day(date)
+            .ok_or_else(|| format!("event `{s}`: `{date}` is not a date (YYYY-MM-DD)"))?,
+    })
+}
+
+/// The first and last day of `instants`, if any.
+pub fn span(instants: impl IntoIterator<Item = Timestamp>) -> Option<(Date, Date)> {
+    instants
+        .into_iter()
+        .map(date_of)
+        .fold(None, |acc, d| match acc {
+            None => Some((d, d)),
+            Some((lo, hi)) => Some((lo.min(d), hi.max(d))),
+        })
+}
+
+/// The counts as CSV: `series,bucket_start,count,active_artists`.
+#[must_use]
+pub fn counts_csv(analysis: &Analysis) -> String {
+    let mut out = String::from("series,bucket_start,count,active_artists\n");
+    for s in &analysis.series {
+        for b in &s.buckets {
+            out.push_str(&format!(
+                "{},{},{},{}\n",
+                s.name, b.start, b.count, b.active_artists
+            ));
+        }
+    }
+    out
+}
+
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Options {
@@ -209,7 +266,9 @@ pub struct Analysis {
     pub series: Vec<Series>,
 }
 
-fn date_of(t: Timestamp) -> Date {
+/// The UTC calendar day of `t`.
+#[must_use]
+pub fn date_of(t: Timestamp) -> Date {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.unix_nanos()))
         .map_or(Date::MIN, OffsetDateTime::date)
 }
