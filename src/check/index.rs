@@ -270,9 +270,11 @@ impl Works {
         }
     }
 
-    fn add(&mut self, hash: &ContentHash, statement: u32) {
+    /// Adds `statement` to the work `hash`, which [`Works::find`] found at
+    /// `found` (or not).
+    fn add(&mut self, hash: &ContentHash, found: Option<u32>, statement: u32) {
         let bytes = hash.as_bytes();
-        match self.find(bytes) {
+        match found {
             None => {
                 let w = u32::try_from(self.hashes.len()).unwrap_or(u32::MAX);
                 self.reserve(1);
@@ -513,10 +515,13 @@ impl ConsentIndex {
                     .ok()
                     .filter(|n| n & LINKED == 0)
                     .ok_or_else(|| fail("too many statements for the index".into()))?;
-                // Works this artist names for the first time.
+                // Index the works, counting those this artist names for
+                // the first time.
                 let mut new_works = 0u32;
+                self.works.reserve(works.len());
                 for (w, p) in works.iter().zip(&published) {
-                    let seen = self.works.find(w.as_bytes()).is_some_and(|wi| {
+                    let found = self.works.find(w.as_bytes());
+                    let seen = found.is_some_and(|wi| {
                         self.works
                             .statements(wi)
                             .any(|s| self.statements[s as usize].artist == artist)
@@ -528,6 +533,7 @@ impl ConsentIndex {
                             *self.published.entry((artist, day)).or_default() += 1;
                         }
                     }
+                    self.works.add(w, found, no);
                 }
                 self.statements.push(StatementEntry {
                     seq,
@@ -540,10 +546,6 @@ impl ConsentIndex {
                     new_works,
                     claimant_json: claimant.to_string().into_boxed_str(),
                 });
-                self.works.reserve(works.len());
-                for w in &works {
-                    self.works.add(w, no);
-                }
             }
         }
         self.size += 1;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 
 use super::RegistryArgs;
@@ -95,17 +95,13 @@ struct Answer {
     row: ReportRow,
 }
 
-fn bar(len: u64, what: &'static str, quiet: bool) -> ProgressBar {
-    let pb = ProgressBar::new(len);
+/// The dataset progress bar (count, rate, ETA), labelled, hidden with `--quiet`.
+fn bar(len: Option<u64>, what: &'static str, quiet: bool) -> ProgressBar {
+    let pb = dataset::progress_bar(len);
+    pb.set_message(what);
     if quiet {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(what);
     pb
 }
 
@@ -169,10 +165,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     let source = dataset::detect(&args.inputs)?;
     eprintln!("hashing {source}");
     let started = std::time::Instant::now();
-    let pb = dataset::progress_bar(dataset::count(&source));
-    if args.quiet {
-        pb.set_draw_target(ProgressDrawTarget::hidden());
-    }
+    let pb = bar(dataset::count(&source), "hashing", args.quiet);
     let (source, items) = tokio::task::spawn_blocking(move || {
         let items = dataset::hash_all(&source, Some(&pb));
         pb.finish_and_clear();
@@ -204,7 +197,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         query.push_str(&format!("&as_of={t}"));
     }
     let hashes: Vec<ContentHash> = items.iter().map(|i| i.hash).collect();
-    let pb = bar(items.len() as u64, "checked", args.quiet);
+    let pb = bar(Some(items.len() as u64), "checked", args.quiet);
     let mut answers = Vec::with_capacity(items.len());
     let mut digests = AnswerDigests::new();
     let done = client

@@ -29,7 +29,8 @@ fn key_id(k: &SecretKey) -> String {
     k.public_key().to_string()
 }
 
-fn time(i: usize, secs: i64) -> Timestamp {
+/// Receipt time of entry `i`, plus `secs` nanoseconds.
+pub(super) fn time(i: usize, secs: i64) -> Timestamp {
     Timestamp::from_unix_nanos(START + i64::try_from(i).unwrap_or(0) * 60_000_000_000 + secs)
 }
 

@@ -16,9 +16,9 @@ use crate::log::merkle::leaf_hash;
 use crate::log::note::{sign, Checkpoint, NoteVerifier};
 use crate::log::tree::Appender;
 
-/// Receipt time of the vector log's entry `i` (as in `log_vectors`).
-fn entry_time(i: i64) -> Timestamp {
-    Timestamp::from_unix_nanos(1_772_366_400_000_000_000 + i * 60_000_000_000)
+/// Receipt time of the vector log's entry `i`.
+fn entry_time(i: usize) -> Timestamp {
+    super::log_vectors::time(i, 0)
 }
 
 fn work(n: u32) -> ContentHash {

@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::error::{ApiError, ApiResult, ProblemItem, PROBLEM_TYPE_PREFIX};
-use super::extract::{ApiQuery, AuthUser};
+use super::extract::{media_type, ApiQuery, AuthUser};
 use super::{AppState, Routes};
 use crate::auth::Role;
 use crate::check::index::{Status, View};
@@ -58,14 +58,6 @@ struct CheckBody<'a> {
     as_of: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     mode: Option<Cow<'a, str>>,
-}
-
-fn media_type(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
 }
 
 fn purpose_of(text: &str) -> ApiResult<Category> {

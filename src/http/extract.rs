@@ -99,3 +99,13 @@ impl FromRequestParts<AppState> for AuthUser {
         })
     }
 }
+
+/// The request's media type, lowercase, without parameters.
+#[must_use]
+pub fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+}

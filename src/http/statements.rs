@@ -3,14 +3,14 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::artists::accepted_status;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiPath, AuthUser};
+use super::extract::{media_type, ApiPath, AuthUser};
 use super::{AppState, Routes, STATEMENTS_BODY_LIMIT};
 use crate::auth::Role;
 use crate::crypto::Envelope;
@@ -37,11 +37,7 @@ struct Batch {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    media_type(headers).as_deref() == Some("application/json")
 }
 
 #[tracing::instrument(skip_all, fields(artist_id = %user.subject))]
