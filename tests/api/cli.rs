@@ -4,16 +4,6 @@ use crate::helpers::*;
 
 crate::both_backends_raw!(artist_walkthrough, key_and_builder_commands);
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 async fn artist_walkthrough(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
     let (url, _location) = server_database(backend, dir.path()).await;

@@ -624,3 +624,15 @@ macro_rules! both_backends_raw {
         }
     };
 }
+
+/// The CLI's stdout, after asserting it succeeded (stderr shown otherwise).
+#[track_caller]
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
