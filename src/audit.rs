@@ -88,6 +88,7 @@ pub struct AuditCounts {
     pub artists: u64,
     pub key_events: u64,
     pub statements: u64,
+    pub payouts: u64,
 }
 
 /// An entry, its leaf hash and, for a statement, its payload's `key`.
@@ -426,6 +427,7 @@ impl Auditor {
             EntryKind::Artist => PayloadType::Artist,
             EntryKind::KeyEvent => PayloadType::KeyEvent,
             EntryKind::Statement => PayloadType::Statement,
+            EntryKind::Payout => PayloadType::PayoutRecord,
         };
         if e.payload_type != expected_type.as_str() {
             return Err(fail(format!(
@@ -487,6 +489,16 @@ impl Auditor {
                         signers[0]
                     )));
                 }
+            }
+            EntryKind::Payout => {
+                self.counts.payouts += 1;
+                let registry = self.verifier.key.to_string();
+                if signers.len() != 1 || signers[0] != registry {
+                    return Err(fail(format!(
+                        "a payout record is signed by exactly the log's key {registry}"
+                    )));
+                }
+                crate::payout::PayoutRecord::parse(&e.payload).map_err(fail)?;
             }
         }
         Ok(())

@@ -188,6 +188,8 @@ pub enum Parsed {
         published: Vec<Option<Timestamp>>,
         terms: serde_json::Value,
     },
+    /// A payout record: no effect on consent.
+    Payout,
 }
 
 fn key_bytes(text: &str) -> Result<[u8; 32], String> {
@@ -229,6 +231,7 @@ pub fn parse(kind: EntryKind, payload: &[u8]) -> Result<Parsed, String> {
                 terms: serde_json::to_value(&s.terms).map_err(|e| e.to_string())?,
             })
         }
+        EntryKind::Payout => Ok(Parsed::Payout),
     }
 }
 
@@ -547,6 +550,7 @@ impl ConsentIndex {
                     claimant_json: claimant.to_string().into_boxed_str(),
                 });
             }
+            Parsed::Payout => {}
         }
         self.size += 1;
         Ok(())
@@ -685,6 +689,12 @@ impl ConsentIndex {
     #[must_use]
     pub fn statement(&self, no: u32) -> &StatementEntry {
         &self.statements[no as usize]
+    }
+
+    /// The id of the artist who made statement `no`.
+    #[must_use]
+    pub fn statement_artist(&self, no: u32) -> &str {
+        &self.artists[self.statements[no as usize].artist as usize].id
     }
 
     /// Memory held, by part.

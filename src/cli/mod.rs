@@ -12,6 +12,7 @@ mod audit;
 pub mod check;
 mod keys;
 pub mod log_vectors;
+mod payout;
 pub mod payout_vectors;
 mod receipt;
 pub mod receipt_vectors;
@@ -71,6 +72,10 @@ pub enum Command {
     /// list and answers against its digests, and with --log the answers
     /// recomputed from the log itself.
     VerifyReceipt(receipt::VerifyReceiptArgs),
+    /// Payouts of training runs: report a run (builders) and verify a
+    /// payout statement against the log (anyone).
+    #[command(subcommand)]
+    Payout(payout::PayoutCommand),
     /// Regenerate spec/vectors/statements.json, log.json, receipts.json and payouts.json (deterministic).
     #[command(hide = true)]
     Vectors {
@@ -182,6 +187,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check::check(args).await,
         Command::Filter(args) => check::filter(args).await,
         Command::VerifyReceipt(args) => receipt::verify_receipt(args).await,
+        Command::Payout(cmd) => payout::run(cmd).await,
         Command::Stats(args) => stats::run(&args),
         Command::Vectors {
             out,

@@ -27,15 +27,19 @@ pub enum PayloadType {
     KeyEvent,
     AuthChallenge,
     CheckReceipt,
+    PayoutStatement,
+    PayoutRecord,
 }
 
 impl PayloadType {
-    pub const ALL: [PayloadType; 5] = [
+    pub const ALL: [PayloadType; 7] = [
         PayloadType::Statement,
         PayloadType::Artist,
         PayloadType::KeyEvent,
         PayloadType::AuthChallenge,
         PayloadType::CheckReceipt,
+        PayloadType::PayoutStatement,
+        PayloadType::PayoutRecord,
     ];
 
     #[must_use]
@@ -46,6 +50,8 @@ impl PayloadType {
             PayloadType::KeyEvent => "application/vnd.consentry.key-event.v1+json",
             PayloadType::AuthChallenge => "application/vnd.consentry.auth-challenge.v1",
             PayloadType::CheckReceipt => "application/vnd.consentry.check-receipt.v1+json",
+            PayloadType::PayoutStatement => "application/vnd.consentry.payout-statement.v1+json",
+            PayloadType::PayoutRecord => "application/vnd.consentry.payout-record.v1+json",
         }
     }
 }

@@ -91,7 +91,7 @@ pub fn validate_terms(terms: &[Term]) -> Result<(), InvalidPayload> {
     Ok(())
 }
 
-fn validate_money(money: &Money, allow_zero: bool) -> Result<(), InvalidPayload> {
+pub fn validate_money(money: &Money, allow_zero: bool) -> Result<(), InvalidPayload> {
     if !is_iso4217(&money.currency) {
         return Err(InvalidPayload::new(format!(
             "`{}` is not an ISO 4217 currency code",

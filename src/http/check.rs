@@ -177,32 +177,7 @@ async fn check(
             ),
         ));
     }
-    let mut hashes = Vec::with_capacity(req.hashes.len());
-    let mut invalid = Vec::new();
-    for (i, text) in req.hashes.iter().enumerate() {
-        match text.parse::<ContentHash>() {
-            Ok(h) => hashes.push(h),
-            Err(e) => invalid.push(ProblemItem {
-                index: Some(i),
-                kind: format!("{PROBLEM_TYPE_PREFIX}invalid-hash"),
-                detail: e.to_string(),
-            }),
-        }
-    }
-    if let Some(first) = invalid.first() {
-        let mut err = ApiError::bad_request(
-            "invalid-hash",
-            format!(
-                "{} invalid hashes; first, hashes[{}]: {}",
-                invalid.len(),
-                first.index.unwrap_or_default(),
-                first.detail
-            ),
-        );
-        invalid.truncate(MAX_LISTED);
-        err.errors = invalid;
-        return Err(err);
-    }
+    let hashes = parse_hash_list(&req.hashes, "hashes")?;
     drop(body);
     let (view, cp) = state.registry.check_view(as_of)?;
     let task_state = state.clone();
@@ -218,6 +193,38 @@ async fn check(
     out.push_str(&results);
     let _ = write!(out, ",\"receipt\":{receipt}}}");
     Ok(json_response(out))
+}
+
+/// Parses a request's list of hashes; a 400 `invalid-hash` lists the
+/// invalid ones (the first 100) by index.
+pub(super) fn parse_hash_list(texts: &[Cow<'_, str>], member: &str) -> ApiResult<Vec<ContentHash>> {
+    let mut hashes = Vec::with_capacity(texts.len());
+    let mut invalid = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        match text.parse::<ContentHash>() {
+            Ok(h) => hashes.push(h),
+            Err(e) => invalid.push(ProblemItem {
+                index: Some(i),
+                kind: format!("{PROBLEM_TYPE_PREFIX}invalid-hash"),
+                detail: e.to_string(),
+            }),
+        }
+    }
+    if let Some(first) = invalid.first() {
+        let mut err = ApiError::bad_request(
+            "invalid-hash",
+            format!(
+                "{} invalid hashes; first, {member}[{}]: {}",
+                invalid.len(),
+                first.index.unwrap_or_default(),
+                first.detail
+            ),
+        );
+        invalid.truncate(MAX_LISTED);
+        err.errors = invalid;
+        return Err(err);
+    }
+    Ok(hashes)
 }
 
 /// Answers a whole JSON request: the `results` (full) or `statuses`

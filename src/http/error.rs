@@ -99,6 +99,9 @@ fn rejection_status(kind: RejectionKind) -> (StatusCode, &'static str) {
         K::UnknownArtist => (StatusCode::NOT_FOUND, "not-found"),
         K::TooManyItems => (StatusCode::PAYLOAD_TOO_LARGE, "too-many-items"),
         K::EmptyBatch => (StatusCode::BAD_REQUEST, "empty-batch"),
+        K::InvalidRun => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-run"),
+        K::ReceiptMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "receipt-mismatch"),
+        K::RunExists => (StatusCode::CONFLICT, "run-exists"),
     }
 }
 

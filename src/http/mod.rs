@@ -25,6 +25,7 @@ pub mod error;
 pub mod extract;
 pub mod log;
 pub mod meta;
+pub mod payouts;
 pub mod statements;
 pub mod stats;
 pub mod works;
@@ -114,6 +115,7 @@ fn all_routes() -> Routes {
         .merge(statements::routes())
         .merge(works::routes())
         .merge(check::routes())
+        .merge(payouts::routes())
         .merge(stats::routes())
         .merge(log::routes())
 }

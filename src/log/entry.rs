@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! u8      version = 1
-//! u8      kind (1 artist registration, 2 key event, 3 statement)
+//! u8      kind (1 artist registration, 2 key event, 3 statement, 4 payout record)
 //! u64     receipt time, unix nanoseconds, big-endian
 //! u8      length of the payload type, then its ASCII bytes
 //! u8      number of signatures (1 or 2), then per signature:
@@ -31,6 +31,7 @@ pub enum EntryKind {
     Artist = 1,
     KeyEvent = 2,
     Statement = 3,
+    Payout = 4,
 }
 
 impl EntryKind {
@@ -41,17 +42,19 @@ impl EntryKind {
             1 => Some(EntryKind::Artist),
             2 => Some(EntryKind::KeyEvent),
             3 => Some(EntryKind::Statement),
+            4 => Some(EntryKind::Payout),
             _ => None,
         }
     }
 
-    /// The name used in JSON (`artist`, `key-event`, `statement`).
+    /// The name used in JSON (`artist`, `key-event`, `statement`, `payout`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             EntryKind::Artist => "artist",
             EntryKind::KeyEvent => "key-event",
             EntryKind::Statement => "statement",
+            EntryKind::Payout => "payout",
         }
     }
 }

@@ -13,6 +13,56 @@ use crate::domain::{ContentHash, Timestamp};
 use crate::log::entry::{self, EntryKind, EntrySignature};
 use crate::log::Hash;
 
+/// Reads a [`PayoutSummary`] from a row of `sql::payout_columns!()` (on
+/// either backend's row type).
+macro_rules! payout_summary_from_row {
+    ($row:expr) => {{
+        let r = $row;
+        let unsigned = |n: i64| {
+            u64::try_from(n).map_err(|_| StoreError::Corrupt("negative payout figure".into()))
+        };
+        Ok::<_, StoreError>(PayoutSummary {
+            statement_id: r.try_get("statement_id")?,
+            record_seq: r.try_get("record_seq")?,
+            builder_id: r.try_get("builder_id")?,
+            run_id: r.try_get("run_id")?,
+            purpose: r.try_get("purpose")?,
+            checked_at: Timestamp::from_unix_nanos(r.try_get("checked_at")?),
+            currency: r.try_get("currency")?,
+            pool_minor: unsigned(r.try_get("pool_minor")?)?,
+            works: unsigned(r.try_get("works")?)?,
+            excluded: unsigned(r.try_get("excluded")?)?,
+            issued_at: Timestamp::from_unix_nanos(r.try_get("issued_at")?),
+        })
+    }};
+}
+
+/// Reads a [`crate::payout::PayoutLine`] from a row of
+/// `sql::SELECT_ARTIST_PAYOUTS`.
+macro_rules! payout_line_from_row {
+    ($row:expr) => {{
+        let r = $row;
+        let unsigned = |n: i64| {
+            u64::try_from(n).map_err(|_| StoreError::Corrupt("negative payout figure".into()))
+        };
+        let fees: String = r.try_get("flat_fees")?;
+        Ok::<_, StoreError>(crate::payout::PayoutLine {
+            artist_id: r.try_get("artist_id")?,
+            works: unsigned(r.try_get("line_works")?)?,
+            held_works: unsigned(r.try_get("held_works")?)?,
+            revenue_share: unsigned(r.try_get("revenue_share")?)?,
+            shortfall: unsigned(r.try_get("shortfall")?)?,
+            flat_fees: serde_json::from_str(&fees)
+                .map_err(|_| StoreError::Corrupt("payout line flat fees".into()))?,
+        })
+    }};
+}
+
+/// Signed bounds for a payout figure column.
+fn signed(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt("payout figure beyond i64".into()))
+}
+
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -23,6 +73,8 @@ pub enum DocumentKind {
     Artist,
     KeyEvent,
     Statement,
+    /// A payout record, signed by the registry (`spec/payouts.md` §6).
+    Payout,
 }
 
 impl DocumentKind {
@@ -32,6 +84,18 @@ impl DocumentKind {
             DocumentKind::Artist => "artist",
             DocumentKind::KeyEvent => "key-event",
             DocumentKind::Statement => "statement",
+            DocumentKind::Payout => "payout",
+        }
+    }
+
+    /// The log entry kind of such documents.
+    #[must_use]
+    pub const fn entry_kind(self) -> EntryKind {
+        match self {
+            DocumentKind::Artist => EntryKind::Artist,
+            DocumentKind::KeyEvent => EntryKind::KeyEvent,
+            DocumentKind::Statement => EntryKind::Statement,
+            DocumentKind::Payout => EntryKind::Payout,
         }
     }
 
@@ -42,6 +106,7 @@ impl DocumentKind {
             "artist" => Ok(DocumentKind::Artist),
             "key-event" => Ok(DocumentKind::KeyEvent),
             "statement" => Ok(DocumentKind::Statement),
+            "payout" => Ok(DocumentKind::Payout),
             other => Err(StoreError::Corrupt(format!(
                 "unknown document kind `{other}`"
             ))),
@@ -95,11 +160,7 @@ impl Document {
                 .ok_or_else(|| corrupt("signature"))?;
             out.push(EntrySignature { key, sig });
         }
-        let kind = match self.kind {
-            DocumentKind::Artist => EntryKind::Artist,
-            DocumentKind::KeyEvent => EntryKind::KeyEvent,
-            DocumentKind::Statement => EntryKind::Statement,
-        };
+        let kind = self.kind.entry_kind();
         let received_at =
             u64::try_from(self.received_at.unix_nanos()).map_err(|_| corrupt("receipt time"))?;
         entry::encode(kind, received_at, &self.payload_type, &out, &self.payload)
@@ -148,7 +209,41 @@ pub enum Effect {
         issued_at: Timestamp,
         works: Vec<ContentHash>,
     },
+    /// A payout statement, whose log record the document is.
+    Payout(Box<PayoutRow>),
 }
+
+/// A payout statement as stored (`payout_statements`), without its
+/// payload and lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutSummary {
+    pub statement_id: String,
+    /// The log index of its payout record (0 until stored).
+    pub record_seq: i64,
+    pub builder_id: String,
+    pub run_id: String,
+    pub purpose: String,
+    pub checked_at: Timestamp,
+    pub currency: String,
+    pub pool_minor: u64,
+    pub works: u64,
+    pub excluded: u64,
+    pub issued_at: Timestamp,
+}
+
+/// A payout statement to store: its summary, the signed envelope's parts
+/// and one line per artist.
+#[derive(Debug, Clone)]
+pub struct PayoutRow {
+    pub summary: PayoutSummary,
+    pub payload: Vec<u8>,
+    /// JSON array of `{keyid, sig}`, as in envelopes.
+    pub signatures: String,
+    pub lines: Vec<crate::payout::PayoutLine>,
+}
+
+/// Listing pages, at most this long.
+pub const MAX_PAGE: u32 = 1000;
 
 /// One append: a document and its effects.
 #[derive(Debug, Clone)]
@@ -225,6 +320,8 @@ pub struct Counts {
     pub builders: i64,
     pub log_entries: i64,
     pub checkpoints: i64,
+    pub payout_statements: i64,
+    pub payout_lines: i64,
 }
 
 /// Storage failures. `Conflict` carries the violated constraint's name.
@@ -346,6 +443,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// The builder holding `key`.
     async fn builder_by_key(&self, key: &PublicKey) -> Result<Option<BuilderRecord>>;
+
+    /// A payout statement by id: its summary, payload and signatures (lines
+    /// left empty).
+    async fn payout(&self, statement_id: &str) -> Result<Option<PayoutRow>>;
+
+    /// The statement id of a builder's run, if it was reported.
+    async fn payout_of_run(&self, builder_id: &str, run_id: &str) -> Result<Option<String>>;
+
+    /// A builder's payout statements in log order, after record seq `after`,
+    /// at most `limit`.
+    async fn builder_payouts(
+        &self,
+        builder_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<PayoutSummary>>;
+
+    /// An artist's payout lines in log order, after record seq `after`, at
+    /// most `limit`, each with its statement.
+    async fn artist_payouts(
+        &self,
+        artist_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(PayoutSummary, crate::payout::PayoutLine)>>;
 
     /// Row counts of every table. Safe concurrently.
     async fn counts(&self) -> Result<Counts>;
@@ -479,7 +601,9 @@ pub(crate) const COUNTS_SQL: &str = "select
     (select count(*) from statement_works) as statement_works,
     (select count(*) from builders) as builders,
     (select count(*) from log_leaves) as log_entries,
-    (select count(*) from checkpoints) as checkpoints";
+    (select count(*) from checkpoints) as checkpoints,
+    (select count(*) from payout_statements) as payout_statements,
+    (select count(*) from payout_lines) as payout_lines";
 
 /// Opens the store named by a `sqlite:` or `postgres:` URL and runs its migrations.
 ///

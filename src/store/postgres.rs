@@ -9,14 +9,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use super::{
-    checkpoint_from_parts, map_constraint, owner_rows, parse_hash, parse_key, pick_hashes, sql,
-    Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts, Document,
-    DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument, WorkStatementRow,
-    COUNTS_SQL,
+    checkpoint_from_parts, map_constraint, owner_rows, parse_hash, parse_key, pick_hashes, signed,
+    sql, Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts,
+    Document, DocumentKind, Effect, KeyRecord, PayoutRow, PayoutSummary, Result, Store, StoreError,
+    StoredDocument, WorkStatementRow, COUNTS_SQL, MAX_PAGE,
 };
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::Hash;
+use crate::payout::PayoutLine;
 
 /// The advisory lock key that serialises writers ("consentr" in ASCII).
 const WRITER_LOCK: i64 = 0x636f_6e73_656e_7472;
@@ -289,6 +290,62 @@ impl Store for PgStore {
         .transpose()
     }
 
+    async fn payout(&self, statement_id: &str) -> Result<Option<PayoutRow>> {
+        let row = sqlx::query(sql::SELECT_PAYOUT)
+            .bind(statement_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(PayoutRow {
+                summary: payout_summary_from_row!(&r)?,
+                payload: r.try_get("payload")?,
+                signatures: r.try_get("signatures")?,
+                lines: Vec::new(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn payout_of_run(&self, builder_id: &str, run_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(sql::SELECT_PAYOUT_OF_RUN)
+            .bind(builder_id)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn builder_payouts(
+        &self,
+        builder_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<PayoutSummary>> {
+        let rows = sqlx::query(sql::SELECT_BUILDER_PAYOUTS)
+            .bind(builder_id)
+            .bind(after.unwrap_or(-1))
+            .bind(i64::from(limit.min(MAX_PAGE)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| payout_summary_from_row!(r)).collect()
+    }
+
+    async fn artist_payouts(
+        &self,
+        artist_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(PayoutSummary, PayoutLine)>> {
+        let rows = sqlx::query(sql::SELECT_ARTIST_PAYOUTS)
+            .bind(artist_id)
+            .bind(after.unwrap_or(-1))
+            .bind(i64::from(limit.min(MAX_PAGE)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((payout_summary_from_row!(r)?, payout_line_from_row!(r)?)))
+            .collect()
+    }
+
     async fn counts(&self) -> Result<Counts> {
         let r = sqlx::query(COUNTS_SQL).fetch_one(&self.pool).await?;
         Ok(Counts {
@@ -300,6 +357,8 @@ impl Store for PgStore {
             builders: r.try_get("builders")?,
             log_entries: r.try_get("log_entries")?,
             checkpoints: r.try_get("checkpoints")?,
+            payout_statements: r.try_get("payout_statements")?,
+            payout_lines: r.try_get("payout_lines")?,
         })
     }
 
@@ -483,6 +542,7 @@ async fn append_rows(
                         return Err(StoreError::Conflict("artist_keys_revoked_once".into()));
                     }
                 }
+                Effect::Payout(row) => insert_payout(tx, seq, row).await?,
                 Effect::Statement {
                     key,
                     issued_at,
@@ -570,4 +630,44 @@ async fn number(
         .ok_or_else(|| StoreError::Conflict(missing.into()))?;
     cache.insert(cache_key, n);
     Ok(n)
+}
+
+async fn insert_payout(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    seq: i64,
+    row: &PayoutRow,
+) -> Result<()> {
+    let s = &row.summary;
+    sqlx::query(sql::INSERT_PAYOUT)
+        .bind(&s.statement_id)
+        .bind(seq)
+        .bind(&s.builder_id)
+        .bind(&s.run_id)
+        .bind(&s.purpose)
+        .bind(s.checked_at.unix_nanos())
+        .bind(&s.currency)
+        .bind(signed(s.pool_minor)?)
+        .bind(signed(s.works)?)
+        .bind(signed(s.excluded)?)
+        .bind(s.issued_at.unix_nanos())
+        .bind(row.payload.as_slice())
+        .bind(&row.signatures)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_constraint)?;
+    for l in &row.lines {
+        sqlx::query(sql::INSERT_PAYOUT_LINE)
+            .bind(&l.artist_id)
+            .bind(&s.statement_id)
+            .bind(seq)
+            .bind(signed(l.works)?)
+            .bind(signed(l.held_works)?)
+            .bind(signed(l.revenue_share)?)
+            .bind(signed(l.shortfall)?)
+            .bind(serde_json::to_string(&l.flat_fees).unwrap_or_default())
+            .execute(&mut **tx)
+            .await
+            .map_err(map_constraint)?;
+    }
+    Ok(())
 }

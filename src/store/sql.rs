@@ -83,3 +83,51 @@ pub(crate) const SELECT_DOCUMENTS_FROM: &str =
 /// The log index of a leaf hash.
 pub(crate) const SELECT_LEAF_CANDIDATES: &str =
     "select idx, hashes from log_leaves where prefix = $1";
+
+/// A payout statement.
+pub(crate) const INSERT_PAYOUT: &str = "insert into payout_statements
+     (statement_id, record_seq, builder_id, run_id, purpose, checked_at, currency, pool_minor,
+      works, excluded, issued_at, payload, signatures)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+/// One artist's line of a payout statement.
+pub(crate) const INSERT_PAYOUT_LINE: &str = "insert into payout_lines
+     (artist_id, statement_id, record_seq, works, held_works, revenue_share, shortfall, flat_fees)
+     values ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The summary columns of `payout_statements`, prefixed `p.`.
+macro_rules! payout_columns {
+    () => {
+        "p.statement_id, p.record_seq, p.builder_id, p.run_id, p.purpose, p.checked_at, p.currency,
+         p.pool_minor, p.works, p.excluded, p.issued_at"
+    };
+}
+
+/// One payout statement, with its payload.
+pub(crate) const SELECT_PAYOUT: &str = concat!(
+    "select ",
+    payout_columns!(),
+    ", p.payload, p.signatures from payout_statements p where p.statement_id = $1"
+);
+
+/// The statement of a builder's run.
+pub(crate) const SELECT_PAYOUT_OF_RUN: &str =
+    "select statement_id from payout_statements where builder_id = $1 and run_id = $2";
+
+/// A page of a builder's statements.
+pub(crate) const SELECT_BUILDER_PAYOUTS: &str = concat!(
+    "select ",
+    payout_columns!(),
+    " from payout_statements p where p.builder_id = $1 and p.record_seq > $2
+     order by p.record_seq limit $3"
+);
+
+/// A page of an artist's lines, with their statements.
+pub(crate) const SELECT_ARTIST_PAYOUTS: &str = concat!(
+    "select ",
+    payout_columns!(),
+    ", l.artist_id, l.works as line_works, l.held_works, l.revenue_share, l.shortfall, l.flat_fees
+     from payout_lines l join payout_statements p on p.statement_id = l.statement_id
+     where l.artist_id = $1 and l.record_seq > $2
+     order by l.record_seq limit $3"
+);

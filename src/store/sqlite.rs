@@ -11,14 +11,15 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    checkpoint_from_parts, map_constraint, owner_rows, parse_hash, parse_key, pick_hashes, sql,
-    Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts, Document,
-    DocumentKind, Effect, KeyRecord, Result, Store, StoreError, StoredDocument, WorkStatementRow,
-    COUNTS_SQL,
+    checkpoint_from_parts, map_constraint, owner_rows, parse_hash, parse_key, pick_hashes, signed,
+    sql, Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts,
+    Document, DocumentKind, Effect, KeyRecord, PayoutRow, PayoutSummary, Result, Store, StoreError,
+    StoredDocument, WorkStatementRow, COUNTS_SQL, MAX_PAGE,
 };
 use crate::crypto::PublicKey;
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::Hash;
+use crate::payout::PayoutLine;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -257,6 +258,62 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn payout(&self, statement_id: &str) -> Result<Option<PayoutRow>> {
+        let row = sqlx::query(sql::SELECT_PAYOUT)
+            .bind(statement_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(PayoutRow {
+                summary: payout_summary_from_row!(&r)?,
+                payload: r.try_get("payload")?,
+                signatures: r.try_get("signatures")?,
+                lines: Vec::new(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn payout_of_run(&self, builder_id: &str, run_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(sql::SELECT_PAYOUT_OF_RUN)
+            .bind(builder_id)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn builder_payouts(
+        &self,
+        builder_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<PayoutSummary>> {
+        let rows = sqlx::query(sql::SELECT_BUILDER_PAYOUTS)
+            .bind(builder_id)
+            .bind(after.unwrap_or(-1))
+            .bind(i64::from(limit.min(MAX_PAGE)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| payout_summary_from_row!(r)).collect()
+    }
+
+    async fn artist_payouts(
+        &self,
+        artist_id: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(PayoutSummary, PayoutLine)>> {
+        let rows = sqlx::query(sql::SELECT_ARTIST_PAYOUTS)
+            .bind(artist_id)
+            .bind(after.unwrap_or(-1))
+            .bind(i64::from(limit.min(MAX_PAGE)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((payout_summary_from_row!(r)?, payout_line_from_row!(r)?)))
+            .collect()
+    }
+
     async fn counts(&self) -> Result<Counts> {
         let r = sqlx::query(COUNTS_SQL).fetch_one(&self.pool).await?;
         Ok(Counts {
@@ -268,6 +325,8 @@ impl Store for SqliteStore {
             builders: r.try_get("builders")?,
             log_entries: r.try_get("log_entries")?,
             checkpoints: r.try_get("checkpoints")?,
+            payout_statements: r.try_get("payout_statements")?,
+            payout_lines: r.try_get("payout_lines")?,
         })
     }
 
@@ -518,6 +577,41 @@ async fn apply_effect(
         Effect::Statement { .. } => Err(StoreError::Corrupt(
             "statement effects are inserted in bulk".into(),
         )),
+        Effect::Payout(row) => {
+            let s = &row.summary;
+            sqlx::query(sql::INSERT_PAYOUT)
+                .bind(&s.statement_id)
+                .bind(seq)
+                .bind(&s.builder_id)
+                .bind(&s.run_id)
+                .bind(&s.purpose)
+                .bind(s.checked_at.unix_nanos())
+                .bind(&s.currency)
+                .bind(signed(s.pool_minor)?)
+                .bind(signed(s.works)?)
+                .bind(signed(s.excluded)?)
+                .bind(s.issued_at.unix_nanos())
+                .bind(row.payload.as_slice())
+                .bind(&row.signatures)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_constraint)?;
+            for l in &row.lines {
+                sqlx::query(sql::INSERT_PAYOUT_LINE)
+                    .bind(&l.artist_id)
+                    .bind(&s.statement_id)
+                    .bind(seq)
+                    .bind(signed(l.works)?)
+                    .bind(signed(l.held_works)?)
+                    .bind(signed(l.revenue_share)?)
+                    .bind(signed(l.shortfall)?)
+                    .bind(serde_json::to_string(&l.flat_fees).unwrap_or_default())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_constraint)?;
+            }
+            Ok(())
+        }
     }
 }
 

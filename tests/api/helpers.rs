@@ -441,6 +441,14 @@ pub fn statement(
     sign_statement(key, &statement_payload(key, works, consent, issued_at))
 }
 
+/// A GET request with a bearer token.
+pub fn get_with_token(path: &str, token: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request")
+}
+
 pub fn work(n: u64) -> ContentHash {
     ContentHash::of(format!("work {n} {}", random_hex(8)).as_bytes())
 }

@@ -1,0 +1,480 @@
+//! Training runs and payout statements (`spec/payouts.md` §6–§9): from a
+//! builder's run report and the consent index, the registry-signed payout
+//! statement, its log record, and the checks `consentry payout verify`
+//! makes. The arithmetic is [`crate::domain::payout::compute`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::check::index::{ConsentIndex, Status, View};
+use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
+use crate::domain::payout::{
+    compute, ClaimantTerms, Payout, PayoutError, RunInput, UsedWork, WorkStatus,
+};
+use crate::domain::{Category, ContentHash, Money, Term, Timestamp};
+use crate::log::note::NoteVerifier;
+
+/// Works one run report may list, at most.
+pub const MAX_RUN_WORKS: usize = 1_000_000;
+/// A run id's length, at most, in characters.
+pub const MAX_RUN_ID_CHARS: usize = 128;
+/// The statement format version this module writes and reads.
+pub const STATEMENT_VERSION: u32 = 1;
+
+/// Whether `id` is a run id: 1–128 of `A–Z a–z 0–9 . _ : -`, starting with
+/// a letter or digit.
+#[must_use]
+pub fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_RUN_ID_CHARS
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// The log view a statement was computed in (`spec/receipt.md` §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementView {
+    /// The log's first `size` entries.
+    pub size: u64,
+    /// Revocations and statements received after this instant are ignored;
+    /// absent: the state at `size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Timestamp>,
+}
+
+impl From<StatementView> for View {
+    fn from(v: StatementView) -> Self {
+        View {
+            size: v.size,
+            as_of: v.as_of,
+        }
+    }
+}
+
+/// The used works, as a count and a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorksDigest {
+    pub count: u64,
+    /// Lowercase hex BLAKE3 of the works' 32-byte hashes, ascending.
+    pub blake3: String,
+}
+
+impl WorksDigest {
+    /// The digest of `works`, in any order (they are sorted first).
+    #[must_use]
+    pub fn of(works: &[ContentHash]) -> Self {
+        let mut sorted: Vec<&ContentHash> = works.iter().collect();
+        sorted.sort_unstable();
+        let mut h = blake3::Hasher::new();
+        for w in &sorted {
+            h.update(w.as_bytes());
+        }
+        Self {
+            count: works.len() as u64,
+            blake3: h.finalize().to_hex().to_string(),
+        }
+    }
+}
+
+/// A payout statement: the payload the registry signs
+/// (`application/vnd.consentry.payout-statement.v1+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutStatement {
+    pub version: u32,
+    /// The log's origin.
+    pub log: String,
+    pub builder: String,
+    pub run_id: String,
+    pub purpose: Category,
+    /// The date the builder checked its data.
+    pub checked_at: Timestamp,
+    /// Where consent was read: the log's first `size` entries as of `as_of`.
+    pub view: StatementView,
+    /// Hex SHA-256 of the payload of the check receipt the report came
+    /// with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+    pub works: WorksDigest,
+    pub issued_at: Timestamp,
+    pub payout: Payout,
+}
+
+/// The log record of a payout statement
+/// (`application/vnd.consentry.payout-record.v1+json`): the log commits to
+/// the statement through it, whatever the statement's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRecord {
+    pub version: u32,
+    /// The statement id: hex SHA-256 of the statement's payload.
+    pub statement: String,
+    pub builder: String,
+    pub run_id: String,
+    pub issued_at: Timestamp,
+}
+
+impl PayoutRecord {
+    /// Parses and checks a record payload.
+    ///
+    /// # Errors
+    /// What is wrong, in words.
+    pub fn parse(payload: &[u8]) -> Result<Self, String> {
+        let r: Self = serde_json::from_slice(payload).map_err(|e| format!("payout record: {e}"))?;
+        if r.version != STATEMENT_VERSION {
+            return Err(format!("unsupported payout record version {}", r.version));
+        }
+        if !is_hex64(&r.statement) {
+            return Err("payout record: `statement` is 64 lowercase hex digits".into());
+        }
+        if !valid_builder(&r.builder) || !valid_run_id(&r.run_id) {
+            return Err("payout record: malformed `builder` or `run_id`".into());
+        }
+        Ok(r)
+    }
+
+    /// Signs the record with the registry key.
+    ///
+    /// # Errors
+    /// Only if the record cannot be serialised.
+    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<Envelope> {
+        let payload = serde_json::to_vec(self)?;
+        Ok(Envelope::sign(PayloadType::PayoutRecord, &payload, &[key]))
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn valid_builder(s: &str) -> bool {
+    s.strip_prefix("b_")
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// Each used work's status and claimants, read from the index in `view`.
+#[must_use]
+pub fn used_works(
+    index: &ConsentIndex,
+    view: View,
+    purpose: Category,
+    works: &[ContentHash],
+) -> Vec<UsedWork> {
+    #[derive(Deserialize)]
+    struct Claimant {
+        terms: Vec<Term>,
+    }
+    let mut claimants: HashMap<u32, ClaimantTerms> = HashMap::new();
+    works
+        .iter()
+        .map(|hash| {
+            let answer = index.answer(hash, view);
+            let status = match answer.status(purpose) {
+                Status::Allowed => WorkStatus::Allowed,
+                Status::Disallowed => WorkStatus::Disallowed,
+                Status::Unknown => WorkStatus::Unknown,
+            };
+            let claimants = answer
+                .current
+                .iter()
+                .map(|&no| {
+                    claimants
+                        .entry(no)
+                        .or_insert_with(|| {
+                            let s = index.statement(no);
+                            // The index renders this JSON itself from the
+                            // statement's parsed terms, so they read back.
+                            let terms = serde_json::from_str::<Claimant>(&s.claimant_json)
+                                .map(|c| c.terms)
+                                .unwrap_or_default();
+                            ClaimantTerms {
+                                artist_id: index.statement_artist(no).to_owned(),
+                                allows: Status::of(&s.consent, purpose) == Status::Allowed,
+                                terms,
+                            }
+                        })
+                        .clone()
+                })
+                .collect();
+            UsedWork {
+                hash: *hash,
+                status,
+                claimants,
+            }
+        })
+        .collect()
+}
+
+impl PayoutStatement {
+    /// Computes the statement of a run from the index.
+    ///
+    /// # Errors
+    /// When a work is listed twice.
+    #[allow(clippy::too_many_arguments)]
+    pub fn compute(
+        index: &ConsentIndex,
+        log: &str,
+        builder: &str,
+        run_id: &str,
+        purpose: Category,
+        checked_at: Timestamp,
+        view: StatementView,
+        receipt: Option<String>,
+        pool: Money,
+        works: &[ContentHash],
+        issued_at: Timestamp,
+    ) -> Result<Self, PayoutError> {
+        let input = RunInput {
+            pool,
+            works: used_works(index, view.into(), purpose, works),
+        };
+        Ok(Self {
+            version: STATEMENT_VERSION,
+            log: log.to_owned(),
+            builder: builder.to_owned(),
+            run_id: run_id.to_owned(),
+            purpose,
+            checked_at,
+            view,
+            receipt,
+            works: WorksDigest::of(works),
+            issued_at,
+            payout: compute(&input)?,
+        })
+    }
+
+    /// Signs the statement with the registry key; returns the envelope and
+    /// the statement id (hex SHA-256 of the payload).
+    ///
+    /// # Errors
+    /// Only if the statement cannot be serialised.
+    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<(Envelope, String)> {
+        let payload = serde_json::to_vec(self)?;
+        let id = hex::encode(Sha256::digest(&payload));
+        Ok((
+            Envelope::sign(PayloadType::PayoutStatement, &payload, &[key]),
+            id,
+        ))
+    }
+
+    /// Verifies a statement envelope offline: one signature by the log's
+    /// key (strict Ed25519 over the PAE), a payload that parses, the log's
+    /// origin, and works that are the ones its digest names, each listed
+    /// once. Returns the statement and its id.
+    ///
+    /// # Errors
+    /// What is wrong, in words.
+    pub fn verify(envelope: &Envelope, log: &NoteVerifier) -> Result<(Self, String), String> {
+        let key: PublicKey = log.key;
+        if envelope.signatures.len() != 1 {
+            return Err("a payout statement carries exactly one signature".into());
+        }
+        let verified = envelope
+            .verify(PayloadType::PayoutStatement)
+            .map_err(|e| format!("statement signature: {e}"))?;
+        if !verified.signed_by(&key) {
+            return Err(format!(
+                "the statement is not signed by the log's key {key}"
+            ));
+        }
+        let id = hex::encode(Sha256::digest(&verified.payload));
+        let s: Self = serde_json::from_slice(&verified.payload)
+            .map_err(|e| format!("statement payload: {e}"))?;
+        if s.version != STATEMENT_VERSION {
+            return Err(format!("unsupported statement version {}", s.version));
+        }
+        if s.log != log.name {
+            return Err(format!(
+                "the statement names log `{}`, the key is for `{}`",
+                s.log, log.name
+            ));
+        }
+        if !valid_builder(&s.builder) || !valid_run_id(&s.run_id) {
+            return Err("statement payload: malformed `builder` or `run_id`".into());
+        }
+        let listed = s.listed_works();
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("work {} is listed twice", w[0]));
+        }
+        if WorksDigest::of(&listed) != s.works {
+            return Err(format!(
+                "the statement lists {} works whose digest is not its `works` ({} works, {})",
+                listed.len(),
+                s.works.count,
+                s.works.blake3
+            ));
+        }
+        Ok((s, id))
+    }
+
+    /// Every used work the payout lists: artists' works, held and excluded.
+    #[must_use]
+    pub fn listed_works(&self) -> Vec<ContentHash> {
+        let p = &self.payout;
+        p.artists
+            .iter()
+            .flat_map(|a| a.works.iter().copied())
+            .chain(p.held.iter().map(|h| h.hash))
+            .chain(p.excluded.iter().map(|e| e.hash))
+            .collect()
+    }
+
+    /// The payout recomputed from `index` in the statement's view, for the
+    /// works it lists.
+    ///
+    /// # Errors
+    /// When a work is listed twice.
+    pub fn recompute(&self, index: &ConsentIndex) -> Result<Payout, PayoutError> {
+        let input = RunInput {
+            pool: self.payout.pool.clone(),
+            works: used_works(index, self.view.into(), self.purpose, &self.listed_works()),
+        };
+        compute(&input)
+    }
+
+    /// What each artist is owed or has held, for the artists' listing.
+    #[must_use]
+    pub fn lines(&self) -> Vec<PayoutLine> {
+        let mut lines: BTreeMap<&str, PayoutLine> = BTreeMap::new();
+        for a in &self.payout.artists {
+            let l = lines
+                .entry(&a.artist_id)
+                .or_insert_with(|| PayoutLine::new(&a.artist_id));
+            l.works = a.works.len() as u64;
+            l.revenue_share = a.revenue_share;
+            l.shortfall = a.shortfall;
+            l.flat_fees.clone_from(&a.flat_fees);
+        }
+        for h in &self.payout.held {
+            for c in &h.claimants {
+                lines
+                    .entry(c)
+                    .or_insert_with(|| PayoutLine::new(c))
+                    .held_works += 1;
+            }
+        }
+        lines.into_values().collect()
+    }
+}
+
+/// One artist's line of one statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutLine {
+    pub artist_id: String,
+    /// Works counted for the artist.
+    pub works: u64,
+    /// Disputed works the artist claims, held.
+    pub held_works: u64,
+    /// In the pool's currency.
+    pub revenue_share: u64,
+    pub shortfall: u64,
+    pub flat_fees: BTreeMap<String, u64>,
+}
+
+impl PayoutLine {
+    fn new(artist_id: &str) -> Self {
+        Self {
+            artist_id: artist_id.to_owned(),
+            works: 0,
+            held_works: 0,
+            revenue_share: 0,
+            shortfall: 0,
+            flat_fees: BTreeMap::new(),
+        }
+    }
+}
+
+/// How a stated payout differs from a recomputed one, in words; empty when
+/// they are equal.
+#[must_use]
+pub fn differences(stated: &Payout, log: &Payout) -> Vec<String> {
+    let mut out = Vec::new();
+    if stated.pool != log.pool {
+        out.push("the pool differs".to_owned());
+    }
+    let by_artist = |p: &Payout| -> BTreeMap<String, crate::domain::payout::ArtistLine> {
+        p.artists
+            .iter()
+            .map(|a| (a.artist_id.clone(), a.clone()))
+            .collect()
+    };
+    let (s, l) = (by_artist(stated), by_artist(log));
+    for id in s
+        .keys()
+        .chain(l.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        match (s.get(id), l.get(id)) {
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) => {
+                if a.works != b.works {
+                    out.push(format!(
+                        "artist {id}: the statement counts {} works, the log {}",
+                        a.works.len(),
+                        b.works.len()
+                    ));
+                }
+                if a.revenue_share != b.revenue_share || a.shortfall != b.shortfall {
+                    out.push(format!(
+                        "artist {id}: the statement says revenue share {} (shortfall {}), the log {} (shortfall {})",
+                        a.revenue_share, a.shortfall, b.revenue_share, b.shortfall
+                    ));
+                }
+                if a.flat_fees != b.flat_fees {
+                    out.push(format!(
+                        "artist {id}: the statement says flat fees {:?}, the log {:?}",
+                        a.flat_fees, b.flat_fees
+                    ));
+                }
+            }
+            (Some(_), None) => out.push(format!(
+                "artist {id} is paid in the statement, not by the log"
+            )),
+            (None, _) => out.push(format!(
+                "artist {id} is owed by the log, missing from the statement"
+            )),
+        }
+    }
+    if stated.held != log.held {
+        out.push(format!(
+            "held (disputed) works differ: the statement holds {}, the log {}",
+            stated.held.len(),
+            log.held.len()
+        ));
+    }
+    if stated.excluded != log.excluded {
+        let fmt = |p: &Payout| {
+            p.excluded
+                .iter()
+                .map(|e| format!("{} {:?}", e.hash, e.status).to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push(format!(
+            "excluded works differ: the statement [{}], the log [{}]",
+            fmt(stated),
+            fmt(log)
+        ));
+    }
+    if stated.credits != log.credits {
+        out.push("credits differ".to_owned());
+    }
+    if stated.minimums_ignored != log.minimums_ignored {
+        out.push("ignored minimums differ".to_owned());
+    }
+    if stated.totals != log.totals {
+        out.push(format!(
+            "totals differ: the statement {:?}, the log {:?}",
+            stated.totals, log.totals
+        ));
+    }
+    out
+}
