@@ -269,30 +269,36 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         "ok: the log's {} entries verify (signatures, key rules) and hash to its checkpoint",
         latest.size
     );
-    let at = record_at
-        .with_context(|| format!("statement {id} is not in the log: no payout record names it"))?;
-    if statement.view.size > at {
-        bail!(
+    // Every problem is reported, not only the first.
+    let mut problems = Vec::new();
+    match record_at {
+        None => problems.push(format!(
+            "statement {id} is not in the log: no payout record names it"
+        )),
+        Some(at) if statement.view.size > at => problems.push(format!(
             "the statement reads the log up to size {}, after its own record (entry {at})",
             statement.view.size
-        );
+        )),
+        Some(at) => println!("ok: the log records the statement at entry {at}"),
     }
-    println!("ok: the log records the statement at entry {at}");
     let recomputed = statement
         .recompute(&index)
         .map_err(|e| anyhow::anyhow!("recomputing: {e}"))?;
     let diffs = differences(&statement.payout, &recomputed);
     if !diffs.is_empty() {
-        bail!(
-            "the statement differs from the payout the log gives at size {}{}:\n  {}",
+        problems.push(format!(
+            "the statement differs from the payout the log gives at size {}{}:\n    {}",
             statement.view.size,
             statement
                 .view
                 .as_of
                 .map(|t| format!(" as of {t}"))
                 .unwrap_or_default(),
-            diffs.join("\n  ")
-        );
+            diffs.join("\n    ")
+        ));
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n  "));
     }
     let t = &recomputed.totals;
     println!(

@@ -13,6 +13,7 @@ mod durability;
 mod log;
 mod openapi;
 mod payout;
+mod payout_cli;
 mod runs;
 mod statements;
 mod stats;

@@ -54,6 +54,7 @@ async fn documented_routes_are_served() {
         let concrete = path
             .replace("{artist_id}", &"0".repeat(64))
             .replace("{id}", &"0".repeat(64))
+            .replace("{statement_id}", &"0".repeat(64))
             .replace("{hash}", &format!("blake3:{}", "0".repeat(64)))
             .replace("{index}", "0")
             .replace("{path}", "0/000");
