@@ -28,7 +28,10 @@ in log.md §8) and checks:
   6. signatures every entry signature verifies with strict Ed25519 over
                 PAE(payload_type, payload) (statement.md §3.5, §4.1);
   7. audit      the replay of §7 (format, order, registrations, key events,
-                statements, final root) holds for every entry.
+                statements, payout records, final root) holds for every entry;
+  8. payouts    each payout statement (spec/payouts.md §7) is signed by the
+                log's key, its id is the SHA-256 of its payload, and the
+                payout record at its log index names it.
 
 Requires Python 3.11+ and the `cryptography` package (Ed25519 equation);
 everything else is implemented here.
@@ -55,8 +58,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 ARTIST_TYPE = "application/vnd.consentry.artist.v1+json"
 KEY_EVENT_TYPE = "application/vnd.consentry.key-event.v1+json"
 STATEMENT_TYPE = "application/vnd.consentry.statement.v1+json"
-KIND_TYPES = {1: ARTIST_TYPE, 2: KEY_EVENT_TYPE, 3: STATEMENT_TYPE}  # §2, statement.md §3.2
-KIND_NAMES = {1: "artist registration", 2: "key event", 3: "statement"}
+PAYOUT_RECORD_TYPE = "application/vnd.consentry.payout-record.v1+json"
+PAYOUT_STATEMENT_TYPE = "application/vnd.consentry.payout-statement.v1+json"
+KIND_TYPES = {1: ARTIST_TYPE, 2: KEY_EVENT_TYPE, 3: STATEMENT_TYPE, 4: PAYOUT_RECORD_TYPE}  # §2, statement.md §3.2
+KIND_NAMES = {1: "artist registration", 2: "key event", 3: "statement", 4: "payout record"}
 
 MAX_ENTRY = 65_535  # §2
 MAX_PAYLOAD = 60_000  # §2 (registry refuses larger payloads)
@@ -244,7 +249,7 @@ def decode_entry(raw: bytes) -> Entry:
         raise Malformed(f"version is 0x{version:02x}, not 0x01")
     kind = take(1, "kind")[0]
     if kind not in KIND_TYPES:
-        raise Malformed(f"kind is 0x{kind:02x}, not 0x01/0x02/0x03")
+        raise Malformed(f"kind is 0x{kind:02x}, not 0x01 to 0x04")
     received_at = int.from_bytes(take(8, "received_at"), "big")
     type_len = take(1, "type_len")[0]
     payload_type = take(type_len, "payload_type")
@@ -634,6 +639,26 @@ def parse_registration(payload: bytes) -> dict:
     return out
 
 
+HEX64_RE = re.compile(r"[0-9a-f]{64}")
+BUILDER_RE = re.compile(r"b_[0-9a-f]{32}")
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def parse_payout_record(payload: bytes) -> dict:
+    """§2 kind 4 (payouts.md §8)."""
+    m = members(parse_json(payload), "payout record", {"version", "statement", "builder", "run_id", "issued_at"}, set())
+    version_one(m["version"])
+    out = {k: string(m[k], k) for k in ("statement", "builder", "run_id")}
+    if not HEX64_RE.fullmatch(out["statement"]):
+        raise Invalid("statement is not 64 lowercase hex digits")
+    if not BUILDER_RE.fullmatch(out["builder"]):
+        raise Invalid("builder is not b_ and 32 lowercase hex digits")
+    if not RUN_ID_RE.fullmatch(out["run_id"]):
+        raise Invalid("run_id is not 1-128 of A-Z a-z 0-9 . _ : -, starting with a letter or digit")
+    out["issued_at"] = timestamp(m["issued_at"], "issued_at")
+    return out
+
+
 def parse_key_event(payload: bytes) -> dict:
     """statement.md §7."""
     m = members(
@@ -697,7 +722,8 @@ class Auditor:
     """The state of §7: keys (artist, added time, revocation time), artists,
     previous receipt time. Keys are keyed by their key id text."""
 
-    def __init__(self):
+    def __init__(self, log_key: str | None):
+        self.log_key = log_key  # key id of the log's verifier key (rule 9)
         self.keys: dict[str, Key] = {}
         self.artists: set[str] = set()
         self.prev_t: int | None = None
@@ -727,10 +753,12 @@ class Auditor:
                 problems += self._registration(entry, t, signers, doc_id)
             elif entry.kind == 2:
                 problems += self._key_event(entry, t, signers)
-            else:
+            elif entry.kind == 3:
                 problems += self._statement(entry, t, signers)
+            else:
+                problems += self._payout_record(entry, signers)
         except Invalid as e:
-            rule = {1: "4 registration", 2: "5 key event", 3: "6 statement"}[entry.kind]
+            rule = {1: "4 registration", 2: "5 key event", 3: "6 statement", 4: "9 payout record"}[entry.kind]
             problems.append((rule, f"payload does not parse: {e}"))
         return problems
 
@@ -817,6 +845,14 @@ class Auditor:
             elif not rec.active_at(t):
                 problems.append((rule, f"signing key {s} is not active at t={t} (revoked at {rec.revoked})"))
         return problems
+
+
+    def _payout_record(self, entry, signers):
+        rule = "9 payout record"
+        parse_payout_record(entry.payload)
+        if len(signers) != 1 or signers[0] != self.log_key:
+            return [(rule, f"signed by {signers}, not by exactly the log's key {self.log_key}")]
+        return []
 
 
 # ---------------------------------------------------------------------------
@@ -1002,7 +1038,7 @@ def main(argv: list[str]) -> int:
                       problem or "")
 
     # 7. Audit (§7).
-    auditor = Auditor()
+    auditor = Auditor(key_id(pinned.public_key) if pinned is not None else None)
     for i, e in enumerate(entries):
         if e is None:
             rep.check(False, f"audit entry {i}: rule 1 format", "the entry does not decode")
@@ -1011,13 +1047,45 @@ def main(argv: list[str]) -> int:
         for rule, detail in problems:
             rep.check(False, f"audit entry {i} ({KIND_NAMES[e.kind]}): rule {rule}", detail)
         if not problems:
-            rep.check(True, f"audit entry {i} ({KIND_NAMES[e.kind]}): rules 1, 2, 4-6")
+            rep.check(True, f"audit entry {i} ({KIND_NAMES[e.kind]}): rules 1, 2, 4-6, 9")
     if latest is None:
         rep.check(False, "audit: rule 7 root", "no checkpoint opened")
     else:
         size, root = latest
         rep.check(size == n and mth(leaves) == root, "audit: rule 7 entries count and recomputed root equal the latest checkpoint",
                   f"checkpoint size {size} root {root.hex()}, log has {n} entries, root {mth(leaves).hex()}")
+
+    # 8. Payout statements (payouts.md §7-§8): each is a DSSE envelope signed
+    # by the log's key, and the payout record at its log index names it.
+    for s_i, ps in enumerate(doc.get("payout_statements", [])):
+        name = f"payout statement {s_i}"
+        env = ps["envelope"]
+        payload = b64_std(env["payload"])
+        at = ps["log_index"]
+        if not rep.check(payload is not None and env["payloadType"] == PAYOUT_STATEMENT_TYPE and len(env["signatures"]) == 1,
+                         f"{name}: one signature, payload type {PAYOUT_STATEMENT_TYPE}"):
+            continue
+        sig = b64_std(env["signatures"][0]["sig"])
+        keyid = env["signatures"][0]["keyid"]
+        rep.check(pinned is not None and keyid == key_id(pinned.public_key) and sig is not None
+                  and verify_strict(pinned.public_key, pae(PAYOUT_STATEMENT_TYPE.encode(), payload), sig) is None,
+                  f"{name}: signed by the log's key (strict Ed25519 over PAE)")
+        sid = sha256(payload).hex()
+        rep.check(sid == ps["statement_id"], f"{name}: id is SHA-256 of the payload")
+        e = entries[at] if 0 <= at < n else None
+        rec = None
+        if e is not None and e.kind == 4:
+            try:
+                rec = parse_payout_record(e.payload)
+            except Invalid:
+                rec = None
+        rep.check(rec is not None and rec["statement"] == sid, f"{name}: the payout record at entry {at} names it")
+        st = json.loads(payload)
+        view = st.get("view") if isinstance(st, dict) else None
+        rep.check(isinstance(st, dict) and st.get("log") == origin and isinstance(view, dict)
+                  and isinstance(view.get("size"), int) and view["size"] <= at
+                  and rec is not None and st.get("builder") == rec["builder"] and st.get("run_id") == rec["run_id"],
+                  f"{name}: names this log, its record's builder and run, and a view no later than its record")
 
     print(f"{rep.passed} passed, {rep.failed} failed")
     return 1 if rep.failed else 0

@@ -81,7 +81,8 @@ RECEIPT_TYPE = "application/vnd.consentry.check-receipt.v1+json"  # §2
 ARTIST_TYPE = "application/vnd.consentry.artist.v1+json"
 KEY_EVENT_TYPE = "application/vnd.consentry.key-event.v1+json"
 STATEMENT_TYPE = "application/vnd.consentry.statement.v1+json"
-KIND_TYPES = {1: ARTIST_TYPE, 2: KEY_EVENT_TYPE, 3: STATEMENT_TYPE}  # log.md §2, statement.md §3.2
+PAYOUT_RECORD_TYPE = "application/vnd.consentry.payout-record.v1+json"
+KIND_TYPES = {1: ARTIST_TYPE, 2: KEY_EVENT_TYPE, 3: STATEMENT_TYPE, 4: PAYOUT_RECORD_TYPE}  # log.md §2, statement.md §3.2
 
 CATEGORIES = ("train-ai", "train-genai", "ai-use", "search", "tdm")  # statement.md §5.3
 STATUS_BYTE = {"allowed": b"a", "disallowed": b"d", "unknown": b"u"}  # §4.2
@@ -382,7 +383,7 @@ def decode_entry(index: int, raw: bytes) -> Entry:
         raise Invalid("version is not 0x01")
     kind = take(1, "kind")[0]
     if kind not in KIND_TYPES:
-        raise Invalid(f"kind 0x{kind:02x} is not 0x01/0x02/0x03")
+        raise Invalid(f"kind 0x{kind:02x} is not 0x01 to 0x04")
     received_at = int.from_bytes(take(8, "received_at"), "big")
     payload_type = take(take(1, "type_len")[0], "payload_type")
     if payload_type != KIND_TYPES[kind].encode("ascii"):
@@ -708,7 +709,8 @@ def load_log(entries_b64: list[str]) -> list[tuple[Entry, object]]:
                 problem = verify_strict(key, pae(e.payload_type, e.payload), sig)
                 if problem:
                     raise Invalid(f"signature {j}: {problem}")
-            parsed = {1: parse_registration, 2: parse_key_event, 3: parse_statement}[e.kind](e.payload)
+            # A payout record (kind 4) does not bear on consent (receipt.md §3).
+            parsed = {1: parse_registration, 2: parse_key_event, 3: parse_statement, 4: lambda _: None}[e.kind](e.payload)
         except Invalid as ex:
             raise Invalid(f"entry {i}: {ex}") from None
         out.append((e, parsed))
@@ -750,7 +752,7 @@ def answers_in_view(log, n: int, t: int | None, purpose: str, hashes: list[bytes
                     revoke(p["replaces"], e.received_at)
             else:
                 revoke(p["key"], p["effective_at"] if p["effective_at"] is not None else e.received_at)
-        else:
+        elif e.kind == 3:
             signer = "ed25519:" + e.signatures[0][0].hex()
             if len(e.signatures) != 1 or p["key"] != signer:
                 raise Invalid(f"entry {e.index}: statement key is not its single signer")

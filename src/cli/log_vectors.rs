@@ -1,6 +1,6 @@
 //! `consentry vectors --log-out`: writes `spec/vectors/log.json`, a small
 //! real log (registrations, key additions, a rotation, a revocation and
-//! statements) with its leaf hashes, every root, inclusion and consistency
+//! statements, and a payout record) with its leaf hashes, every root, inclusion and consistency
 //! proofs and signed checkpoints. Deterministic: fixed seeds and times.
 
 use std::path::Path;
@@ -74,9 +74,19 @@ impl Builder {
     }
 
     fn statement(&mut self, key: &SecretKey, works: &[u32], consent: Value) {
+        self.statement_with_terms(key, works, consent, None);
+    }
+
+    fn statement_with_terms(
+        &mut self,
+        key: &SecretKey,
+        works: &[u32],
+        consent: Value,
+        terms: Option<Value>,
+    ) {
         let works: Vec<Value> = works
             .iter()
-            .map(|n| json!({ "hash": ContentHash::of(format!("vector work {n}").as_bytes()).to_string() }))
+            .map(|&n| json!({ "hash": vector_work(n).to_string() }))
             .collect();
         let p = json!({
             "version": 1,
@@ -85,6 +95,10 @@ impl Builder {
             "consent": consent,
             "issued_at": time(self.entries.len(), -30),
         });
+        let mut p = p;
+        if let Some(t) = terms {
+            p["terms"] = t;
+        }
         self.push(EntryKind::Statement, PayloadType::Statement, &p, &[key]);
     }
 
@@ -110,9 +124,22 @@ impl Builder {
     }
 }
 
+/// The work of the vector log numbered `n`.
+fn vector_work(n: u32) -> ContentHash {
+    ContentHash::of(format!("vector work {n}").as_bytes())
+}
+
 /// The entries of the vector log, in order.
-#[must_use]
-pub fn entries() -> Vec<Vec<u8>> {
+///
+/// # Errors
+/// Never for the fixed inputs; an error means the log or payout code is broken.
+pub fn entries() -> anyhow::Result<Vec<Vec<u8>>> {
+    Ok(build()?.0)
+}
+
+/// The entries, and the payout statements their payout records name (with
+/// the record's log index).
+fn build() -> anyhow::Result<(Vec<Vec<u8>>, Vec<Value>)> {
     let key = |n: u8| SecretKey::from_seed(&[n; 32]);
     let (a1, a2, b1, b2, c1) = (key(0x41), key(0x42), key(0x51), key(0x52), key(0x61));
     let mut b = Builder {
@@ -154,7 +181,68 @@ pub fn entries() -> Vec<Vec<u8>> {
     b.artist(&c1, "Chloé <Example>");
     b.statement(&c1, &[1], json!({ "train-ai": "allowed" }));
     b.statement(&c1, &[12], json!("opt-out"));
-    b.entries
+    b.statement_with_terms(
+        &c1,
+        &[13, 14],
+        json!("opt-in"),
+        Some(json!([
+            { "kind": "revenue-share", "minimum": { "amount_minor": 10_000, "currency": "EUR" } },
+            { "kind": "attribution", "credit": "Chloé Example" }
+        ])),
+    );
+    let statements = vec![b.payout("vector-run-1", &[1, 4, 5, 10, 12, 13, 14, 99])?];
+    Ok((b.entries, statements))
+}
+
+impl Builder {
+    /// A payout statement for a run of `works` (train-genai, EUR 1,000.00,
+    /// checked at the last entry's receipt time) over the log so far, and
+    /// its payout record, signed by the registry key. Returns the statement
+    /// envelope and the record's log index.
+    fn payout(&mut self, run_id: &str, works: &[u32]) -> anyhow::Result<Value> {
+        let mut index = crate::check::index::ConsentIndex::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            index.apply_entry(i as u64, e)?;
+        }
+        let at = self.entries.len();
+        let works: Vec<ContentHash> = works.iter().map(|&n| vector_work(n)).collect();
+        let builder = format!("b_{}", "00".repeat(16));
+        let statement = crate::payout::PayoutStatement::compute(
+            &index,
+            VECTOR_ORIGIN,
+            &builder,
+            run_id,
+            crate::domain::Category::TrainGenai,
+            time(at - 1, 0),
+            crate::payout::StatementView {
+                size: at as u64,
+                as_of: None,
+            },
+            None,
+            crate::domain::Money {
+                amount_minor: 100_000,
+                currency: "EUR".into(),
+            },
+            &works,
+            time(at, 0),
+        )?;
+        let key = registry_key();
+        let (envelope, id) = statement.sign(&key)?;
+        let record = json!({
+            "version": crate::payout::STATEMENT_VERSION,
+            "statement": id,
+            "builder": builder,
+            "run_id": run_id,
+            "issued_at": time(at, 0),
+        });
+        self.push(
+            EntryKind::Payout,
+            PayloadType::PayoutRecord,
+            &record,
+            &[&key],
+        );
+        Ok(json!({ "log_index": at, "statement_id": id, "envelope": envelope }))
+    }
 }
 
 /// The registry key of the vector log.
@@ -172,7 +260,7 @@ fn hexes(hs: &[[u8; 32]]) -> Vec<String> {
 /// # Errors
 /// Never for the fixed inputs; an error means the log code is broken.
 pub fn log_vectors() -> anyhow::Result<Value> {
-    let entries = entries();
+    let (entries, payout_statements) = build()?;
     let n = entries.len() as u64;
     let mut tree = Appender::new(0, &[])?;
     let mut roots = Vec::new();
@@ -250,6 +338,7 @@ pub fn log_vectors() -> anyhow::Result<Value> {
         "inclusion_proofs": inclusion,
         "consistency_proofs": consistency,
         "checkpoints": checkpoints,
+        "payout_statements": payout_statements,
     }))
 }
 

@@ -80,7 +80,7 @@ fn questions() -> Vec<Question> {
 /// # Errors
 /// Never for the fixed inputs; an error means the check code is broken.
 pub fn receipt_vectors() -> anyhow::Result<Value> {
-    let entries = entries();
+    let entries = entries()?;
     let key = registry_key();
     let verifier = NoteVerifier::new(VECTOR_ORIGIN, key.public_key())?;
     let mut index = ConsentIndex::new();

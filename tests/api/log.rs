@@ -441,7 +441,7 @@ fn spec_vectors_match_the_implementation() {
         .iter()
         .map(|e| entry::decode(e).expect("entry").kind.as_str())
         .collect();
-    assert_eq!(kinds.len(), 3, "every kind of entry");
+    assert_eq!(kinds.len(), 4, "every kind of entry");
     let leaves: Vec<Hash> = doc["leaf_hashes_hex"]
         .as_array()
         .expect("leaves")
@@ -506,10 +506,41 @@ fn spec_vectors_match_the_implementation() {
         assert_eq!(cp.root, expected);
     }
     // The log obeys the audit rules.
-    let mut auditor = Auditor::new(doc["origin"].as_str().expect("origin"), vkey);
+    let mut auditor = Auditor::new(doc["origin"].as_str().expect("origin"), vkey.clone());
     auditor
         .replay(0, &entries)
         .expect("the vector log replays cleanly");
+    // Its payout statements are signed by the log's key, named by their
+    // records, and recomputed from the entries before them.
+    let statements = doc["payout_statements"]
+        .as_array()
+        .expect("payout statements");
+    assert!(!statements.is_empty());
+    for s in statements {
+        let env: consentry::crypto::Envelope =
+            serde_json::from_value(s["envelope"].clone()).expect("envelope");
+        let (statement, id) =
+            consentry::payout::PayoutStatement::verify(&env, &vkey).expect("statement verifies");
+        assert_eq!(s["statement_id"], id.as_str());
+        let at = s["log_index"].as_u64().expect("log index");
+        let record = entry::decode(&entries[at as usize]).expect("record");
+        assert_eq!(record.kind, entry::EntryKind::Payout);
+        let r = consentry::payout::PayoutRecord::parse(&record.payload).expect("record parses");
+        assert_eq!(r.statement, id);
+        assert!(statement.view.size <= at);
+        let mut index = consentry::check::index::ConsentIndex::new();
+        for (i, e) in entries.iter().enumerate() {
+            index.apply_entry(i as u64, e).expect("index");
+        }
+        assert_eq!(
+            statement.recompute(&index).expect("recompute"),
+            statement.payout
+        );
+        assert!(
+            statement.payout.totals.pool_allocated > 0,
+            "the vector pays someone"
+        );
+    }
 }
 
 #[test]
