@@ -164,7 +164,7 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
     let unknown = flags["unknown_works"].as_u64().unwrap_or(0);
     if disallowed + unknown > 0 {
         eprintln!(
-            "warning: {disallowed} works were disallowed and {unknown} unknown for {} at the check date: they should not have been used (listed as excluded)",
+            "warning: at the check date, {disallowed} works were disallowed and {unknown} unknown for {}: they should not have been used (listed as excluded)",
             purpose.as_str()
         );
     }
@@ -302,7 +302,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     }
     let t = &recomputed.totals;
     println!(
-        "ok: the payout recomputed from the log matches the statement: {} artists paid, {} works held, {} excluded; {} of {} {} allocated, shortfall {}",
+        "ok: the payout recomputed from the log matches the statement: artists counted {}, works held {}, works excluded {}; {} of {} {} allocated, shortfall {}",
         recomputed.artists.len(),
         recomputed.held.len(),
         recomputed.excluded.len(),

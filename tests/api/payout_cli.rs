@@ -161,7 +161,7 @@ async fn report_and_verify_payouts(backend: Backend) {
     assert!(stdout.contains("4 works"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("0 works were disallowed and 1 unknown"),
+        stderr.contains("0 works were disallowed and 1 unknown for train-genai"),
         "{stderr}"
     );
     let r1 = read_json(&d.join("r1.json"));
@@ -194,7 +194,8 @@ async fn report_and_verify_payouts(backend: Backend) {
         "--quiet",
     ]);
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 works were disallowed and 1 unknown"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("1 works were disallowed and 1 unknown for train-genai"));
     let r2 = read_json(&d.join("r2.json"));
     assert_eq!(r2["flags"]["disallowed_works"], 1);
 
