@@ -10,11 +10,16 @@
 //! axum handler that parses the same bodies and looks the hashes up in an
 //! in-memory `HashMap`, answering one status letter per hash.
 //!
+//! Part `runs`: on the same registry, training-run reports
+//! (`POST /v1/runs`) of 10,000, 100,000 and 1,000,000 registered works,
+//! each timed against a full-JSON `POST /v1/check` of the same hashes (the
+//! baseline, up to its 100,000-hash limit), one request at a time.
+//!
 //! Part `hash`: 10,000 files of 200 KiB hashed by `consentry check`'s
 //! hasher (whole-file BLAKE3, parallel over files) and by `b3sum` (one file
 //! at a time), page cache warm for both.
 //!
-//! Environment: `BENCH_PARTS` (check,hash), `BENCH_BACKENDS`
+//! Environment: `BENCH_PARTS` (check,runs,hash), `BENCH_BACKENDS`
 //! (sqlite,postgres), `BENCH_SIZES` (1000000,10000000), `BENCH_SECS`
 //! (seconds per measurement, 10), `BENCH_CLIENTS` (4), `BENCH_FILES`
 //! (10000), `CONSENTRY_TEST_POSTGRES_URL`.
@@ -425,8 +430,19 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
     let rss0 = rss_bytes();
     let t = Instant::now();
     let registry_key = SecretKey::generate();
-    let state =
-        consentry::server::app_state(store, &registry_key, None, "bench", "bench/log").await?;
+    let state = consentry::server::app_state(
+        store,
+        &registry_key,
+        None,
+        "bench",
+        "bench/log",
+        // The engine is measured, not the per-token limits.
+        consentry::http::limits::LimitConfig {
+            rate_per_sec: 0.0,
+            ..consentry::http::limits::LimitConfig::default()
+        },
+    )
+    .await?;
     let startup = t.elapsed();
     let fp = state.registry.with_index(|s| s.index.footprint());
     println!(
@@ -474,6 +490,17 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
         let _ = axum::serve(floor_listener, floor_router).await;
     });
 
+    let parts = env_str("BENCH_PARTS", "check,runs,hash");
+    if parts.contains("runs") {
+        bench_runs(&base, &token, works).await?;
+    }
+    if !parts.contains("check") {
+        server.abort();
+        floor_server.abort();
+        drop(state);
+        drop_schema(backend).await;
+        return Ok(());
+    }
     let url = format!("{base}/v1/check");
     let full = bodies(works, json!({}));
     let compact = bodies(works, json!({ "mode": "compact" }));
@@ -540,6 +567,79 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Run reports of registered works against full checks of the same hashes.
+async fn bench_runs(base: &str, token: &str, works: usize) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut run_no = 0;
+    for n in [10_000usize, 100_000, 1_000_000] {
+        if n > works {
+            continue;
+        }
+        // n distinct registered works spread over the registry.
+        let stride = (works / n).max(1) as u64;
+        let hashes: Vec<String> = (0..n as u64)
+            .map(|i| work(i * stride).to_string())
+            .collect();
+        let mut check_ms = Vec::new();
+        let mut run_ms = Vec::new();
+        let mut run_bytes = 0;
+        for _ in 0..3 {
+            if n <= HASHES_PER_REQUEST * 10 {
+                let body = json!({ "purpose": "train-ai", "hashes": hashes });
+                let t = Instant::now();
+                let r = http
+                    .post(format!("{base}/v1/check"))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "check: {}", r.status());
+                r.bytes().await?;
+                check_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            run_no += 1;
+            let body = json!({
+                "run_id": format!("bench-{run_no}"),
+                "purpose": "train-ai",
+                "pool": { "amount_minor": 100_000_000, "currency": "EUR" },
+                "checked_at": Timestamp::now(),
+                "works": hashes,
+            });
+            let t = Instant::now();
+            let r = http
+                .post(format!("{base}/v1/runs"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().as_u16() == 201, "run: {}", r.status());
+            run_bytes = r.bytes().await?.len();
+            run_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let run = median(run_ms);
+        if check_ms.is_empty() {
+            println!(
+                "run report, {n} works: median {run:.0} ms ({:.0} works/s); response {} MiB; no check baseline (over its 100,000-hash limit)",
+                n as f64 / (run / 1e3),
+                run_bytes / (1024 * 1024)
+            );
+        } else {
+            let check = median(check_ms);
+            println!(
+                "run report, {n} works: median {run:.0} ms ({:.0} works/s); full check of the same hashes {check:.0} ms; ratio {:.2}x; response {} KiB",
+                n as f64 / (run / 1e3),
+                run / check,
+                run_bytes / 1024
+            );
+        }
+    }
+    Ok(())
+}
+
 fn bench_hash() -> anyhow::Result<()> {
     let files = env_usize("BENCH_FILES", 10_000);
     println!("\n== local hashing: {files} files of 200 KiB ==");
@@ -601,7 +701,7 @@ fn bench_hash() -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let parts = env_str("BENCH_PARTS", "check,hash");
+    let parts = env_str("BENCH_PARTS", "check,runs,hash");
     println!(
         "machine: {} cores; {}",
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
@@ -613,7 +713,7 @@ fn main() -> anyhow::Result<()> {
                 .map(str::to_owned))
             .unwrap_or_default()
     );
-    if parts.contains("check") {
+    if parts.contains("check") || parts.contains("runs") {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;

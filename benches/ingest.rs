@@ -127,8 +127,19 @@ async fn start(backend: &str) -> anyhow::Result<Running> {
         }
     };
     let registry_key = SecretKey::generate();
-    let state =
-        consentry::server::app_state(store, &registry_key, None, "bench", "bench/log").await?;
+    let state = consentry::server::app_state(
+        store,
+        &registry_key,
+        None,
+        "bench",
+        "bench/log",
+        // The engine is measured, not the per-token limits.
+        consentry::http::limits::LimitConfig {
+            rate_per_sec: 0.0,
+            ..consentry::http::limits::LimitConfig::default()
+        },
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let router = consentry::http::router(state.clone());

@@ -371,8 +371,19 @@ async fn bench_audit_http() -> anyhow::Result<()> {
     let n = env_usize("BENCH_AUDIT_HTTP_ENTRIES", 1_000_000);
     let (store, _dir) = fresh_store("sqlite", "audit").await?;
     let registry_key = SecretKey::generate();
-    let state =
-        consentry::server::app_state(store, &registry_key, None, "bench", "bench/log").await?;
+    let state = consentry::server::app_state(
+        store,
+        &registry_key,
+        None,
+        "bench",
+        "bench/log",
+        // The engine is measured, not the per-token limits.
+        consentry::http::limits::LimitConfig {
+            rate_per_sec: 0.0,
+            ..consentry::http::limits::LimitConfig::default()
+        },
+    )
+    .await?;
     let artists: Vec<(SecretKey, String)> = {
         let mut v = Vec::new();
         for _ in 0..10 {

@@ -22,6 +22,7 @@ pub struct ServerConfig {
     pub admin_key: Option<PublicKey>,
     pub issuer: String,
     pub log_origin: String,
+    pub limits: crate::http::limits::LimitConfig,
 }
 
 /// Builds the application state from an open store and the registry key.
@@ -34,6 +35,7 @@ pub async fn app_state(
     admin_key: Option<PublicKey>,
     issuer: &str,
     log_origin: &str,
+    limits: crate::http::limits::LimitConfig,
 ) -> anyhow::Result<AppState> {
     let log = TransparencyLog::new(log_origin, registry_key.clone())?;
     Ok(AppState {
@@ -46,6 +48,7 @@ pub async fn app_state(
         admin_key,
         registry_key: registry_key.public_key(),
         stats_cache: Arc::default(),
+        limits: Arc::new(crate::http::limits::Limits::new(limits)),
     })
 }
 
@@ -72,6 +75,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         config.admin_key,
         &config.issuer,
         &config.log_origin,
+        config.limits,
     )
     .await?;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -126,6 +126,19 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
+    /// Authenticated requests per second per token, sustained (0: no limit);
+    /// beyond it, 429 with Retry-After.
+    #[arg(long, env = "CONSENTRY_RATE_LIMIT", default_value_t = 200.0)]
+    pub rate_limit: f64,
+    /// Requests a token may make at once before the rate limit applies.
+    #[arg(long, env = "CONSENTRY_RATE_BURST", default_value_t = 400.0)]
+    pub rate_burst: f64,
+    /// Check streams open at once per builder.
+    #[arg(long, env = "CONSENTRY_STREAMS_PER_BUILDER", default_value_t = 4)]
+    pub streams_per_builder: usize,
+    /// Check streams open at once in all.
+    #[arg(long, env = "CONSENTRY_STREAMS_TOTAL", default_value_t = 32)]
+    pub streams_total: usize,
 }
 
 /// Options shared by commands that talk to a registry.
@@ -164,6 +177,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 admin_key: args.admin_key,
                 issuer: args.issuer,
                 log_origin: args.log_origin,
+                limits: crate::http::limits::LimitConfig {
+                    rate_per_sec: args.rate_limit,
+                    burst: args.rate_burst.max(1.0),
+                    streams_per_builder: args.streams_per_builder,
+                    streams_total: args.streams_total,
+                },
             })
             .await
         }

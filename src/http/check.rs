@@ -318,9 +318,11 @@ async fn stream(
     let purpose = purpose_of(&params.purpose)?;
     let as_of = as_of_of(params.as_of.as_deref())?;
     let mode = mode_of(params.mode.as_deref())?;
+    let slot = state.limits.open_stream(&user.subject)?;
     let (view, cp) = state.registry.check_view(as_of)?;
     let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
     let run = StreamRun {
+        _slot: slot,
         state,
         user,
         purpose,
@@ -477,6 +479,8 @@ impl Splitter {
 
 /// A streamed check in progress.
 struct StreamRun {
+    /// This stream's place among the open ones, freed when it ends.
+    _slot: super::limits::StreamSlot,
     state: AppState,
     user: AuthUser,
     purpose: Category,

@@ -29,6 +29,8 @@ pub struct ApiError {
     pub slug: &'static str,
     pub detail: String,
     pub errors: Vec<ProblemItem>,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +53,7 @@ impl ApiError {
             slug,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -133,6 +136,7 @@ impl From<Vec<Rejection>> for ApiError {
             slug,
             detail,
             errors,
+            retry_after: None,
         }
     }
 }
@@ -217,6 +221,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

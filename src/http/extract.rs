@@ -92,6 +92,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 "the token's key is revoked or no longer holds this role",
             ));
         }
+        state.limits.charge(&claims.sub)?;
         Ok(AuthUser {
             role: claims.role,
             subject: claims.sub,

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod check;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod log;
 pub mod meta;
 pub mod payouts;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub registry_key: PublicKey,
     /// Recent statistics answers, valid while the log does not grow.
     pub stats_cache: Arc<stats::StatsCache>,
+    /// Per-token request rates and open check streams.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// A router that remembers which routes it has.

@@ -150,6 +150,14 @@ impl Resp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with_limits(backend, consentry::http::limits::LimitConfig::default()).await
+    }
+
+    /// An app with other per-token limits.
+    pub async fn spawn_with_limits(
+        backend: Backend,
+        limits: consentry::http::limits::LimitConfig,
+    ) -> TestApp {
         let (store, location) = open_store(backend).await;
         let registry_key = SecretKey::generate();
         let admin = SecretKey::generate();
@@ -159,6 +167,7 @@ impl TestApp {
             Some(admin.public_key()),
             "consentry-test",
             "consentry.test/log",
+            limits,
         )
         .await
         .expect("state");
@@ -547,7 +556,21 @@ impl Server {
 
     /// Starts the server with extra `serve` arguments.
     pub fn start_with(dir: &std::path::Path, database_url: &str, extra: &[&str]) -> Server {
+        Self::start_logging(dir, database_url, extra, None)
+    }
+
+    /// Starts the server; with `log`, its log (at `debug`) goes to that file.
+    pub fn start_logging(
+        dir: &std::path::Path,
+        database_url: &str,
+        extra: &[&str],
+        log: Option<&std::path::Path>,
+    ) -> Server {
         use std::io::BufRead;
+        let stderr = match log {
+            Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => std::process::Stdio::inherit(),
+        };
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
             .args([
                 "serve",
@@ -559,9 +582,9 @@ impl Server {
             ])
             .arg(dir.join("registry.key"))
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn consentry serve");
         let stdout = child.stdout.take().expect("stdout");
