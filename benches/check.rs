@@ -436,11 +436,7 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
         None,
         "bench",
         "bench/log",
-        // The engine is measured, not the per-token limits.
-        consentry::http::limits::LimitConfig {
-            rate_per_sec: 0.0,
-            ..consentry::http::limits::LimitConfig::default()
-        },
+        consentry::http::limits::LimitConfig::no_rate_limit(),
     )
     .await?;
     let startup = t.elapsed();

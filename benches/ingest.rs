@@ -133,11 +133,7 @@ async fn start(backend: &str) -> anyhow::Result<Running> {
         None,
         "bench",
         "bench/log",
-        // The engine is measured, not the per-token limits.
-        consentry::http::limits::LimitConfig {
-            rate_per_sec: 0.0,
-            ..consentry::http::limits::LimitConfig::default()
-        },
+        consentry::http::limits::LimitConfig::no_rate_limit(),
     )
     .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

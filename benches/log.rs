@@ -377,11 +377,7 @@ async fn bench_audit_http() -> anyhow::Result<()> {
         None,
         "bench",
         "bench/log",
-        // The engine is measured, not the per-token limits.
-        consentry::http::limits::LimitConfig {
-            rate_per_sec: 0.0,
-            ..consentry::http::limits::LimitConfig::default()
-        },
+        consentry::http::limits::LimitConfig::no_rate_limit(),
     )
     .await?;
     let artists: Vec<(SecretKey, String)> = {

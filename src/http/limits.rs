@@ -38,6 +38,17 @@ impl Default for LimitConfig {
     }
 }
 
+impl LimitConfig {
+    /// No per-token rate limit (benchmarks measure the engine, not the limits).
+    #[must_use]
+    pub fn no_rate_limit() -> Self {
+        Self {
+            rate_per_sec: 0.0,
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,

@@ -63,6 +63,113 @@ fn signed(n: u64) -> Result<i64> {
     i64::try_from(n).map_err(|_| StoreError::Corrupt("payout figure beyond i64".into()))
 }
 
+/// The payout readers of [`Store`], the same SQL on both backends, as free
+/// functions over a backend's pool (`#[async_trait]` cannot see methods a
+/// macro writes, so each `impl Store` delegates to these).
+macro_rules! payout_reader_fns {
+    ($pool:ty) => {
+        async fn read_payout(pool: &$pool, statement_id: &str) -> Result<Option<PayoutRow>> {
+            let row = sqlx::query(sql::SELECT_PAYOUT)
+                .bind(statement_id)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|r| {
+                Ok(PayoutRow {
+                    summary: payout_summary_from_row!(&r)?,
+                    payload: r.try_get("payload")?,
+                    signatures: r.try_get("signatures")?,
+                    lines: Vec::new(),
+                })
+            })
+            .transpose()
+        }
+
+        async fn read_payout_of_run(
+            pool: &$pool,
+            builder_id: &str,
+            run_id: &str,
+        ) -> Result<Option<String>> {
+            Ok(sqlx::query_scalar(sql::SELECT_PAYOUT_OF_RUN)
+                .bind(builder_id)
+                .bind(run_id)
+                .fetch_optional(pool)
+                .await?)
+        }
+
+        async fn read_builder_payouts(
+            pool: &$pool,
+            builder_id: &str,
+            after: Option<i64>,
+            limit: u32,
+        ) -> Result<Vec<PayoutSummary>> {
+            let rows = sqlx::query(sql::SELECT_BUILDER_PAYOUTS)
+                .bind(builder_id)
+                .bind(after.unwrap_or(-1))
+                .bind(i64::from(limit.min(MAX_PAGE)))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|r| payout_summary_from_row!(r)).collect()
+        }
+
+        async fn read_artist_payouts(
+            pool: &$pool,
+            artist_id: &str,
+            after: Option<i64>,
+            limit: u32,
+        ) -> Result<Vec<(PayoutSummary, PayoutLine)>> {
+            let rows = sqlx::query(sql::SELECT_ARTIST_PAYOUTS)
+                .bind(artist_id)
+                .bind(after.unwrap_or(-1))
+                .bind(i64::from(limit.min(MAX_PAGE)))
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok((payout_summary_from_row!(r)?, payout_line_from_row!(r)?)))
+                .collect()
+        }
+    };
+}
+
+/// Inserts a payout statement and its lines through `conn` (a connection
+/// or transaction of either backend) for the record at log index `seq`.
+macro_rules! insert_payout {
+    ($conn:expr, $seq:expr, $row:expr) => {{
+        let row: &PayoutRow = $row;
+        let s = &row.summary;
+        sqlx::query(sql::INSERT_PAYOUT)
+            .bind(&s.statement_id)
+            .bind($seq)
+            .bind(&s.builder_id)
+            .bind(&s.run_id)
+            .bind(&s.purpose)
+            .bind(s.checked_at.unix_nanos())
+            .bind(&s.currency)
+            .bind(signed(s.pool_minor)?)
+            .bind(signed(s.works)?)
+            .bind(signed(s.excluded)?)
+            .bind(s.issued_at.unix_nanos())
+            .bind(row.payload.as_slice())
+            .bind(&row.signatures)
+            .execute($conn)
+            .await
+            .map_err(map_constraint)?;
+        for l in &row.lines {
+            sqlx::query(sql::INSERT_PAYOUT_LINE)
+                .bind(&l.artist_id)
+                .bind(&s.statement_id)
+                .bind($seq)
+                .bind(signed(l.works)?)
+                .bind(signed(l.held_works)?)
+                .bind(signed(l.revenue_share)?)
+                .bind(signed(l.shortfall)?)
+                .bind(serde_json::to_string(&l.flat_fees).unwrap_or_default())
+                .execute($conn)
+                .await
+                .map_err(map_constraint)?;
+        }
+    }};
+}
+
 pub mod postgres;
 mod sql;
 pub mod sqlite;

@@ -95,6 +95,8 @@ fn key_from_row(row: &PgRow) -> Result<KeyRecord> {
     })
 }
 
+payout_reader_fns!(PgPool);
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -291,27 +293,11 @@ impl Store for PgStore {
     }
 
     async fn payout(&self, statement_id: &str) -> Result<Option<PayoutRow>> {
-        let row = sqlx::query(sql::SELECT_PAYOUT)
-            .bind(statement_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(PayoutRow {
-                summary: payout_summary_from_row!(&r)?,
-                payload: r.try_get("payload")?,
-                signatures: r.try_get("signatures")?,
-                lines: Vec::new(),
-            })
-        })
-        .transpose()
+        read_payout(&self.pool, statement_id).await
     }
 
     async fn payout_of_run(&self, builder_id: &str, run_id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(sql::SELECT_PAYOUT_OF_RUN)
-            .bind(builder_id)
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        read_payout_of_run(&self.pool, builder_id, run_id).await
     }
 
     async fn builder_payouts(
@@ -320,13 +306,7 @@ impl Store for PgStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<PayoutSummary>> {
-        let rows = sqlx::query(sql::SELECT_BUILDER_PAYOUTS)
-            .bind(builder_id)
-            .bind(after.unwrap_or(-1))
-            .bind(i64::from(limit.min(MAX_PAGE)))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| payout_summary_from_row!(r)).collect()
+        read_builder_payouts(&self.pool, builder_id, after, limit).await
     }
 
     async fn artist_payouts(
@@ -335,15 +315,7 @@ impl Store for PgStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(PayoutSummary, PayoutLine)>> {
-        let rows = sqlx::query(sql::SELECT_ARTIST_PAYOUTS)
-            .bind(artist_id)
-            .bind(after.unwrap_or(-1))
-            .bind(i64::from(limit.min(MAX_PAGE)))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((payout_summary_from_row!(r)?, payout_line_from_row!(r)?)))
-            .collect()
+        read_artist_payouts(&self.pool, artist_id, after, limit).await
     }
 
     async fn counts(&self) -> Result<Counts> {
@@ -542,7 +514,7 @@ async fn append_rows(
                         return Err(StoreError::Conflict("artist_keys_revoked_once".into()));
                     }
                 }
-                Effect::Payout(row) => insert_payout(tx, seq, row).await?,
+                Effect::Payout(row) => insert_payout!(&mut **tx, seq, row),
                 Effect::Statement {
                     key,
                     issued_at,
@@ -630,44 +602,4 @@ async fn number(
         .ok_or_else(|| StoreError::Conflict(missing.into()))?;
     cache.insert(cache_key, n);
     Ok(n)
-}
-
-async fn insert_payout(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    seq: i64,
-    row: &PayoutRow,
-) -> Result<()> {
-    let s = &row.summary;
-    sqlx::query(sql::INSERT_PAYOUT)
-        .bind(&s.statement_id)
-        .bind(seq)
-        .bind(&s.builder_id)
-        .bind(&s.run_id)
-        .bind(&s.purpose)
-        .bind(s.checked_at.unix_nanos())
-        .bind(&s.currency)
-        .bind(signed(s.pool_minor)?)
-        .bind(signed(s.works)?)
-        .bind(signed(s.excluded)?)
-        .bind(s.issued_at.unix_nanos())
-        .bind(row.payload.as_slice())
-        .bind(&row.signatures)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_constraint)?;
-    for l in &row.lines {
-        sqlx::query(sql::INSERT_PAYOUT_LINE)
-            .bind(&l.artist_id)
-            .bind(&s.statement_id)
-            .bind(seq)
-            .bind(signed(l.works)?)
-            .bind(signed(l.held_works)?)
-            .bind(signed(l.revenue_share)?)
-            .bind(signed(l.shortfall)?)
-            .bind(serde_json::to_string(&l.flat_fees).unwrap_or_default())
-            .execute(&mut **tx)
-            .await
-            .map_err(map_constraint)?;
-    }
-    Ok(())
 }

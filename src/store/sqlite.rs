@@ -77,6 +77,8 @@ fn hex_json(works: &[ContentHash]) -> String {
     serde_json::Value::from(list).to_string()
 }
 
+payout_reader_fns!(SqlitePool);
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -259,27 +261,11 @@ impl Store for SqliteStore {
     }
 
     async fn payout(&self, statement_id: &str) -> Result<Option<PayoutRow>> {
-        let row = sqlx::query(sql::SELECT_PAYOUT)
-            .bind(statement_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(PayoutRow {
-                summary: payout_summary_from_row!(&r)?,
-                payload: r.try_get("payload")?,
-                signatures: r.try_get("signatures")?,
-                lines: Vec::new(),
-            })
-        })
-        .transpose()
+        read_payout(&self.pool, statement_id).await
     }
 
     async fn payout_of_run(&self, builder_id: &str, run_id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(sql::SELECT_PAYOUT_OF_RUN)
-            .bind(builder_id)
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        read_payout_of_run(&self.pool, builder_id, run_id).await
     }
 
     async fn builder_payouts(
@@ -288,13 +274,7 @@ impl Store for SqliteStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<PayoutSummary>> {
-        let rows = sqlx::query(sql::SELECT_BUILDER_PAYOUTS)
-            .bind(builder_id)
-            .bind(after.unwrap_or(-1))
-            .bind(i64::from(limit.min(MAX_PAGE)))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| payout_summary_from_row!(r)).collect()
+        read_builder_payouts(&self.pool, builder_id, after, limit).await
     }
 
     async fn artist_payouts(
@@ -303,15 +283,7 @@ impl Store for SqliteStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(PayoutSummary, PayoutLine)>> {
-        let rows = sqlx::query(sql::SELECT_ARTIST_PAYOUTS)
-            .bind(artist_id)
-            .bind(after.unwrap_or(-1))
-            .bind(i64::from(limit.min(MAX_PAGE)))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((payout_summary_from_row!(r)?, payout_line_from_row!(r)?)))
-            .collect()
+        read_artist_payouts(&self.pool, artist_id, after, limit).await
     }
 
     async fn counts(&self) -> Result<Counts> {
@@ -578,38 +550,7 @@ async fn apply_effect(
             "statement effects are inserted in bulk".into(),
         )),
         Effect::Payout(row) => {
-            let s = &row.summary;
-            sqlx::query(sql::INSERT_PAYOUT)
-                .bind(&s.statement_id)
-                .bind(seq)
-                .bind(&s.builder_id)
-                .bind(&s.run_id)
-                .bind(&s.purpose)
-                .bind(s.checked_at.unix_nanos())
-                .bind(&s.currency)
-                .bind(signed(s.pool_minor)?)
-                .bind(signed(s.works)?)
-                .bind(signed(s.excluded)?)
-                .bind(s.issued_at.unix_nanos())
-                .bind(row.payload.as_slice())
-                .bind(&row.signatures)
-                .execute(&mut *conn)
-                .await
-                .map_err(map_constraint)?;
-            for l in &row.lines {
-                sqlx::query(sql::INSERT_PAYOUT_LINE)
-                    .bind(&l.artist_id)
-                    .bind(&s.statement_id)
-                    .bind(seq)
-                    .bind(signed(l.works)?)
-                    .bind(signed(l.held_works)?)
-                    .bind(signed(l.revenue_share)?)
-                    .bind(signed(l.shortfall)?)
-                    .bind(serde_json::to_string(&l.flat_fees).unwrap_or_default())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(map_constraint)?;
-            }
+            insert_payout!(&mut *conn, seq, row);
             Ok(())
         }
     }
