@@ -179,6 +179,10 @@ pub struct Options {
 }
 
 /// Why an analysis cannot run.
+/// Buckets one analysis may span, at most (Theil–Sen is quadratic in them):
+/// 40 years of weeks.
+pub const MAX_BUCKETS: usize = 2100;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatsError {
     #[error("{0}")]
@@ -472,7 +476,8 @@ fn segmented(name: &str, date: Date, starts: &[Date], y: &[f64]) -> EventEffect 
 /// Runs the analysis over `events` (artist key, instant).
 ///
 /// # Errors
-/// When the options are inconsistent: an empty range or a cutoff outside it.
+/// When the options are inconsistent: an empty range, a cutoff outside it, or
+/// a range of more than [`MAX_BUCKETS`] buckets.
 pub fn analyze<A: std::hash::Hash + Eq + Clone>(
     events: &[(A, Timestamp)],
     options: &Options,
@@ -507,6 +512,12 @@ pub fn analyze_weighted<A: std::hash::Hash + Eq>(
     let mut s = bucket.start(options.from);
     let last = bucket.start(options.to);
     while s <= last {
+        if starts.len() == MAX_BUCKETS {
+            return Err(StatsError::Option(format!(
+                "the range {} to {} holds more than {MAX_BUCKETS} buckets; narrow it or use larger buckets",
+                options.from, options.to
+            )));
+        }
         starts.push(s);
         s = bucket.next(s);
     }

@@ -133,6 +133,10 @@ async fn stats_from_the_registry_match_the_engine(app: TestApp) {
         ("basis=published&from=yesterday", "`from` is not a date"),
         ("color=red", "unknown parameter `color`"),
         ("basis=published&event=SD", "NAME=YYYY-MM-DD"),
+        (
+            "bucket=week&from=0043-10-28&to=2400-07-09&cutoff=0560-10-30",
+            "more than 2100 buckets",
+        ),
     ] {
         let r = app.get(&format!("/v1/stats/uploads?{query}")).await;
         r.assert_problem(400, "invalid-parameter");
