@@ -133,6 +133,12 @@ impl Client {
             .await
     }
 
+    /// The token [`Client::login`] obtained, if any.
+    #[must_use]
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// Proves possession of `key` and keeps the token for later requests.
     /// Returns the token's subject (artist id, builder id or `admin`).
     ///

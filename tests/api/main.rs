@@ -12,6 +12,8 @@ mod cli;
 mod crash;
 mod durability;
 mod limits;
+mod load;
+mod loadgen;
 mod log;
 mod openapi;
 mod payout;
