@@ -477,6 +477,25 @@ impl Splitter {
     }
 }
 
+/// Splits a check stream's body, delivered in `chunks`, into numbered items
+/// exactly as `POST /v1/check/stream` reads it (NDJSON, or 32-byte records
+/// when `binary`); for fuzzing.
+#[doc(hidden)]
+#[must_use]
+pub fn split_stream(binary: bool, chunks: &[&[u8]]) -> Vec<(u64, Result<ContentHash, String>)> {
+    let mut s = Splitter::new(if binary {
+        Framing::Binary
+    } else {
+        Framing::Ndjson
+    });
+    let mut items = Vec::new();
+    for c in chunks {
+        s.feed(c, &mut items);
+    }
+    s.finish(&mut items);
+    items
+}
+
 /// A streamed check in progress.
 struct StreamRun {
     /// This stream's place among the open ones, freed when it ends.

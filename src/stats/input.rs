@@ -47,11 +47,19 @@ pub fn parse_instant(s: &str) -> anyhow::Result<Timestamp> {
 /// # Errors
 /// A malformed row, named by its line.
 pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(String, Timestamp)>> {
-    let name = path.display();
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(path)
-        .with_context(|| format!("reading {name}"))?;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    read_csv_from(file, &path.display().to_string())
+}
+
+/// [`read_csv`] over any reader; `name` names it in errors.
+///
+/// # Errors
+/// A malformed row, named by its line.
+pub fn read_csv_from(
+    input: impl std::io::Read,
+    name: &str,
+) -> anyhow::Result<Vec<(String, Timestamp)>> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let headers = reader
         .headers()
         .with_context(|| format!("{name}: header"))?
