@@ -632,6 +632,8 @@ def parse_registration(payload: bytes) -> dict:
     name = string(m["display_name"], "display_name")
     if not name.strip(WHITE_SPACE):
         raise Invalid("display_name is empty after trimming")
+    if "\0" in name:
+        raise Invalid("display_name contains U+0000")
     if len(name) > 512:
         raise Invalid("display_name is longer than 512 characters")
     out["display_name"] = name

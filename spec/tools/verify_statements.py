@@ -511,6 +511,8 @@ def check_terms(terms: list[dict]) -> None:
                 raise Invalid("attribution needs a non-empty credit line")
             if len(t["credit"]) > 512:
                 raise Invalid("credit line longer than 512 characters")
+            if "\0" in t["credit"]:
+                raise Invalid("credit line contains U+0000")
         elif kind == "flat-fee":
             check_money(t["amount"])
         elif kind == "revenue-share" and t["minimum"] is not None:
@@ -535,6 +537,8 @@ def validate_statement(payload: bytes) -> dict:
     for w in works:
         if w["title"] is not None and len(w["title"]) > 512:
             raise Invalid("title longer than 512 characters")
+        if w["title"] is not None and "\0" in w["title"]:
+            raise Invalid("title contains U+0000")
         if w["media_type"] is not None and not MEDIA_TYPE_RE.fullmatch(w["media_type"]):
             raise Invalid(f"`{w['media_type']}` is not a media type")
         if len(w["fingerprints"]) > 8:

@@ -309,11 +309,14 @@ fn check_version(version: u32) -> Result<(), InvalidPayload> {
     }
 }
 
-fn check_text(field: &str, text: Option<&str>) -> Result<(), InvalidPayload> {
+/// Free text: at most [`MAX_TEXT_CHARS`] characters and no U+0000 (which
+/// PostgreSQL text cannot hold, so both backends refuse it alike).
+pub(crate) fn check_text(field: &str, text: Option<&str>) -> Result<(), InvalidPayload> {
     match text {
         Some(t) if t.chars().count() > MAX_TEXT_CHARS => Err(InvalidPayload::new(format!(
             "{field} is longer than {MAX_TEXT_CHARS} characters"
         ))),
+        Some(t) if t.contains('\0') => Err(InvalidPayload::new(format!("{field} contains U+0000"))),
         _ => Ok(()),
     }
 }

@@ -74,6 +74,9 @@ pub fn validate_terms(terms: &[Term]) -> Result<(), InvalidPayload> {
                         "credit line is longer than {MAX_CREDIT_CHARS} characters"
                     )));
                 }
+                if credit.contains('\0') {
+                    return Err(InvalidPayload::new("credit line contains U+0000"));
+                }
             }
             Term::FlatFee { amount } => validate_money(amount, false)?,
             Term::RevenueShare { minimum } => {

@@ -121,11 +121,14 @@ async fn create_builder(
     ApiJson(req): ApiJson<BuilderRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     user.require(Role::Admin)?;
-    if req.name.trim().is_empty() || req.name.chars().count() > MAX_TEXT_CHARS {
+    if req.name.trim().is_empty()
+        || req.name.chars().count() > MAX_TEXT_CHARS
+        || req.name.contains('\0')
+    {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-payload",
-            "`name` must be 1 to 512 characters",
+            "`name` must be 1 to 512 characters, without U+0000",
         ));
     }
     let key = parse_key(&req.key)?;

@@ -156,12 +156,33 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
         .await
         .expect("register");
     assert_eq!(status, 201);
+    // A large batch is in flight when SIGTERM arrives: it is finished and
+    // acknowledged, then the server stops.
+    let mut writer = Client::new(&server.base).expect("client");
+    writer.login(&key).await.expect("login");
+    let envs: Vec<_> = (0..5_000)
+        .map(|n| statement(&key, &[work(n)], json!("opt-out"), ago(60)))
+        .collect();
+    let last_id = consentry::registry::document_id(
+        &consentry::crypto::dsse::decode_base64(&envs[envs.len() - 1].payload).expect("payload"),
+    );
+    let in_flight = tokio::spawn(async move { writer.submit_statements(&envs).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !in_flight.is_finished(),
+        "the batch should still be in flight when SIGTERM is sent"
+    );
     let pid = server.child.id().to_string();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
     assert!(sent.success());
+    let acked = in_flight
+        .await
+        .expect("task")
+        .expect("the in-flight batch is answered, not cut off");
+    assert_eq!(acked["accepted"].as_array().map(Vec::len), Some(5_000));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let exit = loop {
         if let Some(status) = server.child.try_wait().expect("wait") {
@@ -174,4 +195,15 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    // What it acknowledged is there after a restart.
+    let server = Server::start(dir.path(), &url);
+    let client = Client::new(&server.base).expect("client");
+    assert!(
+        client
+            .get_optional(&format!("/v1/documents/{last_id}"))
+            .await
+            .expect("get")
+            .is_some(),
+        "the batch acknowledged during shutdown is stored"
+    );
 }

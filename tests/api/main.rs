@@ -11,6 +11,7 @@ mod check_cli;
 mod cli;
 mod crash;
 mod durability;
+mod injection;
 mod limits;
 mod load;
 mod loadgen;
