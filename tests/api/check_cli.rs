@@ -101,19 +101,7 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
         "--attribution",
         "Ana Example",
     ]));
-    let lab = ok(&server.cli(&["keygen", "--out", "lab.key"]))
-        .trim()
-        .to_owned();
-    ok(&server.cli(&[
-        "builder",
-        "create",
-        "--admin-key",
-        "admin.key",
-        "--name",
-        "Lab",
-        "--key",
-        &lab,
-    ]));
+    let lab = server.create_lab();
 
     // check a folder: a report and a receipt.
     let out = ok(&server.cli(&[

@@ -616,6 +616,25 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// A dataset builder, registered through the CLI with `admin.key` of the
+    /// server's folder: its key goes to `lab.key`; returns its public key.
+    pub fn create_lab(&self) -> String {
+        let lab = ok(&self.cli(&["keygen", "--out", "lab.key"]))
+            .trim()
+            .to_owned();
+        ok(&self.cli(&[
+            "builder",
+            "create",
+            "--admin-key",
+            "admin.key",
+            "--name",
+            "Lab",
+            "--key",
+            &lab,
+        ]));
+        lab
+    }
+
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))

@@ -101,19 +101,7 @@ async fn report_and_verify_payouts(backend: Backend) {
         "--flat-fee",
         "500:EUR",
     ]));
-    let lab = ok(&server.cli(&["keygen", "--out", "lab.key"]))
-        .trim()
-        .to_owned();
-    ok(&server.cli(&[
-        "builder",
-        "create",
-        "--admin-key",
-        "admin.key",
-        "--name",
-        "Lab",
-        "--key",
-        &lab,
-    ]));
+    server.create_lab();
     // The lab checks its data and keeps the receipt; then Ana opts b out.
     ok(&server.cli(&[
         "check",
