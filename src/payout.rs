@@ -143,17 +143,44 @@ impl PayoutRecord {
     ///
     /// # Errors
     /// Only if the record cannot be serialised.
-    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<Envelope> {
-        let payload = serde_json::to_vec(self)?;
-        Ok(Envelope::sign(PayloadType::PayoutRecord, &payload, &[key]))
+    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<Signed> {
+        Signed::new(PayloadType::PayoutRecord, self, key)
     }
 }
 
-fn is_hex64(s: &str) -> bool {
+/// A payload signed by the registry key: the envelope, the payload bytes it
+/// signs and their id (hex SHA-256).
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub envelope: Envelope,
+    pub payload: Vec<u8>,
+    pub id: String,
+}
+
+impl Signed {
+    fn new(
+        ptype: PayloadType,
+        value: &impl Serialize,
+        key: &SecretKey,
+    ) -> serde_json::Result<Self> {
+        let payload = serde_json::to_vec(value)?;
+        Ok(Self {
+            envelope: Envelope::sign(ptype, &payload, &[key]),
+            id: hex::encode(Sha256::digest(&payload)),
+            payload,
+        })
+    }
+}
+
+/// Whether `s` is 64 lowercase hex digits (a SHA-256 or BLAKE3 digest).
+#[must_use]
+pub fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn valid_builder(s: &str) -> bool {
+/// Whether `s` is a builder id: `b_` and 32 lowercase hex digits.
+#[must_use]
+pub fn valid_builder(s: &str) -> bool {
     s.strip_prefix("b_")
         .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
@@ -249,18 +276,31 @@ impl PayoutStatement {
         })
     }
 
-    /// Signs the statement with the registry key; returns the envelope and
-    /// the statement id (hex SHA-256 of the payload).
+    /// Signs the statement with the registry key; the id is the statement id.
     ///
     /// # Errors
     /// Only if the statement cannot be serialised.
-    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<(Envelope, String)> {
-        let payload = serde_json::to_vec(self)?;
-        let id = hex::encode(Sha256::digest(&payload));
-        Ok((
-            Envelope::sign(PayloadType::PayoutStatement, &payload, &[key]),
-            id,
-        ))
+    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<Signed> {
+        Signed::new(PayloadType::PayoutStatement, self, key)
+    }
+
+    /// The stored summary of this statement, whose id is `statement_id` and
+    /// whose record is at log index `record_seq`.
+    #[must_use]
+    pub fn summary(&self, statement_id: &str, record_seq: i64) -> crate::store::PayoutSummary {
+        crate::store::PayoutSummary {
+            statement_id: statement_id.to_owned(),
+            record_seq,
+            builder_id: self.builder.clone(),
+            run_id: self.run_id.clone(),
+            purpose: self.purpose.as_str().to_owned(),
+            checked_at: self.checked_at,
+            currency: self.payout.pool.currency.clone(),
+            pool_minor: self.payout.pool.amount_minor,
+            works: self.works.count,
+            excluded: self.payout.excluded.len() as u64,
+            issued_at: self.issued_at,
+        }
     }
 
     /// Verifies a statement envelope offline: one signature by the log's

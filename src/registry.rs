@@ -185,12 +185,26 @@ fn signatures_json(v: &VerifiedEnvelope) -> String {
 /// # Errors
 /// When the stored signatures column is not the JSON the registry wrote.
 pub fn stored_envelope(doc: &Document) -> Result<Envelope, StoreError> {
+    envelope_from_parts(&doc.payload_type, &doc.payload, &doc.signatures, &doc.id)
+}
+
+/// Rebuilds an envelope from stored parts: payload type, payload bytes and
+/// the signatures column of `id`.
+///
+/// # Errors
+/// When the signatures column is not the JSON the registry wrote.
+pub fn envelope_from_parts(
+    payload_type: &str,
+    payload: &[u8],
+    signatures: &str,
+    id: &str,
+) -> Result<Envelope, StoreError> {
     use base64::Engine;
-    let signatures: Vec<EnvelopeSignature> = serde_json::from_str(&doc.signatures)
-        .map_err(|e| StoreError::Corrupt(format!("signatures of {}: {e}", doc.id)))?;
+    let signatures: Vec<EnvelopeSignature> = serde_json::from_str(signatures)
+        .map_err(|e| StoreError::Corrupt(format!("signatures of {id}: {e}")))?;
     Ok(Envelope {
-        payload_type: doc.payload_type.clone(),
-        payload: base64::engine::general_purpose::STANDARD.encode(&doc.payload),
+        payload_type: payload_type.to_owned(),
+        payload: base64::engine::general_purpose::STANDARD.encode(payload),
         signatures,
     })
 }
@@ -815,44 +829,30 @@ impl Registry {
         .map_err(|e| RegistryError::Internal(e.to_string()))??;
         let key = self.log.signing_key();
         let internal = |e: serde_json::Error| RegistryError::Internal(e.to_string());
-        let (envelope, statement_id) = statement.sign(key).map_err(internal)?;
+        let signed = statement.sign(key).map_err(internal)?;
         let record = crate::payout::PayoutRecord {
             version: crate::payout::STATEMENT_VERSION,
-            statement: statement_id.clone(),
+            statement: signed.id.clone(),
             builder: builder_id.to_owned(),
             run_id: statement.run_id.clone(),
             issued_at: received_at,
-        };
-        let record_env = record.sign(key).map_err(internal)?;
-        let record_payload = serde_json::to_vec(&record).map_err(internal)?;
-        let summary = crate::store::PayoutSummary {
-            statement_id: statement_id.clone(),
-            record_seq: 0,
-            builder_id: builder_id.to_owned(),
-            run_id: statement.run_id.clone(),
-            purpose: statement.purpose.as_str().to_owned(),
-            checked_at,
-            currency: statement.payout.pool.currency.clone(),
-            pool_minor: statement.payout.pool.amount_minor,
-            works: statement.works.count,
-            excluded: statement.payout.excluded.len() as u64,
-            issued_at: received_at,
-        };
-        let statement_payload = serde_json::to_vec(&statement).map_err(internal)?;
+        }
+        .sign(key)
+        .map_err(internal)?;
         let append = Append {
             doc: Document {
-                id: document_id(&record_payload),
+                id: record.id,
                 kind: DocumentKind::Payout,
                 artist_id: builder_id.to_owned(),
                 payload_type: PayloadType::PayoutRecord.as_str().to_owned(),
-                payload: record_payload,
-                signatures: serde_json::to_string(&record_env.signatures).map_err(internal)?,
+                payload: record.payload,
+                signatures: serde_json::to_string(&record.envelope.signatures).map_err(internal)?,
                 received_at,
             },
             effects: vec![Effect::Payout(Box::new(crate::store::PayoutRow {
-                summary: summary.clone(),
-                payload: statement_payload,
-                signatures: serde_json::to_string(&envelope.signatures).map_err(internal)?,
+                summary: statement.summary(&signed.id, 0),
+                payload: signed.payload,
+                signatures: serde_json::to_string(&signed.envelope.signatures).map_err(internal)?,
                 lines: statement.lines(),
             }))],
         };
@@ -870,11 +870,8 @@ impl Registry {
         };
         drop(last);
         Ok(ReportedRun {
-            summary: crate::store::PayoutSummary {
-                record_seq: seq,
-                ..summary
-            },
-            envelope,
+            summary: statement.summary(&signed.id, seq),
+            envelope: signed.envelope,
             statement,
             log_receipt,
         })
@@ -907,13 +904,7 @@ impl Registry {
             ))
             .into());
         }
-        let mut h = blake3::Hasher::new();
-        for w in &run.works {
-            h.update(w.as_bytes());
-        }
-        if run.works.len() as u64 != receipt.hashes.count
-            || h.finalize().to_hex().as_str() != receipt.hashes.blake3
-        {
+        if !receipt.covers(&run.works) {
             return Err(mismatch(format!(
                 "`works` ({} hashes) is not the hash list the receipt covers ({} hashes), in its order",
                 run.works.len(),

@@ -9,6 +9,7 @@ use super::index::Status;
 use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::log::note::{open, Checkpoint, NoteVerifier};
+use crate::payout::{is_hex64, valid_builder};
 
 /// The receipt payload's `version`.
 pub const RECEIPT_VERSION: u32 = 1;
@@ -199,15 +200,10 @@ impl CheckReceipt {
         if raw.get("as_of").is_some_and(serde_json::Value::is_null) {
             return Err("receipt payload: `as_of` is absent or a timestamp, never null".into());
         }
-        let hex64 =
-            |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !hex64(&receipt.hashes.blake3) || !hex64(&receipt.answers.blake3) {
+        if !is_hex64(&receipt.hashes.blake3) || !is_hex64(&receipt.answers.blake3) {
             return Err("receipt payload: digests are 64 lowercase hex digits".into());
         }
-        let builder_ok = receipt.builder.strip_prefix("b_").is_some_and(|h| {
-            h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        });
-        if !builder_ok {
+        if !valid_builder(&receipt.builder) {
             return Err("receipt payload: `builder` is b_ and 32 lowercase hex digits".into());
         }
         if receipt.version != RECEIPT_VERSION {
@@ -235,6 +231,18 @@ impl CheckReceipt {
             return Err("the receipt's counts do not add up to its hash count".into());
         }
         Ok(receipt)
+    }
+
+    /// Whether `hashes`, in this order, are the hash list the receipt covers
+    /// (its count and BLAKE3 digest).
+    #[must_use]
+    pub fn covers(&self, hashes: &[ContentHash]) -> bool {
+        let mut d = blake3::Hasher::new();
+        for h in hashes {
+            d.update(h.as_bytes());
+        }
+        hashes.len() as u64 == self.hashes.count
+            && d.finalize().to_hex().as_str() == self.hashes.blake3
     }
 
     /// The checkpoint's root, decoded.

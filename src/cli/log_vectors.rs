@@ -227,7 +227,7 @@ impl Builder {
             time(at, 0),
         )?;
         let key = registry_key();
-        let (envelope, id) = statement.sign(&key)?;
+        let crate::payout::Signed { envelope, id, .. } = statement.sign(&key)?;
         let record = json!({
             "version": crate::payout::STATEMENT_VERSION,
             "statement": id,

@@ -225,13 +225,7 @@ pub async fn verify_receipt(args: VerifyReceiptArgs) -> anyhow::Result<()> {
         (None, None) => None,
     };
     if let Some(hashes) = &hashes {
-        let mut d = blake3::Hasher::new();
-        for h in hashes {
-            d.update(h.as_bytes());
-        }
-        if hashes.len() as u64 != receipt.hashes.count
-            || d.finalize().to_hex().as_str() != receipt.hashes.blake3
-        {
+        if !receipt.covers(hashes) {
             bail!(
                 "the hash list ({} hashes) is not the one the receipt covers ({} hashes, digest {})",
                 hashes.len(),

@@ -18,10 +18,10 @@ use super::extract::{media_type, ApiPath, ApiQuery, AuthUser};
 use super::{AppState, Routes};
 use crate::auth::Role;
 use crate::check::parse_purpose;
-use crate::crypto::{Envelope, EnvelopeSignature};
+use crate::crypto::Envelope;
 use crate::domain::{Money, Timestamp};
 use crate::payout::{PayoutStatement, MAX_RUN_WORKS};
-use crate::registry::{RegistryError, RunReport};
+use crate::registry::{envelope_from_parts, RegistryError, RunReport};
 use crate::store::PayoutSummary;
 
 /// A run report's body, at most (1,000,000 works take about 74 MiB).
@@ -72,15 +72,11 @@ impl Page {
             ))
         }
     }
+}
 
-    /// The cursor and the next page's, from the items' log indexes.
-    fn next_after(&self, limit: u32, last: Option<i64>, count: usize) -> Option<i64> {
-        if count == limit as usize {
-            last
-        } else {
-            None
-        }
-    }
+/// The next page's cursor: the last item's log index when the page is full.
+fn next_after(limit: u32, last: Option<i64>, count: usize) -> Option<i64> {
+    (count == limit as usize).then_some(last).flatten()
 }
 
 fn summary_json(s: &PayoutSummary) -> Value {
@@ -185,7 +181,7 @@ async fn list_runs(
         .builder_payouts(&user.subject, page.after, limit)
         .await
         .map_err(RegistryError::from)?;
-    let next = page.next_after(limit, runs.last().map(|r| r.record_seq), runs.len());
+    let next = next_after(limit, runs.last().map(|r| r.record_seq), runs.len());
     Ok(Json(json!({
         "items": runs.iter().map(summary_json).collect::<Vec<_>>(),
         "next_after": next,
@@ -193,7 +189,7 @@ async fn list_runs(
 }
 
 fn check_hex64(id: &str, what: &str) -> ApiResult<()> {
-    if id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if crate::payout::is_hex64(id) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
@@ -221,18 +217,13 @@ async fn get_payout(
         ApiError::internal()
     };
     let statement: PayoutStatement = serde_json::from_slice(&row.payload).map_err(corrupt)?;
-    let signatures: Vec<EnvelopeSignature> =
-        serde_json::from_str(&row.signatures).map_err(corrupt)?;
-    let envelope = Envelope {
-        payload_type: crate::crypto::PayloadType::PayoutStatement
-            .as_str()
-            .to_owned(),
-        payload: {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(&row.payload)
-        },
-        signatures,
-    };
+    let envelope = envelope_from_parts(
+        crate::crypto::PayloadType::PayoutStatement.as_str(),
+        &row.payload,
+        &row.signatures,
+        &statement_id,
+    )
+    .map_err(RegistryError::from)?;
     let mut out = summary_json(&row.summary);
     out["statement"] = serde_json::to_value(&statement).map_err(|_| ApiError::internal())?;
     out["envelope"] = serde_json::to_value(&envelope).map_err(|_| ApiError::internal())?;
@@ -260,7 +251,7 @@ async fn artist_payouts(
         .artist_payouts(&artist_id, page.after, limit)
         .await
         .map_err(RegistryError::from)?;
-    let next = page.next_after(limit, lines.last().map(|(s, _)| s.record_seq), lines.len());
+    let next = next_after(limit, lines.last().map(|(s, _)| s.record_seq), lines.len());
     let items: Vec<Value> = lines
         .iter()
         .map(|(s, l)| {

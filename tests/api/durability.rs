@@ -84,18 +84,7 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
     let client = Client::new(&server.base).expect("client");
     // The consent index is rebuilt from the database at start: a bulk check
     // sees every acknowledged statement, at the checkpoint of size 19.
-    let mut admin_client = Client::new(&server.base).expect("client");
-    admin_client.login(&admin).await.expect("admin login");
-    let lab = SecretKey::generate();
-    admin_client
-        .post(
-            "/v1/builders",
-            &json!({ "name": "Lab", "key": lab.public_key().to_string() }),
-        )
-        .await
-        .expect("builder");
-    let mut builder = Client::new(&server.base).expect("client");
-    builder.login(&lab).await.expect("builder login");
+    let (_, builder) = builder_client(&server.base, &admin).await;
     let hashes: Vec<String> = acked.iter().map(|(_, h)| h.to_string()).collect();
     let (_, checked) = builder
         .post(

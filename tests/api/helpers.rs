@@ -652,6 +652,27 @@ impl Drop for Server {
     }
 }
 
+/// A dataset builder registered over HTTP with the `admin` key: its key and
+/// a client logged in with it.
+pub async fn builder_client(
+    base: &str,
+    admin: &SecretKey,
+) -> (SecretKey, consentry::client::Client) {
+    let mut admin_client = consentry::client::Client::new(base).expect("client");
+    admin_client.login(admin).await.expect("admin login");
+    let lab = SecretKey::generate();
+    admin_client
+        .post(
+            "/v1/builders",
+            &json!({ "name": "Lab", "key": lab.public_key().to_string() }),
+        )
+        .await
+        .expect("builder");
+    let mut builder = consentry::client::Client::new(base).expect("client");
+    builder.login(&lab).await.expect("builder login");
+    (lab, builder)
+}
+
 /// Generates a `#[tokio::test]` per backend for an `async fn(Backend)`.
 #[macro_export]
 macro_rules! both_backends_raw {

@@ -73,18 +73,7 @@ async fn secrets_never_reach_the_log(backend: Backend) {
         .await
         .expect("forged");
     assert_eq!(r.status().as_u16(), 401);
-    let mut admin_client = Client::new(&server.base).expect("client");
-    admin_client.login(&admin).await.expect("admin login");
-    let lab = SecretKey::generate();
-    admin_client
-        .post(
-            "/v1/builders",
-            &json!({ "name": "Lab", "key": lab.public_key().to_string() }),
-        )
-        .await
-        .expect("builder");
-    let mut lab_client = Client::new(&server.base).expect("client");
-    lab_client.login(&lab).await.expect("lab login");
+    let (lab, lab_client) = builder_client(&server.base, &admin).await;
     lab_client
         .post(
             "/v1/check",
