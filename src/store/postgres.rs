@@ -24,6 +24,9 @@ const WRITER_LOCK: i64 = 0x636f_6e73_656e_7472;
 
 pub struct PgStore {
     pool: PgPool,
+    /// The connection that holds this process's claim on the schema
+    /// ([`super::writer`]); closing it releases the claim.
+    _lease: tokio::sync::Mutex<sqlx::PgConnection>,
 }
 
 impl PgStore {
@@ -54,6 +57,8 @@ impl PgStore {
     }
 
     async fn connect(options: PgConnectOptions) -> Result<Self> {
+        let options = options.application_name(&format!("consentry {}", std::process::id()));
+        let lease = claim_schema(&options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -65,8 +70,66 @@ impl PgStore {
         )
             .execute(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            _lease: tokio::sync::Mutex::new(lease),
+        })
     }
+}
+
+/// Takes the session-level advisory lock that makes this process the
+/// schema's only writer, on a connection of its own that is kept open;
+/// waits up to [`super::writer::CLAIM_WAIT`] for a holder going away.
+async fn claim_schema(options: &PgConnectOptions) -> Result<sqlx::PgConnection> {
+    use sqlx::ConnectOptions;
+    use super::writer::{held_by, pg_lease_key, CLAIM_RETRY, CLAIM_WAIT, PG_LEASE_CLASS};
+    let mut conn = options.connect().await?;
+    // NULL when no schema of the search path exists yet (the migrations
+    // then fail on their own); the claim is still taken, on the empty name.
+    let schema: Option<String> = sqlx::query_scalar("select current_schema()")
+        .fetch_one(&mut conn)
+        .await?;
+    let schema = schema.unwrap_or_default();
+    let key = pg_lease_key(&schema);
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    loop {
+        let claimed: bool = sqlx::query_scalar("select pg_try_advisory_lock($1, $2)")
+            .bind(PG_LEASE_CLASS)
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        if claimed {
+            return Ok(conn);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(CLAIM_RETRY).await;
+    }
+    // The two-key form shows its keys as classid and objid (oids: unsigned).
+    let holder: Option<(i32, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "select a.pid, a.application_name, host(a.client_addr),
+                to_char(a.backend_start at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+         from pg_locks l join pg_stat_activity a on a.pid = l.pid
+         where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+           and l.classid::bigint = ($1::bigint & 4294967295)
+           and l.objid::bigint = ($2::bigint & 4294967295)
+         limit 1",
+    )
+    .bind(i64::from(PG_LEASE_CLASS))
+    .bind(i64::from(key))
+    .fetch_optional(&mut conn)
+    .await?;
+    let who = match holder {
+        Some((pid, app, addr, since)) => format!(
+            "{}, server backend pid {pid}, client {}, connected since {}",
+            app.filter(|a| !a.is_empty()).unwrap_or_else(|| "an unnamed client".into()),
+            addr.unwrap_or_else(|| "on the local socket".into()),
+            since.unwrap_or_else(|| "an unknown time".into()),
+        ),
+        None => "a session that has since gone".into(),
+    };
+    Err(held_by(&format!("schema \"{schema}\""), &who))
 }
 
 fn doc_from_row(row: &PgRow) -> Result<StoredDocument> {
@@ -109,10 +172,14 @@ impl Store for PgStore {
             .bind(WRITER_LOCK)
             .execute(&mut *tx)
             .await?;
-        let next: i64 = sqlx::query_scalar(sql::NEXT_SEQ)
-            .fetch_one(&mut *tx)
+        let last: Option<(i64, i64)> = sqlx::query_as(sql::LAST_DOCUMENT)
+            .fetch_optional(&mut *tx)
             .await?;
-        Ok(Box::new(PgAppend { tx, next }))
+        Ok(Box::new(PgAppend {
+            tx,
+            next: last.map_or(0, |(seq, _)| seq + 1),
+            last: Timestamp::from_unix_nanos(last.map_or(0, |(_, t)| t)),
+        }))
     }
 
     async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>> {
@@ -377,6 +444,11 @@ impl Store for PgStore {
             .await?;
         Ok(super::match_leaf(leaf, candidates))
     }
+
+    async fn derived_digest(&self) -> Result<super::DerivedDigest> {
+        use super::DerivedDigest;
+        super::derived_digest_of!(&self.pool)
+    }
 }
 
 async fn read_hashes(conn: &mut sqlx::PgConnection, indexes: &[u64]) -> Result<Vec<Hash>> {
@@ -396,11 +468,14 @@ async fn read_hashes(conn: &mut sqlx::PgConnection, indexes: &[u64]) -> Result<V
 struct PgAppend {
     tx: sqlx::Transaction<'static, sqlx::Postgres>,
     next: i64,
+    /// The receipt time of the last entry, committed or appended here.
+    last: Timestamp,
 }
 
 #[async_trait]
 impl AppendTx for PgAppend {
     async fn append(&mut self, batch: &[Append]) -> Result<Vec<i64>> {
+        super::writer::check_order(&mut self.last, self.next, batch)?;
         let seqs = append_rows(&mut self.tx, self.next, batch).await?;
         self.next += seqs.len() as i64;
         Ok(seqs)

@@ -30,6 +30,11 @@ pub(crate) const SELECT_BUILDER_BY_KEY: &str =
 /// The next acceptance-order number.
 pub(crate) const NEXT_SEQ: &str = "select coalesce(max(seq) + 1, 0) from documents";
 
+/// The last document's seq and receipt time: what the next append must
+/// follow (read inside the write lock).
+pub(crate) const LAST_DOCUMENT: &str =
+    "select seq, received_at from documents order by seq desc limit 1";
+
 /// A page of an artist's works, by hash.
 pub(crate) const SELECT_ARTIST_WORKS: &str = "select distinct work_hash from statement_works
      where artist_no = (select artist_no from artists where artist_id = $1)

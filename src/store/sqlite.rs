@@ -23,6 +23,8 @@ use crate::payout::PayoutLine;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// This process's claim on the database file (none in memory).
+    _lease: Option<super::writer::FileLease>,
 }
 
 impl SqliteStore {
@@ -30,8 +32,19 @@ impl SqliteStore {
     ///
     /// # Errors
     /// When the file cannot be opened or a migration fails.
+    /// Claims the database for this process first
+    /// ([`super::writer`]): a second writer is refused with
+    /// [`StoreError::WriterHeld`].
     pub async fn open(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        let in_memory = options.get_filename() == std::path::Path::new(":memory:")
+            || url.contains("mode=memory");
+        let lease = if in_memory {
+            None
+        } else {
+            Some(super::writer::FileLease::claim(options.get_filename()).await?)
+        };
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -42,7 +55,10 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            _lease: lease,
+        })
     }
 }
 
@@ -86,13 +102,17 @@ impl Store for SqliteStore {
     }
 
     async fn begin_append(&self) -> Result<Box<dyn AppendTx>> {
-        // Writers are serialised by the caller, so a deferred transaction
-        // cannot meet another writer between its read of `seq` and its inserts.
-        let mut tx = self.pool.begin().await?;
-        let next: i64 = sqlx::query_scalar(sql::NEXT_SEQ)
-            .fetch_one(&mut *tx)
+        // IMMEDIATE: the database's write lock is taken before the last
+        // entry is read, so what the append follows cannot change under it.
+        let mut tx = self.pool.begin_with("begin immediate").await?;
+        let last: Option<(i64, i64)> = sqlx::query_as(sql::LAST_DOCUMENT)
+            .fetch_optional(&mut *tx)
             .await?;
-        Ok(Box::new(SqliteAppend { tx, next }))
+        Ok(Box::new(SqliteAppend {
+            tx,
+            next: last.map_or(0, |(seq, _)| seq + 1),
+            last: Timestamp::from_unix_nanos(last.map_or(0, |(_, t)| t)),
+        }))
     }
 
     async fn documents_by_id(&self, ids: &[String]) -> Result<Vec<StoredDocument>> {
@@ -345,6 +365,11 @@ impl Store for SqliteStore {
             .await?;
         Ok(super::match_leaf(leaf, candidates))
     }
+
+    async fn derived_digest(&self) -> Result<super::DerivedDigest> {
+        use super::DerivedDigest;
+        super::derived_digest_of!(&self.pool)
+    }
 }
 
 async fn read_hashes(conn: &mut sqlx::SqliteConnection, indexes: &[u64]) -> Result<Vec<Hash>> {
@@ -372,11 +397,14 @@ type WorkRow<'a> = (&'a [u8], i64, i64, i64, i64, i64);
 struct SqliteAppend {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     next: i64,
+    /// The receipt time of the last entry, committed or appended here.
+    last: Timestamp,
 }
 
 #[async_trait]
 impl AppendTx for SqliteAppend {
     async fn append(&mut self, batch: &[Append]) -> Result<Vec<i64>> {
+        super::writer::check_order(&mut self.last, self.next, batch)?;
         let seqs = append_in_tx(&mut self.tx, self.next, batch).await?;
         self.next += seqs.len() as i64;
         Ok(seqs)
