@@ -15,7 +15,12 @@
 //!   signatures on the same cores;
 //! - audit-http: the `consentry audit` binary against a registry (SQLite,
 //!   in this process) of `BENCH_AUDIT_HTTP_ENTRIES` (1,000,000) entries over
-//!   loopback, against the same baseline.
+//!   loopback, against the same baseline;
+//! - startup: the registry's start on a log of `BENCH_STARTUP_ENTRIES`
+//!   (10,000,000) entries (tree rebuilt and compared with the stored one,
+//!   latest checkpoint checked, derived tables compared, consent index
+//!   loaded), against reading every stored document once (the floor of any
+//!   start that looks at the data), measured before and after it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -500,6 +505,127 @@ fn bare_batch_rate(prepared: &[Prepared]) -> f64 {
     prepared.len() as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The registry's start on a large log. The log is written straight into
+/// the store as the registry writes it (documents, derived rows, tree
+/// hashes, one signed checkpoint per transaction of 50,000 entries); every
+/// statement carries the signature of the first one, since a start does not
+/// verify signatures (the audit does).
+async fn bench_startup(backend: &str) -> anyhow::Result<()> {
+    use consentry::store::{Append, Document, DocumentKind, Effect};
+    let n = env_usize("BENCH_STARTUP_ENTRIES", 10_000_000) as u64;
+    let (store, _dir) = fresh_store(backend, "startup").await?;
+    let registry_key = SecretKey::generate();
+    let log = || TransparencyLog::new("bench/log", registry_key.clone());
+    let key = SecretKey::generate();
+    let artist_id = {
+        let reg = Registry::new(store.clone(), log()?).await?;
+        let env = Envelope::sign(
+            PayloadType::Artist,
+            &registration(&key, Timestamp::now().plus_secs(-60)),
+            &[&key],
+        );
+        reg.register_artist(&env).await?.artist_id
+    };
+    let writer = log()?;
+    let issued = Timestamp::now().plus_secs(-30);
+    let signatures = serde_json::to_string(
+        &Envelope::sign(
+            PayloadType::Statement,
+            &statement(&key, random_work(), issued),
+            &[&key],
+        )
+        .signatures,
+    )?;
+    let written = Instant::now();
+    let mut done = store.document_count().await?;
+    let mut last = Timestamp::now();
+    while done < n {
+        let count = 50_000.min(n - done);
+        let appends: Vec<Append> = (0..count)
+            .into_par_iter()
+            .map(|i| {
+                let work = random_work();
+                let payload = statement(&key, work, issued);
+                Append {
+                    doc: Document {
+                        id: consentry::registry::document_id(&payload),
+                        kind: DocumentKind::Statement,
+                        artist_id: artist_id.clone(),
+                        payload_type: PayloadType::Statement.as_str().to_owned(),
+                        payload,
+                        signatures: signatures.clone(),
+                        received_at: Timestamp::from_unix_nanos(
+                            last.unix_nanos() + 1 + i64::try_from(i).unwrap_or(0),
+                        ),
+                    },
+                    effects: vec![Effect::Statement {
+                        key: key.public_key(),
+                        issued_at: issued,
+                        works: vec![work],
+                    }],
+                }
+            })
+            .collect();
+        last = appends.last().map_or(last, |a| a.doc.received_at);
+        let mut tx = store.begin_append().await?;
+        let mut growth = writer.begin(tx.as_mut()).await?;
+        let seqs = tx.append(&appends).await?;
+        let docs: Vec<&Document> = appends.iter().map(|a| &a.doc).collect();
+        writer.grow(tx.as_mut(), &mut growth, &seqs, &docs).await?;
+        writer.seal(tx.as_mut(), &growth, &[]).await?;
+        tx.commit().await?;
+        done += count;
+    }
+    println!(
+        "startup {backend}: wrote {n} entries in {:.0} s",
+        written.elapsed().as_secs_f64()
+    );
+    let floor = || async {
+        let t = Instant::now();
+        let mut at = 0u64;
+        let mut bytes = 0usize;
+        loop {
+            let page = store.documents_from(at, 512).await?;
+            if page.is_empty() {
+                break;
+            }
+            at += page.len() as u64;
+            bytes += page.iter().map(|d| d.doc.payload.len()).sum::<usize>();
+        }
+        assert_eq!(at, n);
+        anyhow::Ok((t.elapsed(), bytes))
+    };
+    let (before, bytes) = floor().await?;
+    let rss = || {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    let rss_before = rss();
+    let t = Instant::now();
+    let reg = Registry::new(store.clone(), log()?).await?;
+    let start = t.elapsed();
+    let rss_after = rss();
+    drop(reg);
+    let (after, _) = floor().await?;
+    let floor_secs = (before.as_secs_f64() + after.as_secs_f64()) / 2.0;
+    println!(
+        "startup {backend}: {n} entries ({} MiB of payloads): checked start {:.1} s; floor (read every document) {:.1} s before, {:.1} s after; ratio {:.2} x the floor; RSS grew {} MiB",
+        bytes >> 20,
+        start.as_secs_f64(),
+        before.as_secs_f64(),
+        after.as_secs_f64(),
+        start.as_secs_f64() / floor_secs,
+        rss_after.saturating_sub(rss_before) >> 10
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let parts =
         std::env::var("BENCH_PARTS").unwrap_or_else(|_| "append,proofs,audit,audit-http".into());
@@ -516,6 +642,11 @@ fn main() -> anyhow::Result<()> {
         match part {
             "audit" => bench_audit()?,
             "audit-http" => rt.block_on(bench_audit_http())?,
+            "startup" => {
+                for backend in backends.split(',') {
+                    rt.block_on(bench_startup(backend))?;
+                }
+            }
             "append" | "proofs" => {
                 for backend in backends.split(',') {
                     if part == "append" {

@@ -25,7 +25,7 @@ use crate::store::{
     Append, AppendTx, ArtistRecord, BuilderRecord, CheckpointRecord, Document, DocumentKind,
     Effect, KeyRecord, Store, StoreError, StoredDocument,
 };
-use crate::transparency::{Growth, TransparencyError, TransparencyLog};
+use crate::transparency::{Growth, TransparencyError, TransparencyLog, TreeCheck};
 
 /// Statements per request, at most.
 pub const MAX_STATEMENTS_PER_REQUEST: usize = 10_000;
@@ -449,6 +449,55 @@ fn parse_for_index<'a>(
         .collect()
 }
 
+/// The rows of the derived tables that `page` (with its parsed documents,
+/// in the same order) gives: what [`Store::derived_digest`] must match.
+fn derived_rows(page: &[StoredDocument], parsed: &[Indexed]) -> crate::store::DerivedDigest {
+    let mut digest = crate::store::DerivedDigest::default();
+    for (d, (_, _, p)) in page.iter().zip(parsed) {
+        match p {
+            Ok(Parsed::Statement {
+                works, issued_at, ..
+            }) => {
+                for w in works {
+                    digest.statement_works.add_statement_work(
+                        w,
+                        d.seq,
+                        *issued_at,
+                        d.doc.received_at,
+                    );
+                }
+            }
+            Ok(Parsed::Artist {
+                id, display_name, ..
+            }) => digest
+                .artists
+                .add_artist(id, display_name, d.seq, d.doc.received_at),
+            _ => {}
+        }
+    }
+    digest
+}
+
+/// What an operator reads when the stored data disagrees with the log: the
+/// registry will not serve it, and how to repair.
+pub const REPAIR: &str = "The registry does not serve data that disagrees with its signed log. \
+     Restore the database from a backup taken before the change (or a replica), start the \
+     registry on it, and run `consentry audit` against it; see README, \
+     \"When the registry refuses to start\"";
+
+fn refuse_to_serve(e: RegistryError) -> RegistryError {
+    match e {
+        RegistryError::Log(TransparencyError::Inconsistent(what))
+        | RegistryError::Store(StoreError::Corrupt(what))
+        | RegistryError::Log(TransparencyError::Store(StoreError::Corrupt(what))) => {
+            RegistryError::Log(TransparencyError::Inconsistent(format!(
+                "stored data does not match the transparency log: {what}. {REPAIR}"
+            )))
+        }
+        other => other,
+    }
+}
+
 /// Documents read per page while loading the consent index.
 const INDEX_LOAD_PAGE: u32 = 512;
 
@@ -475,8 +524,12 @@ impl Registry {
             .last_received_at()
             .await?
             .unwrap_or(Timestamp::from_unix_nanos(0));
-        log.catch_up(store.as_ref()).await?;
-        let check = Self::load_index(store.as_ref()).await?;
+        let check = async {
+            log.catch_up(store.as_ref()).await?;
+            Self::load_index(store.as_ref(), &log).await
+        }
+        .await
+        .map_err(refuse_to_serve)?;
         Ok(Self {
             store,
             log,
@@ -487,23 +540,50 @@ impl Registry {
         })
     }
 
-    /// Builds the consent index from every stored document, in log order.
-    async fn load_index(store: &dyn Store) -> Result<CheckState> {
+    /// Builds the consent index from every stored document, in log order,
+    /// and checks the stored data against the log on the way
+    /// ([`Registry::new`] refuses to start when they disagree):
+    ///
+    /// - the tree rebuilt from the stored entries must be the stored tree,
+    ///   and its root the one the latest checkpoint signs ([`TreeCheck`]);
+    /// - the derived tables that answer questions about works and artists
+    ///   must hold exactly the rows the documents give
+    ///   ([`crate::store::DerivedDigest`]).
+    ///
+    /// One pass over the documents (parsed and hashed in parallel), one over
+    /// the stored tree hashes and one over each derived table.
+    async fn load_index(store: &dyn Store, log: &TransparencyLog) -> Result<CheckState> {
         let started = std::time::Instant::now();
         let mut index = ConsentIndex::new();
         let works = store.counts().await?.statement_works;
         index.reserve_works(usize::try_from(works).unwrap_or(0));
         let total = store.document_count().await?;
+        let mut tree = TreeCheck::new();
+        let mut expected = crate::store::DerivedDigest::default();
         while index.size() < total {
             let page = store.documents_from(index.size(), INDEX_LOAD_PAGE).await?;
             if page.is_empty() {
                 break;
             }
-            let parsed = tokio::task::spawn_blocking(move || {
-                parse_for_index(page.par_iter().map(|d| (d.seq, &d.doc)))
+            let (parsed, leaves, digest) = tokio::task::spawn_blocking(move || {
+                let parsed = parse_for_index(page.par_iter().map(|d| (d.seq, &d.doc)));
+                let leaves: Vec<_> = page
+                    .par_iter()
+                    .map(|d| d.doc.log_entry().map(|e| crate::log::merkle::leaf_hash(&e)))
+                    .collect();
+                let digest = derived_rows(&page, &parsed);
+                (parsed, leaves, digest)
             })
             .await
             .map_err(|e| RegistryError::Internal(e.to_string()))?;
+            expected.statement_works.merge(digest.statement_works);
+            expected.artists.merge(digest.artists);
+            // The tree first: an altered document is named by the tree hash
+            // it changes, whether or not it still parses.
+            for ((seq, _, _), leaf) in parsed.iter().zip(leaves) {
+                tree.push(*seq, leaf?)?;
+            }
+            tree.compare_stored(store).await?;
             for (seq, received_at, p) in parsed {
                 let p = p.map_err(|e| StoreError::Corrupt(format!("document {seq}: {e}")))?;
                 index
@@ -512,6 +592,34 @@ impl Registry {
             }
         }
         let checkpoint = store.latest_checkpoint().await?;
+        tree.finish(log, checkpoint.as_ref())?;
+        for (key, artist, seq, added_at, revoked_at) in index.key_rows() {
+            expected.artist_keys.add_key(
+                &format!("{}{}", PublicKey::PREFIX, hex::encode(key)),
+                artist,
+                i64::try_from(seq).unwrap_or(i64::MAX),
+                added_at,
+                revoked_at,
+            );
+        }
+        let stored = store.derived_digest().await?;
+        for (table, want, got) in [
+            ("statement_works", expected.statement_works, stored.statement_works),
+            ("artists", expected.artists, stored.artists),
+            ("artist_keys", expected.artist_keys, stored.artist_keys),
+        ] {
+            if want != got {
+                let what = if want.rows == got.rows {
+                    format!("holds the {} rows the logged documents give, but some are altered", got.rows)
+                } else {
+                    format!(
+                        "holds {} rows where the logged documents give {} (rows deleted or added)",
+                        got.rows, want.rows
+                    )
+                };
+                return Err(TransparencyError::Inconsistent(format!("table {table} {what}")).into());
+            }
+        }
         let footprint = index.footprint();
         tracing::info!(
             documents = index.size(),
@@ -519,7 +627,7 @@ impl Registry {
             work_bytes = footprint.work_bytes,
             statement_bytes = footprint.statement_bytes,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "consent index loaded"
+            "stored data checked against the log; consent index loaded"
         );
         Ok(CheckState {
             index,
@@ -1566,13 +1674,24 @@ impl Registry {
     ///
     /// # Errors
     /// On storage failure.
+    /// The document is checked against the log's tree first: what is
+    /// served is what the log holds.
     pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>> {
-        Ok(self
+        let Some(doc) = self
             .store
             .documents_by_id(&[id.to_owned()])
             .await?
             .into_iter()
-            .next())
+            .next()
+        else {
+            return Ok(None);
+        };
+        if self.log_enabled {
+            self.log
+                .checked_entries(self.store.as_ref(), std::slice::from_ref(&doc))
+                .await?;
+        }
+        Ok(Some(doc))
     }
 
     /// Who holds `key`, if anyone.

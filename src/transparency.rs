@@ -44,6 +44,10 @@ pub struct TransparencyLog {
     origin: String,
     key: SecretKey,
     verifier: NoteVerifier,
+    /// Whether served entries are checked against the stored tree
+    /// ([`TransparencyLog::checked_entries`]); always, except in the
+    /// auditor's tests, which need a registry that serves what it stores.
+    check_served: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for TransparencyLog {
@@ -104,7 +108,68 @@ impl TransparencyLog {
             origin: origin.to_owned(),
             key,
             verifier,
+            check_served: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Makes this log serve stored entries without checking them against
+    /// the tree: a dishonest registry, for testing that auditors catch one.
+    #[doc(hidden)]
+    pub fn serve_unchecked(&self) {
+        self.check_served
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The log entries of `docs` (stored documents, each at its own log
+    /// index), checked against the leaf hashes stored in the tree: what is
+    /// served is the bytes whose hash the signed tree holds, even when the
+    /// database was edited behind the registry's back after it started.
+    ///
+    /// # Errors
+    /// `Inconsistent` naming the first entry whose bytes are not the ones
+    /// the tree holds; storage failures.
+    pub async fn checked_entries(
+        &self,
+        store: &dyn Store,
+        docs: &[crate::store::StoredDocument],
+    ) -> Result<Vec<Vec<u8>>> {
+        let entries = docs
+            .iter()
+            .map(|d| d.doc.log_entry())
+            .collect::<Result<Vec<_>, _>>()?;
+        if docs.is_empty() || !self.check_served.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(entries);
+        }
+        let indexes = docs
+            .iter()
+            .map(|d| {
+                u64::try_from(d.seq)
+                    .map(|n| crate::log::merkle::stored_hash_index(0, n))
+                    .map_err(|_| {
+                        TransparencyError::Inconsistent(format!("a document at seq {}", d.seq))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stored = store.log_hashes(&indexes).await.map_err(|e| match e {
+            StoreError::Corrupt(what) => {
+                TransparencyError::Inconsistent(format!("the stored tree is incomplete ({what})"))
+            }
+            other => other.into(),
+        })?;
+        for ((d, entry), want) in docs.iter().zip(&entries).zip(&stored) {
+            if leaf_hash(entry) != *want {
+                tracing::error!(
+                    entry = d.seq,
+                    "a stored entry is not the one the log's tree holds; refusing to serve it"
+                );
+                return Err(TransparencyError::Inconsistent(format!(
+                    "entry {} as stored is not the entry the log's tree holds \
+                     (the database was altered behind the registry's back)",
+                    d.seq
+                )));
+            }
+        }
+        Ok(entries)
     }
 
     #[must_use]
@@ -263,6 +328,17 @@ impl TransparencyLog {
                 "the log has {size} entries but there are {documents} documents"
             )));
         }
+        // Documents and their entries are committed together, so documents
+        // beyond a non-empty signed tree were not written by a registry:
+        // logging them now would sign what nobody accepted. Only a database
+        // written before the log existed (an empty tree) is brought up to date.
+        if size > 0 {
+            return Err(TransparencyError::Inconsistent(format!(
+                "{} documents are stored after the latest signed checkpoint (size {size}); \
+                 the log does not hold them",
+                documents - size
+            )));
+        }
         let mut tx = store.begin_append().await?;
         let mut growth = self.begin(tx.as_mut()).await?;
         while growth.size() < documents {
@@ -357,8 +433,12 @@ impl TransparencyLog {
         };
         let need = inclusion_proof_indexes(cp.size, index)?;
         let hashes = store.log_hashes(&need).await?;
+        let entry = self
+            .checked_entries(store, std::slice::from_ref(&doc))
+            .await?
+            .pop();
         let proof = TlogProof {
-            extra: Some(doc.doc.log_entry()?),
+            extra: entry,
             index,
             path: inclusion_proof(cp.size, index, &hashes)?,
             checkpoint: cp.note,
@@ -404,12 +484,132 @@ impl TransparencyLog {
                 start + count
             )));
         }
-        let entries = docs
-            .iter()
-            .map(|d| d.doc.log_entry())
-            .collect::<Result<Vec<_>, _>>()?;
+        let entries = self.checked_entries(store, &docs).await?;
         entry_bundle(entries.iter().map(Vec::as_slice))
             .map(Some)
             .map_err(|len| TransparencyError::Inconsistent(format!("an entry of {len} bytes")))
+    }
+}
+
+/// The start-up check of the stored tree: the leaves of the stored entries,
+/// in log order, rebuild the tree; every stored tree hash (what proofs and
+/// tiles are made of) must be the rebuilt one, and the latest checkpoint
+/// must be signed by this log's key over the rebuilt root at its size.
+/// Memory stays at the tree's frontier whatever the log's size.
+pub struct TreeCheck {
+    tree: Appender,
+}
+
+impl Default for TreeCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TreeCheck {
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            tree: Appender::new(0, &[])
+                .unwrap_or_else(|_| unreachable!("an empty tree needs no hashes"))
+                .frontier_and_new(),
+        }
+    }
+
+    /// The number of leaves pushed.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// Adds the leaf of the entry stored at `index`, the next index.
+    ///
+    /// # Errors
+    /// When `index` is not the next one (an entry is missing or repeated).
+    pub fn push(&mut self, index: u64, leaf: Hash) -> Result<()> {
+        let at = self.tree.push(leaf)?;
+        if at != index {
+            return Err(TransparencyError::Inconsistent(format!(
+                "entry {index} is stored where entry {at} belongs: an entry is missing"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Compares the stored tree hashes that the leaves pushed since the
+    /// last call produce with those in `store`.
+    ///
+    /// # Errors
+    /// `Inconsistent` naming the first stored hash that differs or is
+    /// missing (an entry, or the tree, was altered behind the registry's
+    /// back); storage failures.
+    pub async fn compare_stored(&mut self, store: &dyn Store) -> Result<()> {
+        let (start, rebuilt) = self.tree.take_new();
+        if rebuilt.is_empty() {
+            return Ok(());
+        }
+        let indexes: Vec<u64> = (start..start + rebuilt.len() as u64).collect();
+        let stored = store.log_hashes(&indexes).await.map_err(|e| match e {
+            StoreError::Corrupt(what) => TransparencyError::Inconsistent(format!(
+                "the stored tree is incomplete ({what})"
+            )),
+            other => other.into(),
+        })?;
+        if let Some((i, _)) = indexes
+            .iter()
+            .zip(stored.iter().zip(&rebuilt))
+            .find(|(_, (s, r))| s != r)
+        {
+            let (leaf, _) = crate::log::merkle::stored_hash_owner(*i);
+            return Err(TransparencyError::Inconsistent(format!(
+                "stored tree hash {i} (written with entry {leaf}) is not the one the stored entries give: \
+                 entry {leaf} or the tree was altered"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the rebuilt tree against `checkpoint`, the latest one stored:
+    /// signed by `log`'s key, over this log's origin, at the rebuilt size
+    /// and root.
+    ///
+    /// # Errors
+    /// `Inconsistent` saying what differs.
+    pub fn finish(&self, log: &TransparencyLog, checkpoint: Option<&CheckpointRecord>) -> Result<()> {
+        let size = self.tree.size();
+        let Some(cp) = checkpoint else {
+            return if size == 0 {
+                Ok(())
+            } else {
+                Err(TransparencyError::Inconsistent(format!(
+                    "{size} entries are stored but no checkpoint"
+                )))
+            };
+        };
+        let text = note::open(&cp.note, std::slice::from_ref(&log.verifier)).map_err(|e| {
+            TransparencyError::Inconsistent(format!(
+                "the latest checkpoint (size {}) is not signed by this log's key: {e}",
+                cp.size
+            ))
+        })?;
+        let signed = Checkpoint::parse(text).map_err(|e| {
+            TransparencyError::Inconsistent(format!("the latest checkpoint does not parse: {e}"))
+        })?;
+        let root = self.tree.root()?;
+        if signed.origin != log.origin || signed.size != cp.size || signed.root != cp.root {
+            return Err(TransparencyError::Inconsistent(format!(
+                "the latest checkpoint's stored size and root (size {}) are not the ones its signed note says (size {})",
+                cp.size, signed.size
+            )));
+        }
+        if cp.size != size || cp.root != root {
+            return Err(TransparencyError::Inconsistent(format!(
+                "the latest signed checkpoint is size {} with root {}, but the {size} stored entries give root {}",
+                cp.size,
+                hex::encode(cp.root),
+                hex::encode(root)
+            )));
+        }
+        Ok(())
     }
 }

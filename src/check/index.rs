@@ -141,6 +141,9 @@ struct Revocation {
 #[derive(Debug, Clone)]
 struct KeyEntry {
     artist: u32,
+    /// The entry that added the key, and its receipt time.
+    added_seq: u64,
+    added_at: Timestamp,
     /// Every revocation of the key, in log order (a later one may bring the
     /// effective time forward).
     revocations: Vec<Revocation>,
@@ -466,7 +469,7 @@ impl ConsentIndex {
                 let no = u32::try_from(self.artists.len()).map_err(|e| fail(e.to_string()))?;
                 self.artist_nos.insert(id.clone(), no);
                 self.artists.push(ArtistEntry { id, display_name });
-                self.add_key(key, no).map_err(fail)?;
+                self.add_key(key, no, seq, received_at).map_err(fail)?;
             }
             Parsed::KeyEvent(ev) => {
                 let artist = *self
@@ -476,7 +479,7 @@ impl ConsentIndex {
                 let key = key_bytes(&ev.key).map_err(fail)?;
                 match ev.action {
                     KeyAction::Add | KeyAction::Rotate => {
-                        self.add_key(key, artist).map_err(fail)?;
+                        self.add_key(key, artist, seq, received_at).map_err(fail)?;
                         if let Some(old) = &ev.replaces {
                             let old = key_bytes(old).map_err(fail)?;
                             self.revoke(old, seq, received_at, received_at)
@@ -556,16 +559,42 @@ impl ConsentIndex {
         Ok(())
     }
 
-    fn add_key(&mut self, key: [u8; 32], artist: u32) -> Result<(), String> {
+    fn add_key(
+        &mut self,
+        key: [u8; 32],
+        artist: u32,
+        added_seq: u64,
+        added_at: Timestamp,
+    ) -> Result<(), String> {
         let no = u32::try_from(self.keys.len()).map_err(|e| e.to_string())?;
         if self.key_nos.insert(key, no).is_some() {
             return Err("key registered twice".into());
         }
         self.keys.push(KeyEntry {
             artist,
+            added_seq,
+            added_at,
             revocations: Vec::new(),
         });
         Ok(())
+    }
+
+    /// Every key the log gave, as the `artist_keys` table must hold it:
+    /// `(key, artist id, added seq, added at, revoked at)`, where the
+    /// revocation time is the earliest any revocation made effective.
+    pub fn key_rows(
+        &self,
+    ) -> impl Iterator<Item = ([u8; 32], &str, u64, Timestamp, Option<Timestamp>)> + '_ {
+        self.key_nos.iter().map(|(key, no)| {
+            let k = &self.keys[*no as usize];
+            (
+                *key,
+                self.artists[k.artist as usize].id.as_str(),
+                k.added_seq,
+                k.added_at,
+                k.revocations.iter().map(|r| r.effective_at).min(),
+            )
+        })
     }
 
     fn revoke(

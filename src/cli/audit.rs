@@ -40,10 +40,22 @@ pub struct AuditArgs {
     /// only grew (consistency proof) and replays only the new entries.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// With --state: entries audited before that this run fetches again
+    /// and proves against the new checkpoint (a random sample each run,
+    /// so in-place edits of old entries are caught over successive runs).
+    #[arg(long, default_value_t = DEFAULT_RECHECK, value_name = "N")]
+    pub recheck: u64,
+    /// With --state: replay the whole log again from entry 0 (after
+    /// checking that it only grew), not only the new entries.
+    #[arg(long)]
+    pub full: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
 }
+
+/// Old entries re-checked per incremental audit, by default.
+pub const DEFAULT_RECHECK: u64 = 256;
 
 #[derive(Debug, Args)]
 pub struct VerifyProofArgs {
@@ -325,6 +337,21 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         };
         auditor.check_consistency(&cp, &proof)?;
     }
+    let rechecked = if before > 0 && !args.full {
+        recheck_old_entries(&client, &cp, before, args.recheck).await?
+    } else {
+        0
+    };
+    let before = if args.full {
+        // The growth is proven; now everything again, from entry 0.
+        let verifier = NoteVerifier::parse(&verifier_text)
+            .map_err(|e| anyhow::anyhow!("verifier key {verifier_text}: {e}"))?;
+        auditor = Auditor::new(&cp.origin, verifier);
+        auditor.open_checkpoint(&note)?;
+        0
+    } else {
+        before
+    };
     let pb = ProgressBar::new(cp.size - before);
     if args.quiet {
         pb.set_draw_target(ProgressDrawTarget::hidden());
@@ -369,12 +396,70 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     );
     if before > 0 {
         println!("consistent with the {before} entries audited before");
+        println!(
+            "re-checked {rechecked} of them against this checkpoint (sampled at random; --full replays all)"
+        );
+    } else if args.full && state.is_some() {
+        println!("replayed in full; consistent with the entries audited before");
     }
     if let Some(p) = &args.state {
         save_state(p, &auditor.state(&note))?;
         println!("state saved to {}", p.display());
     }
     Ok(())
+}
+
+/// Fetches `count` entries chosen at random among the first `before` (all
+/// of them when there are fewer) and proves each against `cp`: its bytes
+/// must hash to a leaf with a valid inclusion proof to `cp`'s root. The
+/// earlier audit replayed those same leaves (the consistency proof ties
+/// the old tree to `cp`), so an entry served now with other bytes, or not
+/// served, was altered after it was audited. Returns how many were checked.
+///
+/// # Errors
+/// The first entry that fails, with its index.
+async fn recheck_old_entries(
+    client: &Client,
+    cp: &crate::log::note::Checkpoint,
+    before: u64,
+    count: u64,
+) -> anyhow::Result<u64> {
+    use rand_core::RngCore;
+    let indexes: Vec<u64> = if count >= before {
+        (0..before).collect()
+    } else {
+        let mut picked = std::collections::BTreeSet::new();
+        while (picked.len() as u64) < count {
+            picked.insert(rand_core::OsRng.next_u64() % before);
+        }
+        picked.into_iter().collect()
+    };
+    for &index in &indexes {
+        let page = client
+            .get_json(&format!("/v1/log/entries?start={index}&limit=1"))
+            .await
+            .with_context(|| format!("entry {index} (audited before): the registry does not serve it"))?;
+        let entry = page["entries"][0]["entry"]
+            .as_str()
+            .and_then(|e| STANDARD.decode(e).ok())
+            .with_context(|| format!("entry {index} (audited before) is not served"))?;
+        let proof = client
+            .get_json(&format!(
+                "/v1/log/proof/inclusion?index={index}&tree_size={}",
+                cp.size
+            ))
+            .await
+            .with_context(|| format!("entry {index} (audited before): no inclusion proof"))?;
+        let path = hex_hashes(&proof["path"])?;
+        let leaf = crate::log::merkle::leaf_hash(&entry);
+        if crate::log::merkle::verify_inclusion(index, cp.size, &leaf, &path, &cp.root).is_err() {
+            bail!(
+                "entry {index}, audited before, is now served with other bytes: \
+                 they are not the leaf the log's tree holds (it was altered after it was audited)"
+            );
+        }
+    }
+    Ok(indexes.len() as u64)
 }
 
 pub fn verify_proof(args: &VerifyProofArgs) -> anyhow::Result<()> {

@@ -127,9 +127,14 @@ async fn entries(
             .await
             .map_err(RegistryError::from)?
     };
+    let entries = state
+        .registry
+        .log()
+        .checked_entries(store.as_ref(), &docs)
+        .await
+        .map_err(log_error)?;
     let mut out = Vec::with_capacity(docs.len());
-    for d in &docs {
-        let entry = d.doc.log_entry().map_err(RegistryError::from)?;
+    for (d, entry) in docs.iter().zip(entries) {
         out.push(json!({
             "index": d.seq,
             "kind": d.doc.kind.as_str(),

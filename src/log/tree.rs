@@ -24,6 +24,9 @@ pub struct Appender {
     /// Keep only the frontier (for replaying a whole log: memory stays at
     /// about 64 hashes, and nothing is kept for proofs or for writing).
     frontier_only: bool,
+    /// With `frontier_only`, still hand back new stored hashes through
+    /// [`Appender::take_new`] (for checking a stored tree while replaying it).
+    emit_new: bool,
 }
 
 impl Appender {
@@ -52,6 +55,7 @@ impl Appender {
             pending_start: stored_hash_count(size),
             pending: Vec::new(),
             frontier_only: false,
+            emit_new: false,
         })
     }
 
@@ -60,6 +64,17 @@ impl Appender {
     #[must_use]
     pub fn frontier_only(mut self) -> Self {
         self.frontier_only = true;
+        self
+    }
+
+    /// Keeps only the frontier, like [`Appender::frontier_only`], but still
+    /// hands back the stored hashes each leaf produces through
+    /// [`Appender::take_new`] (the caller drains them): for comparing a
+    /// whole stored tree with the one its leaves make, in bounded memory.
+    #[must_use]
+    pub fn frontier_and_new(mut self) -> Self {
+        self.frontier_only = true;
+        self.emit_new = true;
         self
     }
 
@@ -93,6 +108,9 @@ impl Appender {
             }
             let top = new.len() - 1;
             self.known.insert(base + top as u64, new[top]);
+            if self.emit_new {
+                self.pending.extend_from_slice(&new);
+            }
         } else {
             for (j, h) in new.iter().enumerate() {
                 self.known.insert(base + j as u64, *h);
@@ -221,6 +239,27 @@ impl Appender {
 mod tests {
     use super::super::merkle::{inclusion_proof, inclusion_proof_indexes, leaf_hash};
     use super::*;
+
+    #[test]
+    fn frontier_and_new_hands_back_what_a_full_appender_stores() {
+        let leaves: Vec<Hash> = (0u32..1000).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut full = Appender::new(0, &[]).expect("empty");
+        let mut lean = Appender::new(0, &[]).expect("empty").frontier_and_new();
+        let mut lean_all = Vec::new();
+        for (i, l) in leaves.iter().enumerate() {
+            full.push(*l).expect("push");
+            lean.push(*l).expect("push");
+            if i % 97 == 0 {
+                let (start, h) = lean.take_new();
+                assert_eq!(start, lean_all.len() as u64);
+                lean_all.extend(h);
+            }
+        }
+        lean_all.extend(lean.take_new().1);
+        assert_eq!(full.take_new().1, lean_all);
+        assert_eq!(full.root().expect("root"), lean.root().expect("root"));
+        assert!(lean.known.len() < 64, "only the frontier is kept");
+    }
 
     #[test]
     fn appending_in_pieces_matches_appending_at_once() {

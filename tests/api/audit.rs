@@ -35,7 +35,7 @@ async fn audit(base: &str, extra: &[&str]) -> (bool, String, String) {
 /// 12 statements by Ana, a key addition, 3 statements by Ben, a revocation,
 /// 2 statements with Ana's second key (21 entries). Statements at seqs 2..=13
 /// are Ana's plain opt-outs.
-async fn populate(app: &TestApp) -> (Artist, SecretKey) {
+pub(crate) async fn populate(app: &TestApp) -> (Artist, SecretKey) {
     let a = app.artist("Ana").await;
     let b = app.artist("Ben").await;
     let envs: Vec<_> = (0..12)
@@ -71,26 +71,43 @@ async fn populate(app: &TestApp) -> (Artist, SecretKey) {
 }
 
 /// Lifts the append-only guards the tampering needs to get past.
-async fn drop_guards(app: &TestApp) {
+pub(crate) async fn drop_guards(app: &TestApp) {
     if app.store().backend() == "sqlite" {
-        app.raw_sql(&[
-            "drop trigger documents_no_update",
-            "drop trigger documents_no_delete",
-            "drop trigger statement_works_no_delete",
-            "drop trigger checkpoints_no_update",
-        ])
-        .await;
+        let drops: Vec<String> = [
+            "documents_no_update",
+            "documents_no_delete",
+            "statement_works_no_update",
+            "statement_works_no_delete",
+            "checkpoints_no_update",
+            "checkpoints_no_delete",
+            "log_leaves_no_update",
+            "log_leaves_no_delete",
+        ]
+        .iter()
+        .map(|t| format!("drop trigger if exists {t}"))
+        .collect();
+        let drops: Vec<&str> = drops.iter().map(String::as_str).collect();
+        app.raw_sql(&drops).await;
     } else {
         app.raw_sql(&[
             "drop trigger documents_append_only on documents",
             "drop trigger statement_works_append_only on statement_works",
             "drop trigger checkpoints_append_only on checkpoints",
+            "drop trigger log_leaves_append_only on log_leaves",
         ])
         .await;
     }
 }
 
-fn bytes_literal(app: &TestApp, bytes: &[u8]) -> String {
+/// A registry that serves whatever its database holds, as a dishonest
+/// operator's would (an honest one checks every entry it serves against
+/// its tree): what the auditor must catch on its own.
+async fn dishonest(app: &TestApp) {
+    drop_guards(app).await;
+    app.state.registry.log().serve_unchecked();
+}
+
+pub(crate) fn bytes_literal(app: &TestApp, bytes: &[u8]) -> String {
     if app.store().backend() == "sqlite" {
         format!("X'{}'", hex::encode(bytes))
     } else {
@@ -171,7 +188,7 @@ async fn a_clean_log_passes_and_later_audits_check_growth(app: TestApp) {
 async fn an_altered_byte_fails_the_audit(app: TestApp) {
     populate(&app).await;
     let base = app.serve_http().await;
-    drop_guards(&app).await;
+    dishonest(&app).await;
     // `{"consent":"opt-out"` -> `{"consent":"opt_out"`: still JSON, no longer what Ana signed.
     let sql = if app.store().backend() == "sqlite" {
         "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
@@ -186,7 +203,7 @@ async fn an_altered_byte_fails_the_audit(app: TestApp) {
 async fn a_dropped_entry_fails_the_audit(app: TestApp) {
     populate(&app).await;
     let base = app.serve_http().await;
-    drop_guards(&app).await;
+    dishonest(&app).await;
     app.raw_sql(&[
         "delete from statement_works where seq = 7",
         "delete from documents where seq = 7",
@@ -199,7 +216,7 @@ async fn a_dropped_entry_fails_the_audit(app: TestApp) {
 async fn reordered_entries_fail_the_audit(app: TestApp) {
     populate(&app).await;
     let base = app.serve_http().await;
-    drop_guards(&app).await;
+    dishonest(&app).await;
     let take = |from: u32, col: &str| format!("(select {col} from swap_tmp where seq = {from})");
     let set = |to: u32, from: u32| {
         format!(
@@ -229,7 +246,7 @@ async fn a_swapped_checkpoint_key_fails_the_audit(app: TestApp) {
     let state_arg = state.to_str().expect("utf-8").to_owned();
     assert!(audit(&base, &["--state", &state_arg]).await.0);
     // Someone with the database but not the registry key re-signs the latest checkpoint.
-    drop_guards(&app).await;
+    dishonest(&app).await;
     let log = app.state.registry.log();
     let cp = log.latest(app.store().as_ref()).await.expect("checkpoint");
     let forged = sign(
@@ -269,7 +286,7 @@ async fn a_rewritten_entry_fails_the_audit(app: TestApp) {
     // but the entries no longer hash to the signed root.
     let (a, _) = populate(&app).await;
     let base = app.serve_http().await;
-    drop_guards(&app).await;
+    dishonest(&app).await;
     let forged = statement(&a.key, &[work(1)], json!("opt-in"), ago(100));
     let payload = B64.decode(&forged.payload).expect("b64");
     let sigs = serde_json::to_string(&forged.signatures).expect("json");
@@ -289,7 +306,61 @@ async fn a_rewritten_entry_fails_the_audit(app: TestApp) {
     );
 }
 
+/// An entry edited in place after it was audited: the next incremental
+/// audit fetches old entries again and proves them against the new
+/// checkpoint (all of them here: fewer than the default sample), and
+/// `--full` replays everything; a zero sample would not see it.
+async fn an_old_entry_altered_after_its_audit_is_caught_by_the_next(app: TestApp) {
+    populate(&app).await;
+    let base = app.serve_http().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("audit.json");
+    let state_arg = state.to_str().expect("utf-8").to_owned();
+    let (ok, out, err) = audit(&base, &["--state", &state_arg]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("verified up to size 21"), "{out}");
+    dishonest(&app).await;
+    let sql = if app.store().backend() == "sqlite" {
+        "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
+    } else {
+        "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5"
+    };
+    app.raw_sql(&[sql]).await;
+    let copy = dir.path().join("copy.json");
+    std::fs::copy(&state, &copy).expect("copy state");
+    let copy_arg = copy.to_str().expect("utf-8").to_owned();
+    let (ok, out, _) = audit(&base, &["--state", &copy_arg, "--recheck", "0"]).await;
+    assert!(ok, "a zero sample re-checks nothing: {out}");
+    assert!(out.contains("re-checked 0 of them"), "{out}");
+    let result = audit(&base, &["--state", &state_arg]).await;
+    assert_fails_with(&result, &["entry 5, audited before", "other bytes"]);
+    let result = audit(&base, &["--state", &state_arg, "--full"]).await;
+    assert_fails_with(&result, &["entry 5:"]);
+}
+
+/// An honest registry does not serve an entry altered behind its back:
+/// the incremental audit names the entry it could not fetch again.
+async fn an_honest_registry_refuses_to_serve_an_altered_old_entry(app: TestApp) {
+    populate(&app).await;
+    let base = app.serve_http().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("audit.json");
+    let state_arg = state.to_str().expect("utf-8").to_owned();
+    assert!(audit(&base, &["--state", &state_arg]).await.0);
+    drop_guards(&app).await;
+    let sql = if app.store().backend() == "sqlite" {
+        "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
+    } else {
+        "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5"
+    };
+    app.raw_sql(&[sql]).await;
+    let result = audit(&base, &["--state", &state_arg]).await;
+    assert_fails_with(&result, &["entry 5 (audited before)", "does not serve it"]);
+}
+
 crate::both_backends!(
+    an_old_entry_altered_after_its_audit_is_caught_by_the_next,
+    an_honest_registry_refuses_to_serve_an_altered_old_entry,
     a_clean_log_passes_and_later_audits_check_growth,
     an_altered_byte_fails_the_audit,
     a_dropped_entry_fails_the_audit,

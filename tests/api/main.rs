@@ -12,6 +12,7 @@ mod cli;
 mod crash;
 mod durability;
 mod injection;
+mod integrity;
 mod limits;
 mod load;
 mod loadgen;
