@@ -111,7 +111,7 @@ def main():
                 "--body-memory-mib", str(args.budget_mib),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=open(os.environ["BENCH_SERVER_LOG"], "w") if os.environ.get("BENCH_SERVER_LOG") else subprocess.DEVNULL,
             text=True,
         )
         try:

@@ -278,6 +278,7 @@ impl BodyBudget {
         held: Arc<Mutex<Vec<OwnedSemaphorePermit>>>,
     ) -> Body {
         let budget = Arc::clone(self);
+        let mut seen = 0usize;
         let mut charged = 0usize;
         let mut failed = false;
         let stream = body.into_data_stream().map(move |chunk| {
@@ -287,7 +288,7 @@ impl BodyBudget {
                 }));
             }
             let chunk: Bytes = chunk?;
-            let seen = charged.saturating_add(chunk.len());
+            seen = seen.saturating_add(chunk.len());
             let want = declared.map_or(seen, |d| d.max(seen));
             // Charge whole KiB units, so that small chunks are not refused one by one.
             let need = want.div_ceil(BUDGET_UNIT) * BUDGET_UNIT;

@@ -99,6 +99,11 @@ async fn bodies_in_flight_share_one_memory_budget(backend: Backend) {
     app.send(run_request(&lab, Some(huge.len()), Body::from(huge)))
         .await
         .assert_problem(413, "payload-too-large");
+    // The slow body's further chunks take nothing more than it declared.
+    tx.send(Ok(vec![b' '; 64 * 1024])).await.expect("send");
+    tx.send(Ok(vec![b' '; 64 * 1024])).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(budget.available_bytes(), BUDGET - 800 * 1024);
     // Small bodies still fit beside the slow one.
     app.post_raw(
         "/v1/runs",
