@@ -2,7 +2,9 @@
 //! gets a short-lived JWT (EdDSA, signed by the registry key).
 //!
 //! Validation is pinned to EdDSA and requires `exp`, `iat`, `aud`, `iss` and
-//! `sub`; tokens live 15 minutes.
+//! `sub`; tokens live 15 minutes. A token is refused when its lifetime
+//! (`exp - iat`) is longer than that, or its `iat` is in the future; `exp`
+//! and `iat` are checked with [`LEEWAY_SECS`] of leeway for clock skew.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +18,8 @@ use crate::domain::Timestamp;
 
 /// Token lifetime.
 pub const TOKEN_TTL_SECS: i64 = 15 * 60;
+/// Clock-skew leeway on `exp` and `iat`.
+pub const LEEWAY_SECS: i64 = 30;
 /// Challenge lifetime.
 pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
 /// Outstanding challenges kept, at most (older ones are dropped first).
@@ -84,7 +88,7 @@ impl Auth {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS.unsigned_abs();
         Ok(Self {
             issuer: issuer.to_owned(),
             encoding,
@@ -183,13 +187,23 @@ impl Auth {
         Ok((token, exp))
     }
 
-    /// Validates a token: EdDSA only, our issuer and audience, not expired.
+    /// Validates a token: EdDSA only, our issuer and audience, not expired,
+    /// not issued in the future, and living no longer than [`TOKEN_TTL_SECS`].
     ///
     /// # Errors
     /// With the reason the token is refused.
     pub fn validate(&self, token: &str) -> Result<Claims, AuthError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
-            .map_err(|e| AuthError::Token(e.to_string()))
+            .map_err(|e| AuthError::Token(e.to_string()))?;
+        if claims.exp.saturating_sub(claims.iat) > TOKEN_TTL_SECS {
+            return Err(AuthError::Token(format!(
+                "lifetime longer than the {TOKEN_TTL_SECS} s this registry issues"
+            )));
+        }
+        if claims.iat > Timestamp::now().unix_secs().saturating_add(LEEWAY_SECS) {
+            return Err(AuthError::Token("issued in the future".into()));
+        }
+        Ok(claims)
     }
 }

@@ -130,6 +130,20 @@ impl From<Rejection> for RegistryError {
     }
 }
 
+impl RegistryError {
+    /// True when storage refused a write for want of space
+    /// ([`StoreError::is_storage_full`]).
+    #[must_use]
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            RegistryError::Store(e) | RegistryError::Log(TransparencyError::Store(e)) => {
+                e.is_storage_full()
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 /// Whether a document was newly stored or had been stored before.

@@ -13,6 +13,10 @@ use crate::registry::Registry;
 use crate::store;
 use crate::transparency::TransparencyLog;
 
+pub mod conn;
+
+pub use conn::ConnConfig;
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -23,6 +27,7 @@ pub struct ServerConfig {
     pub issuer: String,
     pub log_origin: String,
     pub limits: crate::http::limits::LimitConfig,
+    pub connections: ConnConfig,
 }
 
 /// Builds the application state from an open store and the registry key.
@@ -52,7 +57,8 @@ pub async fn app_state(
     })
 }
 
-/// Runs the registry until SIGINT or SIGTERM, then finishes in-flight requests.
+/// Runs the registry until SIGINT or SIGTERM, then gives in-flight requests
+/// `connections.shutdown_timeout` to finish.
 ///
 /// # Errors
 /// When the key, the database or the socket cannot be opened.
@@ -90,9 +96,13 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     );
     println!("listening on http://{addr}");
     tracing::info!(%addr, public_key = %key.public_key(), "serving");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    conn::serve(
+        listener,
+        router(state),
+        config.connections,
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("shut down");
     Ok(())
 }

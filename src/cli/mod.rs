@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -139,6 +140,53 @@ pub struct ServeArgs {
     /// Check streams open at once in all.
     #[arg(long, env = "CONSENTRY_STREAMS_TOTAL", default_value_t = 32)]
     pub streams_total: usize,
+    /// Bytes per second a check stream's body must average over each
+    /// --stream-window, or the stream is ended with a `too-slow` error line (0: no minimum).
+    #[arg(long, env = "CONSENTRY_STREAM_MIN_RATE", default_value_t = 1024)]
+    pub stream_min_rate: u64,
+    /// The window over which --stream-min-rate is measured.
+    #[arg(long, env = "CONSENTRY_STREAM_WINDOW", default_value = "10s", value_parser = parse_duration)]
+    pub stream_window: Duration,
+    /// Time a request's header may take to arrive, counted from when the
+    /// connection is ready for it; also how long an idle keep-alive connection stays open.
+    #[arg(long, env = "CONSENTRY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Time a connection may stay silent (no byte either way) while none of
+    /// its requests is being handled; then it is closed.
+    #[arg(long, env = "CONSENTRY_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Connections open at once; beyond, a new connection gets 503 `busy` and
+    /// is closed. Keep it well below the process's file-descriptor limit.
+    #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish after SIGTERM or SIGINT; then
+    /// the remaining connections are closed and the process exits.
+    #[arg(long, env = "CONSENTRY_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// MiB of memory that request bodies in flight may hold, across all
+    /// requests; a body that cannot get it is answered 503 `busy` with Retry-After.
+    #[arg(long, env = "CONSENTRY_BODY_MEMORY_MIB", default_value_t = 256)]
+    pub body_memory_mib: usize,
+}
+
+/// A duration: a number with `ms`, `s`, `m` or `h` (plain numbers are seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 10s, 500ms or 2m"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("unknown unit `{other}`; use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
 }
 
 /// Options shared by commands that talk to a registry.
@@ -182,6 +230,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     burst: args.rate_burst.max(1.0),
                     streams_per_builder: args.streams_per_builder,
                     streams_total: args.streams_total,
+                    stream_min_rate: args.stream_min_rate,
+                    stream_window: args.stream_window,
+                    body_memory: args.body_memory_mib.saturating_mul(1024 * 1024),
+                },
+                connections: crate::server::ConnConfig {
+                    header_timeout: args.header_timeout,
+                    idle_timeout: args.idle_timeout,
+                    max_connections: args.max_connections.max(1),
+                    shutdown_timeout: args.shutdown_timeout,
                 },
             })
             .await

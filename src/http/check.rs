@@ -496,6 +496,71 @@ pub fn split_stream(binary: bool, chunks: &[&[u8]]) -> Vec<(u64, Result<ContentH
     items
 }
 
+/// The minimum rate at which a stream's body must arrive: at least
+/// `min_rate` bytes per second on average over each window, so that a client
+/// trickling lines cannot hold a stream slot for ever.
+struct Pace {
+    min_bytes: u64,
+    window: std::time::Duration,
+    window_end: tokio::time::Instant,
+    seen: u64,
+}
+
+impl Pace {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    fn new(config: &super::limits::LimitConfig) -> Self {
+        let min_bytes =
+            (config.stream_min_rate as f64 * config.stream_window.as_secs_f64()).ceil() as u64;
+        Self {
+            min_bytes,
+            window: config.stream_window,
+            window_end: tokio::time::Instant::now() + config.stream_window,
+            seen: 0,
+        }
+    }
+
+    /// The next chunk of `input`, or why the stream is too slow to go on.
+    async fn next<S>(&mut self, input: &mut S) -> Result<Option<S::Item>, String>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+    {
+        if self.min_bytes == 0 {
+            return Ok(input.next().await);
+        }
+        loop {
+            match tokio::time::timeout_at(self.window_end, input.next()).await {
+                Ok(chunk) => {
+                    if let Some(Ok(data)) = &chunk {
+                        self.seen = self.seen.saturating_add(data.len() as u64);
+                    }
+                    if tokio::time::Instant::now() >= self.window_end {
+                        self.end_window()?;
+                    }
+                    return Ok(chunk);
+                }
+                Err(_) => self.end_window()?,
+            }
+        }
+    }
+
+    fn end_window(&mut self) -> Result<(), String> {
+        if self.seen < self.min_bytes {
+            return Err(format!(
+                "the body arrived at fewer than {} bytes in {} s; the stream is closed",
+                self.min_bytes,
+                self.window.as_secs_f64()
+            ));
+        }
+        self.seen = 0;
+        self.window_end = tokio::time::Instant::now() + self.window;
+        Ok(())
+    }
+}
+
 /// A streamed check in progress.
 struct StreamRun {
     /// This stream's place among the open ones, freed when it ends.
@@ -518,8 +583,19 @@ impl StreamRun {
         let mut splitter = Splitter::new(self.framing);
         let mut items: Vec<Item> = Vec::with_capacity(STREAM_STEP);
         let mut input = body.into_data_stream();
+        let mut pace = Pace::new(&self.state.limits.config);
         loop {
-            let chunk = input.next().await;
+            let chunk = match pace.next(&mut input).await {
+                Ok(chunk) => chunk,
+                Err(detail) => {
+                    let line = json!({"error": {
+                        "type": format!("{PROBLEM_TYPE_PREFIX}too-slow"),
+                        "detail": detail,
+                    }});
+                    let _ = self.tx.send(Bytes::from(format!("{line}\n"))).await;
+                    return;
+                }
+            };
             let done = chunk.is_none();
             match chunk {
                 Some(Ok(data)) => splitter.feed(&data, &mut items),

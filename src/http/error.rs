@@ -29,7 +29,7 @@ pub struct ApiError {
     pub slug: &'static str,
     pub detail: String,
     pub errors: Vec<ProblemItem>,
-    /// Seconds for a `Retry-After` header (429).
+    /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
 }
 
@@ -71,6 +71,25 @@ impl ApiError {
 
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    /// 503 `busy`: the registry is holding as much as it may; retry later.
+    pub fn busy(detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail);
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
+    /// 503 `storage-full`: the database has no room to write; the registry
+    /// answers again as soon as space is freed.
+    pub fn storage_full() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage-full",
+            "the registry's storage is full; nothing was stored, retry later",
+        );
+        e.retry_after = Some(60);
+        e
     }
 
     pub fn internal() -> Self {
@@ -145,6 +164,10 @@ impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
             RegistryError::Rejected(r) => r.into(),
+            other if other.is_storage_full() => {
+                tracing::error!(error = %other, "storage is full");
+                ApiError::storage_full()
+            }
             other => {
                 tracing::error!(error = %other, "request failed");
                 ApiError::internal()
@@ -181,6 +204,20 @@ impl From<JsonRejection> for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
+        if let Some(b) = super::limits::budget_exhausted_in(&r) {
+            return if b.larger_than_budget {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "the request body is larger than the registry holds in memory for requests",
+                )
+            } else {
+                ApiError::busy(
+                    "the registry is holding as many request bodies as it has memory for; retry shortly",
+                    super::limits::BUSY_RETRY_AFTER_SECS,
+                )
+            };
+        }
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,5 +1,6 @@
 //! Extractors whose rejections are problem+json: [`ApiJson`], [`ApiPath`],
-//! [`ApiQuery`], and the bearer-token [`AuthUser`].
+//! [`ApiQuery`], and the bearer-token [`AuthUser`]; and
+//! [`refuse_foreign_charset`], which keeps bodies in any charset but UTF-8 out.
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query};
 use axum::http::header::AUTHORIZATION;
@@ -109,4 +110,38 @@ pub fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
+}
+
+/// The `charset` parameter of the request's `Content-Type`, lowercase and
+/// unquoted, if it has one.
+fn charset(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    value.split(';').skip(1).find_map(|param| {
+        let (name, v) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+    })
+}
+
+/// Middleware: 415 `unsupported-media-type` for a body whose `Content-Type`
+/// names a charset other than UTF-8 (every text body the API reads is UTF-8,
+/// RFC 8259 §8.1).
+pub async fn refuse_foreign_charset(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match charset(request.headers()) {
+        Some(cs) if cs != "utf-8" && cs != "utf8" => ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            format!("bodies are read as UTF-8 only; the request says charset={cs}"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }

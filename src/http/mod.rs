@@ -161,6 +161,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(extract::refuse_foreign_charset))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state.limits.bodies()),
+            limits::charge_body,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(timed_out))

@@ -452,6 +452,24 @@ pub enum StoreError {
     OutOfOrder(String),
 }
 
+impl StoreError {
+    /// True when the database refused a write for want of space: SQLite's
+    /// `SQLITE_FULL` (13), PostgreSQL's `53100 disk_full`, or `ENOSPC`. Nothing
+    /// was stored; the same write succeeds once space is freed.
+    #[must_use]
+    pub fn is_storage_full(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            // SQLite codes are numbers, PostgreSQL's five characters: no clash.
+            sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("13" | "53100")),
+            sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// An open append transaction (see [`Store::begin_append`]).

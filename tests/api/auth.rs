@@ -11,6 +11,7 @@ use consentry::domain::Timestamp;
 crate::both_backends!(
     challenge_flow,
     forged_tokens_are_refused,
+    tokens_living_longer_than_issued_are_refused,
     builders_are_registered_by_admin
 );
 
@@ -139,6 +140,42 @@ fn sign_with(registry: &SecretKey, claims: &Value) -> String {
         &EncodingKey::from_ed_der(&der),
     )
     .expect("sign")
+}
+
+/// Tokens signed with the registry's own key but living longer than the
+/// registry issues (or issued in the future) are refused.
+async fn tokens_living_longer_than_issued_are_refused(app: TestApp) {
+    let a = app.artist("Ana").await;
+    let now = Timestamp::now().unix_secs();
+    let ttl = consentry::auth::TOKEN_TTL_SECS;
+    let with_times = |iat: i64, exp: i64| {
+        let mut c = claims(&app, &a.id, &a.key, "artist");
+        c["iat"] = json!(iat);
+        c["exp"] = json!(exp);
+        sign_with(&app.registry_key, &c)
+    };
+    let before = app.counts().await;
+    for (iat, exp) in [
+        (now, 253_402_300_799),   // year 9999
+        (now, now + ttl + 1),     // one second longer than issued
+        (now + 3600, now + 3700), // issued an hour from now
+    ] {
+        let r = app
+            .submit(
+                &with_times(iat, exp),
+                &[statement(&a.key, &[work(1)], json!("opt-out"), ago(10))],
+            )
+            .await;
+        r.assert_problem(401, "unauthorized");
+    }
+    assert_eq!(app.counts().await, before);
+    // Exactly the lifetime the registry issues, and a few seconds of clock skew, pass.
+    app.submit(
+        &with_times(now + 10, now + 10 + ttl),
+        &[statement(&a.key, &[work(1)], json!("opt-out"), ago(10))],
+    )
+    .await
+    .assert_status(201);
 }
 
 async fn forged_tokens_are_refused(app: TestApp) {

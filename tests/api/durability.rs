@@ -156,7 +156,9 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
         &consentry::crypto::dsse::decode_base64(&envs[envs.len() - 1].payload).expect("payload"),
     );
     let in_flight = tokio::spawn(async move { writer.submit_statements(&envs).await });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Long enough for the client to have serialised and sent the batch (a
+    // request not yet sent when SIGTERM closes idle connections is not in flight).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert!(
         !in_flight.is_finished(),
         "the batch should still be in flight when SIGTERM is sent"

@@ -159,6 +159,15 @@ impl TestApp {
         limits: consentry::http::limits::LimitConfig,
     ) -> TestApp {
         let (store, location) = open_store(backend).await;
+        Self::with_store(store, location, limits).await
+    }
+
+    /// An app on a store opened by the caller.
+    pub async fn with_store(
+        store: Arc<dyn Store>,
+        location: Location,
+        limits: consentry::http::limits::LimitConfig,
+    ) -> TestApp {
         let registry_key = SecretKey::generate();
         let admin = SecretKey::generate();
         let state = consentry::server::app_state(
