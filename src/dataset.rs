@@ -1693,7 +1693,7 @@ mod tests {
     }
 
     #[test]
-    fn filtered_folder_is_a_manifest_of_relative_paths() {
+    fn filtered_folder_is_a_manifest_of_paths_relative_to_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("set");
         put(&root.join("x/1.png"), b"1");
@@ -1708,7 +1708,7 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&csv_out).expect("read"),
             format!(
-                "path,hash\n\"a, b.png\",{}\nz.png,{}\n",
+                "path,hash\n\"set/a, b.png\",{}\nset/z.png,{}\n",
                 blake3_of(b"2"),
                 blake3_of(b"3")
             )
@@ -1718,22 +1718,33 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&jsonl_out).expect("read"),
             format!(
-                "{{\"path\":\"a, b.png\",\"hash\":\"{}\"}}\n{{\"path\":\"z.png\",\"hash\":\"{}\"}}\n",
+                "{{\"path\":\"set/a, b.png\",\"hash\":\"{}\"}}\n{{\"path\":\"set/z.png\",\"hash\":\"{}\"}}\n",
                 blake3_of(b"2"),
                 blake3_of(b"3")
             )
         );
         // The written manifest reads back as the same works.
         let again = hash_all(&detect(&[csv_out]).expect("detect"), None).expect("hash");
-        assert_eq!(labels(&again), ["a, b.png", "z.png"]);
+        // Paths are relative to the manifest's folder, as manifests are read.
+        assert_eq!(labels(&again), ["set/a, b.png", "set/z.png"]);
         assert_eq!(again[1].hash, items[2].hash);
     }
 
-    fn report_fixture() -> (Vec<Item>, Vec<ReportRow>) {
+    #[test]
+    fn paths_are_written_relative_to_the_file() {
+        let r = |p: &str, f: &str| relative_to_file(Path::new(p), Path::new(f)).expect("rel");
+        assert_eq!(r("/d/set/a.png", "/d/kept.csv"), "set/a.png");
+        assert_eq!(r("/d/set/a.png", "/d/out/kept.csv"), "../set/a.png");
+        assert_eq!(r("/d/out/../set/./a.png", "/d/out/r.csv"), "../set/a.png");
+        assert_eq!(r("/e/a.png", "/d/x/y/r.csv"), "../../../e/a.png");
+    }
+
+    /// Items under `dir` (the report's folder in the tests).
+    fn report_fixture(dir: &Path) -> (Vec<Item>, Vec<ReportRow>) {
         let items = vec![
             Item {
                 label: "a.png".to_owned(),
-                path: Some(PathBuf::from("/data/a.png")),
+                path: Some(dir.join("data/a.png")),
                 hash: blake3_of(b"a"),
             },
             Item {
@@ -1761,14 +1772,14 @@ mod tests {
     #[test]
     fn report_as_csv() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (items, rows) = report_fixture();
+        let (items, rows) = report_fixture(dir.path());
         let out = dir.path().join("report.csv");
         write_report(&items, &rows, &out).expect("report");
         assert_eq!(
             fs::read_to_string(&out).expect("read"),
             format!(
                 "label,path,hash,status,disputed,claimants,statements,terms\n\
-                 a.png,/data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\"\n\
+                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\"\n\
                  s.tar:0001,,{},unknown,false,,,null\n",
                 items[0].hash, items[1].hash
             )
@@ -1782,7 +1793,7 @@ mod tests {
     #[test]
     fn report_as_jsonl() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (items, rows) = report_fixture();
+        let (items, rows) = report_fixture(dir.path());
         let out = dir.path().join("report.jsonl");
         write_report(&items, &rows, &out).expect("report");
         let text = fs::read_to_string(&out).expect("read");
@@ -1795,7 +1806,7 @@ mod tests {
             [
                 serde_json::json!({
                     "label": "a.png",
-                    "path": "/data/a.png",
+                    "path": "data/a.png",
                     "hash": items[0].hash.to_string(),
                     "status": "opt-out",
                     "disputed": true,
