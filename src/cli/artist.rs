@@ -163,7 +163,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         );
     }
     let history = body["history"].as_array().map_or(0, Vec::len);
-    println!("  {history} statement(s) in history");
+    println!(
+        "  {} in history",
+        super::count(history as u64, "statement", "statements")
+    );
     Ok(())
 }
 

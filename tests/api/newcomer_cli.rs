@@ -319,6 +319,9 @@ async fn new_terms_replace_old_ones_out_loud_or_are_kept(backend: Backend) {
     assert!(!out.contains("terms replaced"), "{out}");
     let status = ok(&server.cli(&["status", "portfolio/forest.jpg"]));
     assert!(status.contains("attribution \"Ana Example\""), "{status}");
+    assert!(status.contains("  2 statements in history"), "{status}");
+    let one = ok(&server.cli(&["status", "portfolio/harbour.png"]));
+    assert!(one.contains("  1 statement in history"), "{one}");
     // The same again is unchanged (the kept terms are the current ones).
     let out = ok(&server.cli(&[
         "register",
