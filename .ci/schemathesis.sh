@@ -35,12 +35,10 @@ export CONSENTRY_URL=$base
 "$bin" builder create --admin-key "$work/admin.key" --name "Conformance Lab" --key "$(cat "$work/lab.pub")" >/dev/null
 token=$(python3 - "$base" "$work/lab.key" <<'PY'
 import base64, json, sys, urllib.request
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 base, key_file = sys.argv[1], sys.argv[2]
-# PKCS#8 v2 (RFC 8410, with the public key): the 32-byte seed follows 04 20.
-der = base64.b64decode("".join(l for l in open(key_file) if not l.startswith("-----")))
-seed = der[der.index(b"\x04\x20") + 2:][:32]
-key = Ed25519PrivateKey.from_private_bytes(seed)
+# The key file is PKCS#8 v1 PEM (RFC 8410, spec/keys.md).
+key = load_pem_private_key(open(key_file, "rb").read(), password=None)
 public = "ed25519:" + key.public_key().public_bytes_raw().hex()
 def post(path, body):
     req = urllib.request.Request(base + path, json.dumps(body).encode(), {"content-type": "application/json"})

@@ -8,6 +8,66 @@ use serde_json::{json, Value};
 
 use crate::crypto::{pae, Envelope, PayloadType, SecretKey};
 
+/// The registry answered with an error status (its problem's type and detail).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub status: u16,
+    /// The problem type's slug (`unknown-key`, …), or `unknown`.
+    pub slug: String,
+    pub detail: String,
+    message: String,
+}
+
+/// The registry could not be reached at all (nothing listening, wrong
+/// address, connection broken).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot reach the registry at {base} ({cause}); is it running, and is --registry (or CONSENTRY_URL) its address?"
+)]
+pub struct Unreachable {
+    pub base: String,
+    cause: String,
+}
+
+/// The role a command signs in as, for [`Client::sign_in`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInAs {
+    Artist,
+    Builder,
+    Admin,
+}
+
+impl SignInAs {
+    fn role(self) -> &'static str {
+        match self {
+            Self::Artist => "artist",
+            Self::Builder => "builder",
+            Self::Admin => "admin",
+        }
+    }
+
+    fn owner(role: &str) -> &'static str {
+        match role {
+            "artist" => "an artist's",
+            "builder" => "a dataset builder's",
+            "admin" => "the admin's",
+            _ => "another role's",
+        }
+    }
+
+    /// What to do when no one holds the key.
+    fn unknown_key_hint(self) -> &'static str {
+        match self {
+            Self::Artist => "register it first: consentry artist create --key FILE --name NAME",
+            Self::Builder => {
+                "a dataset builder's key is registered by the registry's admin (consentry builder create)"
+            }
+            Self::Admin => "the admin key is the one given to `consentry serve --admin-key`",
+        }
+    }
+}
+
 /// A client bound to one registry URL, optionally holding a token.
 #[derive(Clone)]
 pub struct Client {
@@ -39,11 +99,22 @@ impl Client {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         Self::read(resp).await
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> Unreachable {
+        let cause = if e.is_connect() {
+            "connection refused or host not found".to_owned()
+        } else if e.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            e.to_string()
+        };
+        Unreachable {
+            base: self.base.clone(),
+            cause,
+        }
     }
 
     async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> anyhow::Result<(u16, T)> {
@@ -71,7 +142,16 @@ impl Client {
                     ));
                 }
             }
-            bail!(msg);
+            return Err(Refused {
+                status,
+                slug: kind
+                    .strip_prefix("urn:consentry:problem:")
+                    .unwrap_or(kind)
+                    .to_owned(),
+                detail: detail.to_owned(),
+                message: msg,
+            }
+            .into());
         }
         Ok((status, serde_json::from_value(body)?))
     }
@@ -94,7 +174,7 @@ impl Client {
             .get(format!("{}{path}", self.base))
             .send()
             .await
-            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
+            .map_err(|e| self.unreachable(&e))?;
         Ok((resp.status().as_u16() != 404).then_some(resp))
     }
 
@@ -139,12 +219,54 @@ impl Client {
         self.token.as_deref()
     }
 
+    /// [`Client::login`] for a command that needs `role`, with messages
+    /// that say what went wrong: the registry unreachable, the key revoked
+    /// or unknown (and what to do), or the key holding another role.
+    /// Returns the token's subject.
+    ///
+    /// # Errors
+    /// In each of those cases, and when the exchange fails otherwise.
+    pub async fn sign_in(&mut self, key: &SecretKey, role: SignInAs) -> anyhow::Result<String> {
+        let public = key.public_key();
+        let (subject, got) = match self.login_with_role(key).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                if let Some(r) = e.downcast_ref::<Refused>() {
+                    if r.slug == "unknown-key" {
+                        if r.detail.contains("revoked") {
+                            bail!("cannot sign in with {public}: {}", r.detail);
+                        }
+                        bail!(
+                            "cannot sign in with {public}: no one holds this key at {}; {}",
+                            self.base,
+                            role.unknown_key_hint()
+                        );
+                    }
+                }
+                return Err(e.context(format!("signing in with {public}")));
+            }
+        };
+        if got != role.role() {
+            bail!(
+                "{public} is {} key, and this command needs {} key",
+                SignInAs::owner(&got),
+                SignInAs::owner(role.role())
+            );
+        }
+        Ok(subject)
+    }
+
     /// Proves possession of `key` and keeps the token for later requests.
     /// Returns the token's subject (artist id, builder id or `admin`).
     ///
     /// # Errors
     /// When the key is unknown to the registry or the exchange fails.
     pub async fn login(&mut self, key: &SecretKey) -> anyhow::Result<String> {
+        Ok(self.login_with_role(key).await?.0)
+    }
+
+    /// [`Client::login`], also returning the token's role.
+    async fn login_with_role(&mut self, key: &SecretKey) -> anyhow::Result<(String, String)> {
         let public = key.public_key().to_string();
         let (_, ch) = self
             .post("/v1/auth/challenge", &json!({ "key": public }))
@@ -172,7 +294,10 @@ impl Client {
                 .context("no token in response")?
                 .to_owned(),
         );
-        Ok(tok["subject"].as_str().unwrap_or_default().to_owned())
+        Ok((
+            tok["subject"].as_str().unwrap_or_default().to_owned(),
+            tok["role"].as_str().unwrap_or_default().to_owned(),
+        ))
     }
 
     /// Checks `hashes` through `POST /v1/check/stream` (raw 32-byte hashes
@@ -208,10 +333,7 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let mut resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the registry at {}", self.base))?;
+        let mut resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         if resp.status().as_u16() >= 400 {
             Self::read::<Value>(resp).await?;
             bail!("the registry refused the check");

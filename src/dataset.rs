@@ -14,6 +14,11 @@
 //! Every output goes to a temporary file in the same directory first and is
 //! renamed into place when complete.
 //!
+//! Paths written into an output file are relative to the folder of that
+//! file ([`relative_to_file`]), the convention manifests are read with, so a
+//! filtered manifest or a report can be moved together with its data and read
+//! back as a manifest.
+//!
 //! This module reads and writes local files only: asking the registry is the
 //! caller's business.
 
@@ -186,6 +191,46 @@ pub struct Item {
     /// and hash-only manifest rows.
     pub path: Option<PathBuf>,
     pub hash: ContentHash,
+}
+
+/// `path` as written into the file `file`: relative to `file`'s folder
+/// (`..` where needed), `/`-separated; absolute when they share no root.
+///
+/// # Errors
+/// When the working directory cannot be read (for relative inputs).
+pub fn relative_to_file(path: &Path, file: &Path) -> io::Result<String> {
+    use std::path::Component;
+    let path = std::path::absolute(path)?;
+    let file = std::path::absolute(file)?;
+    let base = file.parent().unwrap_or(Path::new("/"));
+    // Lexical: `.` dropped, `..` pops (absolute() keeps them).
+    let normal = |p: &Path| {
+        let mut out: Vec<Component<'_>> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out.into_iter()
+            .map(|c| c.as_os_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (p, b) = (normal(&path), normal(base));
+    if p.first() != b.first() {
+        return Ok(path.to_string_lossy().into_owned());
+    }
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); b.len() - common];
+    parts.extend(p[common..].iter().map(|c| c.to_string_lossy().into_owned()));
+    Ok(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
 }
 
 /// What the caller learned about one item, for [`write_report`].
@@ -555,23 +600,47 @@ pub fn progress_bar(len: Option<u64>) -> ProgressBar {
     let (bar, template) = match len {
         Some(len) => (
             ProgressBar::new(len),
-            "{msg:>8} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
+            "{msg:>8} [{bar:30}] {pos}/{len} ({rate}, eta {eta})",
         ),
         None => (
             ProgressBar::new_spinner(),
-            "{msg:>8} {spinner} {pos} ({per_sec}, {elapsed})",
+            "{msg:>8} {spinner} {pos} ({rate}, {elapsed})",
         ),
     };
     if !io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    bar.set_style(progress_style(template));
     bar.set_message("hashing");
     bar
+}
+
+/// A progress style from an indicatif `template` in which `{rate}` is the
+/// items per second, rounded for reading ([`format_rate`]).
+#[must_use]
+pub fn progress_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&format_rate(state.per_sec()));
+            },
+        )
+        .progress_chars("=> ")
+}
+
+/// Items per second as a person reads them: whole numbers from 10 up, one
+/// decimal below (`12345/s`, `12/s`, `2.5/s`, `0.3/s`).
+#[must_use]
+pub fn format_rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec <= 0.0 {
+        "0/s".to_owned()
+    } else if per_sec >= 10.0 {
+        format!("{per_sec:.0}/s")
+    } else {
+        format!("{per_sec:.1}/s")
+    }
 }
 
 /// Hashes every work of `source`, one [`Item`] per file, manifest row or
@@ -756,10 +825,12 @@ fn hash_shard(shard: &Path, tick: &(impl Fn() + Sync)) -> anyhow::Result<Vec<Ite
 /// [`hash_all`] for this `source`) in the input's shape:
 ///
 /// - manifest → the file `out`, same format: the CSV header and the kept
-///   rows' original text, or the kept JSON lines, verbatim;
+///   rows' original text, or the kept JSON lines, verbatim; `out` must then be
+///   in the input manifest's folder when rows hold relative paths (they are
+///   relative to the manifest's folder);
 /// - folder → the manifest file `out`: JSON Lines `{"path","hash"}` when it
 ///   ends in `.jsonl` / `.ndjson`, CSV `path,hash` otherwise; paths relative
-///   to the folder;
+///   to the folder of `out` (so `out` reads back as a manifest input);
 /// - shards → the directory `out` (created if missing): one shard per input
 ///   shard, same file name, holding every member of each kept sample in the
 ///   original order. Existing shard files are never overwritten.
@@ -770,7 +841,8 @@ fn hash_shard(shard: &Path, tick: &(impl Fn() + Sync)) -> anyhow::Result<Vec<Ite
 /// # Errors
 /// When `keep` or `items` do not match the source (a shard that changed
 /// since it was hashed included), `out` would overwrite the input manifest or
-/// an existing shard, or writing fails.
+/// an existing shard, a manifest's relative paths would point elsewhere from
+/// `out`'s folder, or writing fails.
 pub fn write_filtered(
     source: &Source,
     items: &[Item],
@@ -822,6 +894,23 @@ fn ensure_same_labels<'a>(
 }
 
 fn write_manifest_rows(manifest: &Manifest, keep: &[bool], out: &Path) -> anyhow::Result<()> {
+    let folder = |p: &Path| {
+        std::path::absolute(p)
+            .ok()
+            .and_then(|a| a.parent().map(Path::to_path_buf))
+    };
+    let relative_rows = manifest
+        .rows
+        .iter()
+        .any(|r| r.path.is_some() && Path::new(&r.label).is_relative());
+    if relative_rows && folder(out) != folder(&manifest.path) {
+        bail!(
+            "{}: a filtered manifest copies the rows verbatim, and their relative paths are \
+             relative to the folder of {}: write it in that folder",
+            out.display(),
+            manifest.path.display()
+        );
+    }
     if let Some(asked) = ManifestFormat::from_path(out) {
         ensure!(
             asked == manifest.format,
@@ -863,14 +952,22 @@ fn write_folder_manifest(items: &[Item], keep: &[bool], out: &Path) -> anyhow::R
         path: &'a str,
         hash: &'a ContentHash,
     }
-    let kept = items.iter().zip(keep).filter(|(_, &k)| k).map(|(i, _)| i);
+    let kept: Vec<(&Item, String)> = items
+        .iter()
+        .zip(keep)
+        .filter(|(_, &k)| k)
+        .map(|(item, _)| {
+            let path = item.path.as_deref().unwrap_or(Path::new(&item.label));
+            Ok((item, relative_to_file(path, out)?))
+        })
+        .collect::<io::Result<_>>()?;
     match ManifestFormat::from_path(out) {
         Some(ManifestFormat::Jsonl) => write_atomically(out, |writer| {
-            for item in kept {
+            for (item, path) in &kept {
                 serde_json::to_writer(
                     &mut *writer,
                     &Line {
-                        path: &item.label,
+                        path,
                         hash: &item.hash,
                     },
                 )?;
@@ -881,8 +978,8 @@ fn write_folder_manifest(items: &[Item], keep: &[bool], out: &Path) -> anyhow::R
         _ => write_atomically(out, |writer| {
             let mut csv = csv::Writer::from_writer(writer);
             csv.write_record(["path", "hash"])?;
-            for item in kept {
-                csv.write_record([item.label.as_str(), item.hash.to_string().as_str()])?;
+            for (item, path) in &kept {
+                csv.write_record([path.as_str(), item.hash.to_string().as_str()])?;
             }
             csv.flush()?;
             Ok(())
@@ -1002,7 +1099,8 @@ fn copy_kept_samples(
 /// `label,path,hash,status,disputed,claimants,statements,terms` (lists
 /// joined with `;`, terms as compact JSON) when `out` ends in `.csv`, JSON
 /// Lines objects with the same fields (lists as arrays) when it ends in
-/// `.jsonl` / `.ndjson`.
+/// `.jsonl` / `.ndjson`. `path` is relative to the folder of `out` (empty or
+/// null for items without a file).
 ///
 /// # Errors
 /// When `out` has another extension, `rows` and `items` differ in length, or
@@ -1028,13 +1126,22 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
     let Some(format) = ManifestFormat::from_path(out) else {
         bail!("{}: a report is written as .csv or .jsonl", out.display());
     };
-    let lines = items.iter().zip(rows);
+    let paths: Vec<Option<String>> = items
+        .iter()
+        .map(|i| {
+            i.path
+                .as_deref()
+                .map(|p| relative_to_file(p, out))
+                .transpose()
+        })
+        .collect::<io::Result<_>>()?;
+    let lines = items.iter().zip(rows).zip(&paths);
     match format {
         ManifestFormat::Jsonl => write_atomically(out, |writer| {
-            for (item, row) in lines {
+            for ((item, row), path) in lines {
                 let line = Line {
                     label: &item.label,
-                    path: item.path.as_deref().map(Path::to_string_lossy),
+                    path: path.as_deref().map(Cow::Borrowed),
                     hash: &item.hash,
                     status: &row.status,
                     disputed: row.disputed,
@@ -1059,15 +1166,11 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                 "statements",
                 "terms",
             ])?;
-            for (item, row) in lines {
-                let path = item
-                    .path
-                    .as_deref()
-                    .map(Path::to_string_lossy)
-                    .unwrap_or_default();
+            for ((item, row), path) in lines {
+                let path = path.as_deref().unwrap_or_default();
                 let fields: [&str; 8] = [
                     &item.label,
-                    &path,
+                    path,
                     &item.hash.to_string(),
                     &row.status,
                     if row.disputed { "true" } else { "false" },
@@ -1590,7 +1693,7 @@ mod tests {
     }
 
     #[test]
-    fn filtered_folder_is_a_manifest_of_relative_paths() {
+    fn filtered_folder_is_a_manifest_of_paths_relative_to_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("set");
         put(&root.join("x/1.png"), b"1");
@@ -1605,7 +1708,7 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&csv_out).expect("read"),
             format!(
-                "path,hash\n\"a, b.png\",{}\nz.png,{}\n",
+                "path,hash\n\"set/a, b.png\",{}\nset/z.png,{}\n",
                 blake3_of(b"2"),
                 blake3_of(b"3")
             )
@@ -1615,22 +1718,33 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&jsonl_out).expect("read"),
             format!(
-                "{{\"path\":\"a, b.png\",\"hash\":\"{}\"}}\n{{\"path\":\"z.png\",\"hash\":\"{}\"}}\n",
+                "{{\"path\":\"set/a, b.png\",\"hash\":\"{}\"}}\n{{\"path\":\"set/z.png\",\"hash\":\"{}\"}}\n",
                 blake3_of(b"2"),
                 blake3_of(b"3")
             )
         );
         // The written manifest reads back as the same works.
         let again = hash_all(&detect(&[csv_out]).expect("detect"), None).expect("hash");
-        assert_eq!(labels(&again), ["a, b.png", "z.png"]);
+        // Paths are relative to the manifest's folder, as manifests are read.
+        assert_eq!(labels(&again), ["set/a, b.png", "set/z.png"]);
         assert_eq!(again[1].hash, items[2].hash);
     }
 
-    fn report_fixture() -> (Vec<Item>, Vec<ReportRow>) {
+    #[test]
+    fn paths_are_written_relative_to_the_file() {
+        let r = |p: &str, f: &str| relative_to_file(Path::new(p), Path::new(f)).expect("rel");
+        assert_eq!(r("/d/set/a.png", "/d/kept.csv"), "set/a.png");
+        assert_eq!(r("/d/set/a.png", "/d/out/kept.csv"), "../set/a.png");
+        assert_eq!(r("/d/out/../set/./a.png", "/d/out/r.csv"), "../set/a.png");
+        assert_eq!(r("/e/a.png", "/d/x/y/r.csv"), "../../../e/a.png");
+    }
+
+    /// Items under `dir` (the report's folder in the tests).
+    fn report_fixture(dir: &Path) -> (Vec<Item>, Vec<ReportRow>) {
         let items = vec![
             Item {
                 label: "a.png".to_owned(),
-                path: Some(PathBuf::from("/data/a.png")),
+                path: Some(dir.join("data/a.png")),
                 hash: blake3_of(b"a"),
             },
             Item {
@@ -1658,14 +1772,14 @@ mod tests {
     #[test]
     fn report_as_csv() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (items, rows) = report_fixture();
+        let (items, rows) = report_fixture(dir.path());
         let out = dir.path().join("report.csv");
         write_report(&items, &rows, &out).expect("report");
         assert_eq!(
             fs::read_to_string(&out).expect("read"),
             format!(
                 "label,path,hash,status,disputed,claimants,statements,terms\n\
-                 a.png,/data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\"\n\
+                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\"\n\
                  s.tar:0001,,{},unknown,false,,,null\n",
                 items[0].hash, items[1].hash
             )
@@ -1679,7 +1793,7 @@ mod tests {
     #[test]
     fn report_as_jsonl() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (items, rows) = report_fixture();
+        let (items, rows) = report_fixture(dir.path());
         let out = dir.path().join("report.jsonl");
         write_report(&items, &rows, &out).expect("report");
         let text = fs::read_to_string(&out).expect("read");
@@ -1692,7 +1806,7 @@ mod tests {
             [
                 serde_json::json!({
                     "label": "a.png",
-                    "path": "/data/a.png",
+                    "path": "data/a.png",
                     "hash": items[0].hash.to_string(),
                     "status": "opt-out",
                     "disputed": true,

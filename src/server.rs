@@ -63,6 +63,11 @@ pub async fn app_state(
 /// # Errors
 /// When the key, the database or the socket cannot be opened.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    // Bind first: a busy port is reported before any key or database file
+    // is created.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let (key, created) = SecretKey::load_or_create(&config.key_file)
         .with_context(|| format!("registry key {}", config.key_file.display()))?;
     if created {
@@ -84,9 +89,6 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         config.limits,
     )
     .await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!("consentry registry public key: {}", key.public_key());
     println!("transparency log origin: {}", state.registry.log().origin());

@@ -43,8 +43,7 @@ pub async fn run(cmd: ArtistCommand) -> anyhow::Result<()> {
             let mut client = Client::new(&registry.registry)?;
             // A key the registry already knows logs in: nothing to register.
             if let Ok(id) = client.login(&key).await {
-                println!("already registered: artist {id}");
-                return Ok(());
+                return already_registered(&client, &id, &name).await;
             }
             let payload = serde_json::to_vec(&json!({
                 "version": 1,
@@ -57,10 +56,10 @@ pub async fn run(cmd: ArtistCommand) -> anyhow::Result<()> {
             let id = body["artist_id"].as_str().unwrap_or_default();
             if status == 201 {
                 println!("registered artist {id}");
+                Ok(())
             } else {
-                println!("already registered: artist {id}");
+                already_registered(&client, id, &name).await
             }
-            Ok(())
         }
         ArtistCommand::Show {
             artist_id,
@@ -75,6 +74,24 @@ pub async fn run(cmd: ArtistCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `artist create` with a key that is already registered: nothing is
+/// recorded; says so, and whether the name asked for differs from the one
+/// on record (a display name is fixed at registration).
+async fn already_registered(client: &Client, id: &str, name: &str) -> anyhow::Result<()> {
+    let on_record = client
+        .get_optional(&format!("/v1/artists/{id}"))
+        .await?
+        .and_then(|a| a["display_name"].as_str().map(str::to_owned));
+    match on_record {
+        Some(current) if current != name => println!(
+            "already registered: artist {id} as \"{current}\"; the name was not changed to \"{name}\": \
+             a display name is set once, when the artist is registered, and the registry has no way to change it"
+        ),
+        _ => println!("already registered: artist {id}"),
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -146,7 +163,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         );
     }
     let history = body["history"].as_array().map_or(0, Vec::len);
-    println!("  {history} statement(s) in history");
+    println!(
+        "  {} in history",
+        super::count(history as u64, "statement", "statements")
+    );
     Ok(())
 }
 

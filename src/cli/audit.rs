@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 
 use crate::audit::{AuditFailure, AuditState, Auditor};
@@ -356,11 +356,9 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     if args.quiet {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    pb.set_style(crate::dataset::progress_style(
+        "{msg:>8} [{bar:30}] {pos}/{len} ({rate}, eta {eta})",
+    ));
     pb.set_message("entries");
     let started = std::time::Instant::now();
     let fed = feed_entries(&client, before, cp.size, |start, run| {

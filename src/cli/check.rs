@@ -10,10 +10,11 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 
+use super::count;
 use super::RegistryArgs;
 use crate::check::index::Status;
 use crate::check::{parse_purpose, AnswerDigests, CheckReceipt};
-use crate::client::Client;
+use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, SecretKey};
 use crate::dataset::{self, Item, ReportRow, Source};
 use crate::domain::{Category, ContentHash, Timestamp};
@@ -62,9 +63,12 @@ pub struct CheckArgs {
     /// Write a report: `.csv` or `.jsonl` (label, path, hash, status, disputed, claimants, statements, terms).
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Where to keep the registry-signed receipt of the check.
-    #[arg(long, default_value = "consentry-check.receipt.json")]
-    pub receipt: PathBuf,
+    /// Where to keep the registry-signed receipt of the check (a file there
+    /// is replaced). Default: a new file in the working directory named
+    /// after the time of the check, `consentry-check-<YYYYMMDDTHHMMSSZ>.receipt.json`
+    /// (`-2`, `-3`, … added if taken), so no receipt is ever overwritten.
+    #[arg(long)]
+    pub receipt: Option<PathBuf>,
     /// Works the registry does not know: keep (`allow`) or drop (`deny`).
     /// Default: deny for train-ai and train-genai, allow otherwise.
     #[arg(long, value_enum)]
@@ -163,6 +167,17 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     });
     let key = SecretKey::load(&args.key)?;
     let source = dataset::detect(&args.inputs)?;
+    // Sign in before hashing: a registry that is down, or a key that is not
+    // a dataset builder's, is reported at once.
+    let mut client = Client::new(&args.registry.registry)?;
+    let published = client.get_json("/v1/log").await?;
+    let verifier_text = published["verifier_key"]
+        .as_str()
+        .context("the registry publishes no verifier key")?
+        .to_owned();
+    let verifier = NoteVerifier::parse(&verifier_text)
+        .map_err(|e| anyhow::anyhow!("verifier key {verifier_text}: {e}"))?;
+    client.sign_in(&key, SignInAs::Builder).await?;
     eprintln!("hashing {source}");
     let started = std::time::Instant::now();
     let pb = bar(dataset::count(&source), "hashing", args.quiet);
@@ -175,23 +190,15 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     .context("hashing task")??;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "hashed {} items in {secs:.1} s ({:.0}/s)",
-        items.len(),
-        items.len() as f64 / secs.max(1e-9)
+        "hashed {} in {secs:.1} s ({})",
+        count(items.len() as u64, "item", "items"),
+        dataset::format_rate(items.len() as f64 / secs.max(1e-9))
     );
     if items.is_empty() {
         bail!("nothing to check: the input holds no files");
     }
-
-    let mut client = Client::new(&args.registry.registry)?;
-    let published = client.get_json("/v1/log").await?;
-    let verifier_text = published["verifier_key"]
-        .as_str()
-        .context("the registry publishes no verifier key")?
-        .to_owned();
-    let verifier = NoteVerifier::parse(&verifier_text)
-        .map_err(|e| anyhow::anyhow!("verifier key {verifier_text}: {e}"))?;
-    client.login(&key).await?;
+    // A token lasts minutes; hashing a large dataset may take longer.
+    client.sign_in(&key, SignInAs::Builder).await?;
     let mut query = format!("purpose={}", purpose.as_str());
     if let Some(t) = args.as_of {
         query.push_str(&format!("&as_of={t}"));
@@ -236,11 +243,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     if receipt.hashes.blake3 != hd || receipt.answers.blake3 != ad {
         bail!("the registry's receipt does not match the answers it sent");
     }
-    std::fs::write(
-        &args.receipt,
-        serde_json::to_string_pretty(&envelope)? + "\n",
-    )
-    .with_context(|| format!("writing {}", args.receipt.display()))?;
+    let receipt_path = write_receipt(args.receipt.as_deref(), &envelope)?;
     if let Some(report) = &args.report {
         let rows: Vec<ReportRow> = answers.iter().map(|a| a.row.clone()).collect();
         dataset::write_report(&items, &rows, report)?;
@@ -254,11 +257,14 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         })
         .collect();
     let c = receipt.counts;
+    let works = count(items.len() as u64, "work", "works");
     println!(
-        "{} works for {}{}: {} allowed, {} disallowed, {} unknown (unknown: {}); checkpoint {} of {}",
-        items.len(),
+        "{} for {}{}: {} allowed, {} disallowed, {} unknown (unknown: {}); checkpoint {} of {}",
+        works,
         purpose.as_str(),
-        args.as_of.map(|t| format!(" as of {t}")).unwrap_or_default(),
+        args.as_of
+            .map(|t| format!(" as of {t}"))
+            .unwrap_or_default(),
         c.allowed,
         c.disallowed,
         c.unknown,
@@ -272,7 +278,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     println!(
         "receipt signed by {} kept in {}",
         verifier.name,
-        args.receipt.display()
+        receipt_path.display()
     );
     Ok(Checked {
         source,
@@ -280,6 +286,49 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         answers,
         keep,
     })
+}
+
+/// Writes the receipt to `asked`, or to a new file named after the time
+/// (never replacing one); returns where it went.
+fn write_receipt(asked: Option<&std::path::Path>, envelope: &Envelope) -> anyhow::Result<PathBuf> {
+    let text = serde_json::to_string_pretty(envelope)? + "\n";
+    if let Some(path) = asked {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        return Ok(path.to_path_buf());
+    }
+    let stamp: String = Timestamp::now()
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .take_while(|c| *c != '.')
+        .collect();
+    let stamp = if stamp.ends_with('Z') {
+        stamp
+    } else {
+        format!("{stamp}Z")
+    };
+    for n in 1u32.. {
+        let path = PathBuf::from(if n == 1 {
+            format!("consentry-check-{stamp}.receipt.json")
+        } else {
+            format!("consentry-check-{stamp}-{n}.receipt.json")
+        });
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(text.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+    bail!("no free receipt file name")
 }
 
 /// `--fail-on`: an exit code 3 error when a listed status occurred.
@@ -293,7 +342,11 @@ fn fail_on(args: &CheckArgs, answers: &[Answer]) -> anyhow::Result<()> {
         if n > 0 {
             return Err(ExitWith {
                 code: EXIT_FAIL_ON,
-                message: format!("{n} works are {} (--fail-on)", status.as_str()),
+                message: format!(
+                    "{} {} (--fail-on)",
+                    count(n as u64, "work is", "works are"),
+                    status.as_str()
+                ),
             }
             .into());
         }
@@ -320,12 +373,12 @@ pub async fn filter(args: FilterArgs) -> anyhow::Result<()> {
             .await
             .context("filter task")??;
     println!(
-        "kept {} of {} works ({} dropped) in {} ({} file(s) written)",
+        "kept {} of {} ({} dropped) in {} ({} written)",
         summary.kept,
-        summary.kept + summary.dropped,
+        count((summary.kept + summary.dropped) as u64, "work", "works"),
         summary.dropped,
         args.out.display(),
-        summary.files_written
+        count(summary.files_written as u64, "file", "files")
     );
     fail_on(&args.check, &answers)
 }

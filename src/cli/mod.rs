@@ -197,6 +197,12 @@ pub struct RegistryArgs {
     pub registry: String,
 }
 
+/// `n` and the noun in the right number: "1 work", "2 works", "0 works".
+#[must_use]
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

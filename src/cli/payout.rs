@@ -11,11 +11,12 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::audit::feed_entries;
+use super::count;
 use super::RegistryArgs;
 use crate::audit::Auditor;
 use crate::check::index::ConsentIndex;
 use crate::check::parse_purpose;
-use crate::client::Client;
+use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, SecretKey};
 use crate::dataset;
 use crate::domain::{ContentHash, Timestamp};
@@ -110,6 +111,9 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
         bail!("give --checked-at (when the data was checked) or --receipt");
     }
     let source = dataset::detect(&args.inputs)?;
+    // Sign in before hashing (fail fast when the registry or the key is wrong).
+    let mut client = Client::new(&args.registry.registry)?;
+    client.sign_in(&key, SignInAs::Builder).await?;
     let pb = dataset::progress_bar(dataset::count(&source));
     if args.quiet {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -142,8 +146,8 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
     if let Some(r) = receipt {
         body["receipt"] = serde_json::to_value(r)?;
     }
-    let mut client = Client::new(&args.registry.registry)?;
-    client.login(&key).await?;
+    // A token lasts minutes; hashing a large dataset may take longer.
+    client.sign_in(&key, SignInAs::Builder).await?;
     let (_, resp) = client.post("/v1/runs", &body).await?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&resp)? + "\n")
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -164,9 +168,37 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
     let unknown = flags["unknown_works"].as_u64().unwrap_or(0);
     if disallowed + unknown > 0 {
         eprintln!(
-            "warning: at the check date, {disallowed} works were disallowed and {unknown} unknown for {}: they should not have been used (listed as excluded)",
-            purpose.as_str()
+            "warning: at the check date, {} disallowed and {unknown} unknown for {}: they should not have been used (listed as excluded in {}):",
+            count(disallowed, "work was", "works were"),
+            purpose.as_str(),
+            args.out.display()
         );
+        let excluded = resp["statement"]["payout"]["excluded"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        const SHOWN: usize = 20;
+        for e in excluded.iter().take(SHOWN) {
+            let hash = e["hash"].as_str().unwrap_or("?");
+            let names: Vec<&str> = items
+                .iter()
+                .filter(|i| i.hash.to_string() == hash)
+                .map(|i| i.label.as_str())
+                .collect();
+            eprintln!(
+                "  {} ({}): {}",
+                if names.is_empty() {
+                    hash.to_owned()
+                } else {
+                    names.join(", ")
+                },
+                e["status"].as_str().unwrap_or("?"),
+                hash
+            );
+        }
+        if excluded.len() > SHOWN {
+            eprintln!("  … and {} more", excluded.len() - SHOWN);
+        }
     }
     println!("kept in {}", args.out.display());
     Ok(())

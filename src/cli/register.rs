@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde_json::Value;
 
 use super::RegistryArgs;
-use crate::client::Client;
+use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, PayloadType, SecretKey};
 use crate::domain::consent::{ConsentDeclaration, PerCategory, Shorthand};
 use crate::domain::documents::FORMAT_VERSION;
@@ -27,6 +27,8 @@ pub struct RegisterArgs {
     #[arg(long, default_value = "consentry-artist.key")]
     pub key: PathBuf,
     /// `opt-out`, `opt-in`, or per category: `train-ai=disallowed,search=allowed`.
+    /// Categories: train-ai, train-genai, ai-use, search, tdm. Values:
+    /// `allowed` (also `yes`, `y`) or `disallowed` (also `no`, `n`).
     #[arg(long, default_value = "opt-out")]
     pub consent: String,
     /// Require this credit line for allowed uses.
@@ -41,6 +43,15 @@ pub struct RegisterArgs {
     /// Allowed uses are free of charge.
     #[arg(long)]
     pub free: bool,
+    /// A new statement replaces all terms of the one before it. With this
+    /// flag, each work keeps its current terms (from your current statement
+    /// about it) unless terms are given on this command line.
+    #[arg(long)]
+    pub keep_terms: bool,
+    /// Record a new statement even for works whose current statement by you
+    /// already says the same consent and terms (skipped otherwise).
+    #[arg(long)]
+    pub force: bool,
     /// Statements per request (at most 10,000).
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
@@ -121,7 +132,7 @@ pub fn parse_consent(text: &str) -> anyhow::Result<ConsentDeclaration> {
         let val = match val.trim() {
             "allowed" | "y" | "yes" => Preference::Allowed,
             "disallowed" | "n" | "no" => Preference::Disallowed,
-            other => bail!("`{other}`: expected allowed or disallowed"),
+            other => bail!("`{other}`: expected allowed or disallowed (or yes/y, no/n)"),
         };
         let slot = match cat.trim() {
             "train-ai" => &mut p.train_ai,
@@ -205,13 +216,83 @@ fn media_type(path: &Path) -> Option<&'static str> {
 
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    pb.set_style(crate::dataset::progress_style(
+        "{msg:>10} [{bar:30}] {pos}/{len} ({rate}, eta {eta})",
+    ));
     pb.set_message(what.to_owned());
     pb
+}
+
+/// Your current statement about a work, as the registry answers it.
+#[derive(Debug, Clone, Default)]
+struct Current {
+    /// Effective consent per category (`GET /v1/works/{hash}` claimant form).
+    consent: Option<Value>,
+    terms: Vec<Term>,
+}
+
+/// Your current statement about each work (none for works you never
+/// claimed), `GET /v1/works/{hash}` for each, a few at a time.
+async fn current_statements(
+    client: &Client,
+    artist_id: &str,
+    works: &[ContentHash],
+) -> anyhow::Result<Vec<Current>> {
+    const IN_FLIGHT: usize = 16;
+    let mut out = vec![Current::default(); works.len()];
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while next < works.len() || !tasks.is_empty() {
+        while next < works.len() && tasks.len() < IN_FLIGHT {
+            let (client, hash, i) = (client.clone(), works[next], next);
+            tasks
+                .spawn(async move { (i, client.get_optional(&format!("/v1/works/{hash}")).await) });
+            next += 1;
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (i, body) = joined.context("reading current statements")?;
+        let Some(body) = body? else { continue };
+        let mine = body["claimants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["artist_id"].as_str() == Some(artist_id));
+        if let Some(c) = mine {
+            out[i] = Current {
+                consent: Some(c["consent"].clone()),
+                terms: serde_json::from_value(c["terms"].clone()).unwrap_or_default(),
+            };
+        }
+    }
+    Ok(out)
+}
+
+/// "1 work", "2 works".
+fn count(n: usize, one: &str, many: &str) -> String {
+    super::count(n as u64, one, many)
+}
+
+fn describe_terms(terms: &[Term]) -> String {
+    if terms.is_empty() {
+        return "none".to_owned();
+    }
+    terms
+        .iter()
+        .map(|t| match t {
+            Term::Free {} => "free".to_owned(),
+            Term::Attribution { credit } => format!("attribution \"{credit}\""),
+            Term::FlatFee { amount } => {
+                format!("flat fee {} {}", amount.amount_minor, amount.currency)
+            }
+            Term::RevenueShare { minimum: Some(m) } => {
+                format!("revenue share, minimum {} {}", m.amount_minor, m.currency)
+            }
+            Term::RevenueShare { minimum: None } => "revenue share".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
@@ -220,6 +301,7 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     }
     let consent = parse_consent(&args.consent)?;
     let consent_set = ConsentSet::from_declaration(&consent)?;
+    let consent_json = consent_set.to_json();
     let terms = parse_terms(&args)?;
     if !terms.is_empty() && !consent_set.allows_anything() {
         bail!(
@@ -228,6 +310,10 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
         );
     }
     let key = SecretKey::load(&args.key)?;
+    // Sign in first: a registry that is down or a key it does not know is
+    // reported before any file is read.
+    let mut client = Client::new(&args.registry.registry)?;
+    let artist_id = client.sign_in(&key, SignInAs::Artist).await?;
     let files = collect_files(&args.paths)?;
     if files.is_empty() {
         bail!("no files found under the given paths");
@@ -248,11 +334,35 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     unique.sort_by_key(|(_, h)| *h);
     unique.dedup_by_key(|(_, h)| *h);
 
+    let hashes: Vec<ContentHash> = unique.iter().map(|(_, h)| *h).collect();
+    let current = current_statements(&client, &artist_id, &hashes).await?;
+    // Per work: the terms of the new statement, or `None` when it would
+    // say what the current one says (skipped unless --force).
+    let (mut unchanged, mut replaced, mut kept_terms) = (0usize, Vec::new(), 0usize);
+    let mut to_sign: Vec<(&PathBuf, ContentHash, Vec<Term>)> = Vec::new();
+    for ((path, hash), cur) in unique.iter().zip(&current) {
+        let carry = args.keep_terms && terms.is_empty() && !cur.terms.is_empty();
+        let new_terms = if carry && consent_set.allows_anything() {
+            kept_terms += 1;
+            cur.terms.clone()
+        } else {
+            terms.clone()
+        };
+        if !args.force && cur.consent.as_ref() == Some(&consent_json) && cur.terms == new_terms {
+            unchanged += 1;
+            continue;
+        }
+        if !cur.terms.is_empty() && cur.terms != new_terms {
+            replaced.push((path, cur.terms.clone()));
+        }
+        to_sign.push((path, *hash, new_terms));
+    }
+
     let issued_at = Timestamp::now();
     let public = key.public_key().to_string();
-    let envelopes: Vec<Envelope> = unique
+    let envelopes: Vec<Envelope> = to_sign
         .par_iter()
-        .map(|(path, hash)| {
+        .map(|(path, hash, terms)| {
             let statement = Statement {
                 version: FORMAT_VERSION,
                 key: public.clone(),
@@ -272,33 +382,67 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
         })
         .collect();
 
-    let mut client = Client::new(&args.registry.registry)?;
-    let artist_id = client
-        .login(&key)
-        .await
-        .context("logging in with your key (did you run `consentry artist create`?)")?;
     if let Some(dir) = &args.receipts {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let pb = bar(envelopes.len(), "submitting");
     let (mut created, mut duplicates, mut kept) = (0u64, 0u64, 0u64);
-    for chunk in envelopes.chunks(args.batch_size) {
-        let body: Value = client.submit_statements(chunk).await?;
-        created += body["created"].as_u64().unwrap_or(0);
-        duplicates += body["duplicates"].as_u64().unwrap_or(0);
-        if let Some(dir) = &args.receipts {
-            kept += save_receipts(dir, &body)?;
+    if !envelopes.is_empty() {
+        let pb = bar(envelopes.len(), "submitting");
+        for chunk in envelopes.chunks(args.batch_size) {
+            let body: Value = client.submit_statements(chunk).await?;
+            created += body["created"].as_u64().unwrap_or(0);
+            duplicates += body["duplicates"].as_u64().unwrap_or(0);
+            if let Some(dir) = &args.receipts {
+                kept += save_receipts(dir, &body)?;
+            }
+            pb.inc(chunk.len() as u64);
         }
-        pb.inc(chunk.len() as u64);
+        pb.finish();
     }
-    pb.finish();
     if let Some(dir) = &args.receipts {
-        println!("{kept} receipt(s) saved in {}", dir.display());
+        println!(
+            "{} saved in {}",
+            count(kept as usize, "receipt", "receipts"),
+            dir.display()
+        );
     }
     println!(
-        "artist {artist_id}: {} file(s), {} distinct work(s); {created} statement(s) recorded, {duplicates} already recorded",
-        hashed.len(),
-        unique.len()
+        "artist {artist_id}: {}, {}; {} recorded, {} already recorded, {} unchanged",
+        count(hashed.len(), "file", "files"),
+        count(unique.len(), "distinct work", "distinct works"),
+        count(created as usize, "statement", "statements"),
+        duplicates,
+        unchanged,
     );
+    if unchanged > 0 {
+        println!(
+            "{} unchanged: your current statement already says this consent and these terms (--force records {} again)",
+            count(unchanged, "work", "works"),
+            if unchanged == 1 { "it" } else { "them" }
+        );
+    }
+    if kept_terms > 0 {
+        println!(
+            "{} kept {} current terms (--keep-terms)",
+            count(kept_terms, "work", "works"),
+            if kept_terms == 1 { "its" } else { "their" }
+        );
+    }
+    if !replaced.is_empty() {
+        println!(
+            "terms replaced: a new statement replaces the terms of the one before it; now {} for {}:",
+            describe_terms(&terms),
+            count(replaced.len(), "work", "works")
+        );
+        for (path, old) in replaced.iter().take(10) {
+            println!("  {}: was {}", path.display(), describe_terms(old));
+        }
+        if replaced.len() > 10 {
+            println!("  … and {} more", replaced.len() - 10);
+        }
+        if !args.keep_terms {
+            println!("(--keep-terms carries each work's current terms over)");
+        }
+    }
     Ok(())
 }

@@ -1,11 +1,17 @@
 //! Ed25519 keys. A [`PublicKey`] can only hold a canonical, non-weak key; a
 //! [`SecretKey`] zeroizes on drop and never prints its bytes.
+//!
+//! Key files are PKCS#8 PEM as RFC 8410 writes them (`spec/keys.md`): the
+//! writer ([`SecretKey::to_pkcs8_pem`]) emits version 1 (`OneAsymmetricKey`
+//! version 0, no public key), which OpenSSL and Python `cryptography` read;
+//! the reader ([`SecretKey::from_pkcs8_pem`]) also takes version 2 (with the
+//! public key, checked against the private one), which earlier releases wrote.
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -140,31 +146,43 @@ impl SecretKey {
         self.0.sign(message).to_bytes()
     }
 
-    /// The key as PKCS#8 PEM (what `openssl pkey` reads).
+    /// The private key alone, as RFC 8410 writes it in PKCS#8 version 1
+    /// (`OneAsymmetricKey` version 0 without `publicKey`). Zeroized on drop.
+    fn pkcs8_v1(&self) -> KeypairBytes {
+        KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        }
+    }
+
+    /// The key as PKCS#8 v1 PEM, `-----BEGIN PRIVATE KEY-----` (what
+    /// `openssl pkey` and Python `cryptography` read; `spec/keys.md`).
     ///
     /// # Errors
     /// If encoding fails (it does not for valid keys).
     pub fn to_pkcs8_pem(&self) -> Result<zeroize::Zeroizing<String>, KeyError> {
-        self.0
+        self.pkcs8_v1()
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
             .map_err(|_| KeyError::Invalid)
     }
 
-    /// The key as PKCS#8 DER (what `jsonwebtoken` wants for EdDSA signing).
+    /// The key as PKCS#8 v1 DER (what `jsonwebtoken` wants for EdDSA signing).
     ///
     /// # Errors
     /// If encoding fails (it does not for valid keys).
     pub fn to_pkcs8_der(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyError> {
-        self.0
+        self.pkcs8_v1()
             .to_pkcs8_der()
             .map(|doc| zeroize::Zeroizing::new(doc.as_bytes().to_vec()))
             .map_err(|_| KeyError::Invalid)
     }
 
-    /// Reads a PKCS#8 PEM key.
+    /// Reads a PKCS#8 PEM key: version 1 (the private key alone) or version
+    /// 2 (with the public key, which must match the private one).
     ///
     /// # Errors
-    /// When the text is not an Ed25519 PKCS#8 PEM private key.
+    /// When the text is not an Ed25519 PKCS#8 PEM private key, or a version
+    /// 2 key's public key does not belong to its private key.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, KeyError> {
         SigningKey::from_pkcs8_pem(pem)
             .map(Self)
@@ -262,6 +280,49 @@ mod tests {
         assert_eq!(
             SecretKey::from_pkcs8_pem(&pem).expect("parse").public_key(),
             pk
+        );
+    }
+
+    /// The seed-7 key in PKCS#8 v1, byte for byte as `spec/keys.md` shows it.
+    const SEED7_V1: &str = "-----BEGIN PRIVATE KEY-----\n\
+        MC4CAQAwBQYDK2VwBCIEIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n\
+        -----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn writes_pkcs8_v1_and_reads_v1_and_v2() {
+        let sk = SecretKey::from_seed(&[7u8; 32]);
+        let pem = sk.to_pkcs8_pem().expect("pem");
+        assert_eq!(pem.as_str(), SEED7_V1);
+        let der = sk.to_pkcs8_der().expect("der");
+        assert_eq!(
+            &der[..16],
+            &hex::decode("302e020100300506032b657004220420").expect("hex")[..]
+        );
+        // Version 2, with the matching public key, as earlier releases wrote it.
+        let v2 =
+            sk.0.to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+                .expect("v2");
+        assert!(v2.contains("BEGIN PRIVATE KEY"));
+        assert_ne!(v2.as_str(), SEED7_V1);
+        assert_eq!(
+            SecretKey::from_pkcs8_pem(&v2)
+                .expect("v2 reads")
+                .public_key(),
+            sk.public_key()
+        );
+        // Version 2 whose public key belongs to another key is refused.
+        let other = SecretKey::from_seed(&[8u8; 32]);
+        let forged = KeypairBytes {
+            secret_key: sk.0.to_bytes(),
+            public_key: Some(ed25519_dalek::pkcs8::PublicKeyBytes(
+                other.public_key().to_bytes(),
+            )),
+        }
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .expect("forged");
+        assert_eq!(
+            SecretKey::from_pkcs8_pem(&forged).err(),
+            Some(KeyError::Invalid)
         );
     }
 }

@@ -59,10 +59,19 @@ async fn challenge(
 ) -> ApiResult<Json<Value>> {
     let key = parse_key(&req.key)?;
     if role_of(&state, &key).await?.is_none() {
+        // Same slug either way; the detail tells a revoked key from one
+        // that was never registered.
+        let detail = match state.registry.key_holder(&key).await? {
+            Some(KeyHolder::Artist(k)) => format!(
+                "this key of artist {} is revoked; sign in with another of their keys",
+                k.artist_id
+            ),
+            _ => "no active artist, builder or admin holds this key".to_owned(),
+        };
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown-key",
-            "no active artist, builder or admin holds this key",
+            detail,
         ));
     }
     let (challenge, expires_at) = state.auth.challenge(key);

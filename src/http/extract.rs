@@ -45,10 +45,21 @@ impl AuthUser {
         if self.role == role {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                format!("this endpoint needs a {role:?} token").to_lowercase(),
-            ))
+            Err(ApiError::forbidden(format!(
+                "this endpoint needs {} token; the key that signed in is {}",
+                role_owner(role),
+                role_owner(self.role)
+            )))
         }
+    }
+}
+
+/// Whose key a role is, for messages: "an artist's", "a dataset builder's".
+fn role_owner(role: Role) -> &'static str {
+    match role {
+        Role::Artist => "an artist's",
+        Role::Builder => "a dataset builder's",
+        Role::Admin => "the admin's",
     }
 }
 

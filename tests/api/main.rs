@@ -19,6 +19,7 @@ mod limits;
 mod load;
 mod loadgen;
 mod log;
+mod newcomer_cli;
 mod openapi;
 mod payout;
 mod payout_cli;

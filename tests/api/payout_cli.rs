@@ -183,7 +183,7 @@ async fn report_and_verify_payouts(backend: Backend) {
     ]);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("1 works were disallowed and 1 unknown for train-genai"));
+        .contains("1 work was disallowed and 1 unknown for train-genai"));
     let r2 = read_json(&d.join("r2.json"));
     assert_eq!(r2["flags"]["disallowed_works"], 1);
 
