@@ -61,6 +61,17 @@ struct Page {
 }
 
 impl Page {
+    /// The cursor: a log index, or -1 (the same as none) for the first page.
+    fn after(&self) -> ApiResult<Option<i64>> {
+        match self.after {
+            Some(a) if a < -1 => Err(ApiError::bad_request(
+                "invalid-parameter",
+                "`after` is a log index (0 or more) or -1",
+            )),
+            other => Ok(other),
+        }
+    }
+
     fn limit(&self) -> ApiResult<u32> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if (1..=MAX_PAGE).contains(&limit) {
@@ -178,7 +189,7 @@ async fn list_runs(
     let runs = state
         .registry
         .store()
-        .builder_payouts(&user.subject, page.after, limit)
+        .builder_payouts(&user.subject, page.after()?, limit)
         .await
         .map_err(RegistryError::from)?;
     let next = next_after(limit, runs.last().map(|r| r.record_seq), runs.len());
@@ -248,7 +259,7 @@ async fn artist_payouts(
     let lines = state
         .registry
         .store()
-        .artist_payouts(&artist_id, page.after, limit)
+        .artist_payouts(&artist_id, page.after()?, limit)
         .await
         .map_err(RegistryError::from)?;
     let next = next_after(limit, lines.last().map(|(s, _)| s.record_seq), lines.len());

@@ -9,6 +9,7 @@ mod auth;
 mod check;
 mod check_cli;
 mod cli;
+mod contract;
 mod crash;
 mod durability;
 mod injection;
