@@ -92,7 +92,7 @@ for name, value in [("CONSENTRY_ADMIN_TOKEN", admin_token), ("CONSENTRY_LAB_TOKE
     print(f"export {name}={value}")
 PY
 )"
-SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=.ci schemathesis --config-file .ci/schemathesis.toml \
+CONSENTRY_STATUS_LOG="$work/statuses" SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=.ci schemathesis --config-file .ci/schemathesis.toml \
     run openapi.yaml --url "$base" \
     -H "Authorization: Bearer $CONSENTRY_LAB_TOKEN" \
     --checks all \
@@ -101,6 +101,22 @@ SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=.ci schemathesis --config-file 
     --phases examples,fuzzing,stateful \
     --workers 2 \
     --no-color
+# Every operation must have been answered 2xx at least once.
+python3 - openapi.yaml "$work/statuses" <<'PY'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+ops = {op["operationId"] for item in doc["paths"].values() for m, op in item.items() if m in ("get", "post")}
+seen = {}
+for line in open(sys.argv[2]):
+    op, status = line.split()
+    seen.setdefault(op, []).append(int(status))
+ok = sorted(op for op in ops if any(200 <= s < 300 for s in seen.get(op, [])))
+missing = sorted(ops - set(ok))
+print(f"operations answered 2xx: {len(ok)} of {len(ops)}; calls recorded: {sum(map(len, seen.values()))}")
+if missing:
+    print("never answered 2xx: " + ", ".join(f"{op} {sorted(set(seen.get(op, [])))}" for op in missing), file=sys.stderr)
+    sys.exit(1)
+PY
 if ! kill -0 "$server" 2>/dev/null; then
     echo "the server died during the conformance run" >&2
     tail -20 "$work/server.log" >&2
