@@ -405,6 +405,7 @@ mod behaviour {
         stream_lines_are_physical_line_numbers,
         url_safe_envelopes_come_back_in_standard_base64,
         integers_and_dates_outside_the_document_are_refused,
+        a_held_work_uses_only_minimums_in_the_pool_currency,
     );
 
     fn events_in(r: &Resp) -> u64 {
@@ -620,5 +621,54 @@ mod behaviour {
         )
         .await
         .assert_problem(400, "invalid-as-of");
+    }
+
+    /// spec/payouts.md §3.3: a held (disputed) work's share takes the
+    /// largest minimum in the pool's currency; minimums in other currencies
+    /// count as 0 and are listed in `minimums_ignored`.
+    async fn a_held_work_uses_only_minimums_in_the_pool_currency(app: TestApp) {
+        let ana = app.artist("Ana").await;
+        let ben = app.artist("Ben").await;
+        let (shared, own) = (work(1), work(2));
+        let share = |currency: &str, amount: u64| json!([{ "kind": "revenue-share", "minimum": { "amount_minor": amount, "currency": currency } }]);
+        for (artist, works, terms) in [
+            (&ana, vec![shared], share("USD", 900)),
+            (&ben, vec![shared], share("GBP", 800)),
+            (&ana, vec![own], json!([{ "kind": "revenue-share" }])),
+        ] {
+            let mut payload = statement_payload(&artist.key, &works, json!("opt-in"), ago(5));
+            payload["terms"] = terms;
+            app.submit(&artist.token, &[sign_statement(&artist.key, &payload)])
+                .await
+                .assert_status(201);
+        }
+        let lab = builder(&app).await;
+        let r = app
+            .post(
+                "/v1/runs",
+                &json!({
+                    "run_id": "held-1",
+                    "purpose": "train-ai",
+                    "pool": { "amount_minor": 1000, "currency": "EUR" },
+                    "checked_at": consentry::domain::Timestamp::now(),
+                    "works": [shared.to_string(), own.to_string()],
+                }),
+                Some(&lab),
+            )
+            .await;
+        r.assert_status(201);
+        let payout = &r.body["statement"]["payout"];
+        let held = &payout["held"][0];
+        assert_eq!(payout["held"].as_array().map(Vec::len), Some(1), "{payout}");
+        assert_eq!(
+            held["revenue_share"], 500,
+            "an equal share, no minimum: {payout}"
+        );
+        assert_eq!(held["shortfall"], 0, "{payout}");
+        assert_eq!(
+            payout["minimums_ignored"].as_array().map(Vec::len),
+            Some(2),
+            "{payout}"
+        );
     }
 }
