@@ -649,7 +649,8 @@ mod behaviour {
                 &json!({
                     "run_id": "held-1",
                     "purpose": "train-ai",
-                    "pool": { "amount_minor": 1000, "currency": "EUR" },
+                    // JSON Schema's integer 1000 may be written 1000.0.
+                    "pool": { "amount_minor": 1000.0, "currency": "EUR" },
                     "checked_at": consentry::domain::Timestamp::now(),
                     "works": [shared.to_string(), own.to_string()],
                 }),
