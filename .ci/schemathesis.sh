@@ -100,7 +100,7 @@ CONSENTRY_STATUS_LOG="$work/statuses" SCHEMATHESIS_HOOKS=schemathesis_hooks PYTH
     --suppress-health-check all \
     --phases examples,fuzzing,stateful \
     --workers 2 \
-    --no-color
+    --no-color || conformance=$?
 # Every operation must have been answered 2xx at least once.
 python3 - openapi.yaml "$work/statuses" <<'PY'
 import sys, yaml
@@ -117,6 +117,10 @@ if missing:
     print("never answered 2xx: " + ", ".join(f"{op} {sorted(set(seen.get(op, [])))}" for op in missing), file=sys.stderr)
     sys.exit(1)
 PY
+if [ "${conformance:-0}" -ne 0 ]; then
+    echo "schemathesis reported failures" >&2
+    exit 1
+fi
 if ! kill -0 "$server" 2>/dev/null; then
     echo "the server died during the conformance run" >&2
     tail -20 "$work/server.log" >&2
