@@ -75,7 +75,8 @@ lab_seed = os.urandom(32)
 lab = Ed25519PrivateKey.from_private_bytes(lab_seed)
 call("/v1/builders", {"name": "Conformance Lab", "key": public(lab)}, admin_token)
 lab_token = login(lab)
-artist = Ed25519PrivateKey.generate()
+artist_seed = os.urandom(32)
+artist = Ed25519PrivateKey.from_private_bytes(artist_seed)
 reg = call("/v1/artists", envelope("application/vnd.consentry.artist.v1+json",
            {"version": 1, "key": public(artist), "display_name": "Conformance Artist", "issued_at": stamp}, artist))
 artist_token = login(artist)
@@ -87,7 +88,7 @@ run = call("/v1/runs", {"run_id": "conformance-1", "purpose": "train-ai", "check
            "pool": {"amount_minor": 1000, "currency": "EUR"}, "works": [work]}, lab_token)
 for name, value in [("CONSENTRY_ADMIN_TOKEN", admin_token), ("CONSENTRY_LAB_TOKEN", lab_token),
                     ("CONSENTRY_LAB_SEED", lab_seed.hex()), ("CONSENTRY_ARTIST_TOKEN", artist_token),
-                    ("CONSENTRY_ARTIST_ID", reg["artist_id"]), ("CONSENTRY_DOCUMENT_ID", st["accepted"][0]["id"]),
+                    ("CONSENTRY_ARTIST_ID", reg["artist_id"]), ("CONSENTRY_ARTIST_SEED", artist_seed.hex()), ("CONSENTRY_DOCUMENT_ID", st["accepted"][0]["id"]),
                     ("CONSENTRY_WORK_HASH", work), ("CONSENTRY_PAYOUT_ID", run["statement_id"])]:
     print(f"export {name}={value}")
 PY
