@@ -126,6 +126,10 @@ def _signed_document(op):
         payload = {"version": 1, "key": _public(artist), "works": [{"hash": work}],
                    "consent": "opt-out", "issued_at": _now()}
         return {"statements": [_envelope("application/vnd.consentry.statement.v1+json", payload, [artist])]}
+    if op == "reportRun":
+        return {"run_id": "fuzz-" + os.urandom(8).hex(), "purpose": "train-ai",
+                "pool": {"amount_minor": 100, "currency": "EUR"}, "checked_at": _now(),
+                "works": [os.environ["CONSENTRY_WORK_HASH"]]}
     if op == "submitKeyEvent":
         new = Ed25519PrivateKey.generate()
         payload = {"version": 1, "artist": os.environ["CONSENTRY_ARTIST_ID"], "action": "add",
@@ -143,7 +147,7 @@ def before_call(ctx, case, kwargs):
         return
     if op == "createAuthToken":
         body = _token_request()
-    elif op in ("registerArtist", "submitStatements", "submitKeyEvent") and (
+    elif op in ("registerArtist", "submitStatements", "submitKeyEvent", "reportRun") and (
         _phase(case) == "examples" or random.random() < 0.25
     ):
         body = _signed_document(op)
