@@ -96,6 +96,28 @@ async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(respond(TEXT, NO_CACHE, cp.note))
 }
 
+/// The largest log index or size the API takes: the store keeps positions
+/// as signed 64-bit integers (openapi.yaml's `maximum`).
+const MAX_POSITION: u64 = i64::MAX as u64;
+
+/// Refuses a log index or size larger than any log can hold.
+fn position(value: Option<u64>, name: &str) -> ApiResult<Option<u64>> {
+    match value {
+        Some(v) if v > MAX_POSITION => Err(ApiError::bad_request(
+            "invalid-parameter",
+            format!("`{name}` is at most {MAX_POSITION}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A tree size or entry the log has not reached: 404, as for tiles.
+fn beyond_log(what: String, latest: u64) -> ApiError {
+    ApiError::not_found(format!(
+        "{what}: the log has {latest} entries (latest checkpoint)"
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntriesQuery {
@@ -115,7 +137,7 @@ async fn entries(
             format!("limit is 1 to {MAX_ENTRIES_PER_PAGE}"),
         ));
     }
-    let start = q.start.unwrap_or(0);
+    let start = position(q.start, "start")?.unwrap_or(0);
     let cp = latest(&state).await?;
     let store = state.registry.store();
     let available = cp.size.saturating_sub(start).min(u64::from(limit));
@@ -172,12 +194,9 @@ fn parse_hash_hex(text: &str) -> ApiResult<Hash> {
     Ok(out)
 }
 
-fn check_size(size: u64, latest: u64) -> ApiResult<()> {
+fn check_size(size: u64, latest: u64, name: &str) -> ApiResult<()> {
     if size > latest {
-        return Err(ApiError::bad_request(
-            "invalid-parameter",
-            format!("tree_size {size} is larger than the log ({latest} entries)"),
-        ));
+        return Err(beyond_log(format!("no tree of {name} {size} yet"), latest));
     }
     Ok(())
 }
@@ -187,11 +206,13 @@ async fn inclusion(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<InclusionQuery>,
 ) -> ApiResult<Json<Value>> {
+    let given_size = position(q.tree_size, "tree_size")?;
+    let given_index = position(q.index, "index")?;
     let cp = latest(&state).await?;
-    let size = q.tree_size.unwrap_or(cp.size);
-    check_size(size, cp.size)?;
+    let size = given_size.unwrap_or(cp.size);
+    check_size(size, cp.size, "tree_size")?;
     let store = state.registry.store();
-    let index = match (q.index, q.leaf_hash.as_deref()) {
+    let index = match (given_index, q.leaf_hash.as_deref()) {
         (Some(i), None) => i,
         (None, Some(h)) => {
             let leaf = parse_hash_hex(h)?;
@@ -208,6 +229,9 @@ async fn inclusion(
             ))
         }
     };
+    if index >= cp.size {
+        return Err(beyond_log(format!("no entry {index} yet"), cp.size));
+    }
     if index >= size {
         return Err(ApiError::bad_request(
             "invalid-parameter",
@@ -242,9 +266,14 @@ async fn consistency(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> ApiResult<Json<Value>> {
+    position(Some(q.old_size), "old_size")?;
+    let given_new = position(q.new_size, "new_size")?;
     let cp = latest(&state).await?;
-    let new = q.new_size.unwrap_or(cp.size);
-    check_size(new, cp.size)?;
+    let new = given_new.unwrap_or(cp.size);
+    if q.old_size > 0 {
+        check_size(q.old_size, cp.size, "old_size")?;
+    }
+    check_size(new, cp.size, "new_size")?;
     if q.old_size == 0 || q.old_size > new {
         return Err(ApiError::bad_request(
             "invalid-parameter",
@@ -273,6 +302,7 @@ async fn receipt(
     State(state): State<AppState>,
     ApiPath(index): ApiPath<u64>,
 ) -> ApiResult<Response> {
+    position(Some(index), "index")?;
     let body = state
         .registry
         .log()

@@ -38,13 +38,43 @@ pub fn routes() -> Routes {
         .get("/v1/artists/{artist_id}/payouts", artist_payouts)
 }
 
+/// The pool of a run report. JSON has one number type, and JSON Schema
+/// counts `1000.0` as the integer 1000, so an amount written with a zero
+/// fraction is taken as that integer; any other fraction is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolBody {
+    #[serde(deserialize_with = "whole_number")]
+    amount_minor: u64,
+    currency: String,
+}
+
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(v) = n.as_u64() {
+        return Ok(v);
+    }
+    match n.as_f64() {
+        // Below 2^64 and whole: exact in f64 only up to 2^53, which covers
+        // every amount the registry takes (at most 10^15).
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 18_446_744_073_709_551_616.0 =>
+        {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(f as u64)
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid value: {n}, expected a whole number of minor units (0 or more)"
+        ))),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunBody<'a> {
     run_id: String,
     #[serde(borrow)]
     purpose: Cow<'a, str>,
-    pool: Money,
+    pool: PoolBody,
     #[serde(default, borrow)]
     checked_at: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -61,6 +91,17 @@ struct Page {
 }
 
 impl Page {
+    /// The cursor: a log index, or -1 (the same as none) for the first page.
+    fn after(&self) -> ApiResult<Option<i64>> {
+        match self.after {
+            Some(a) if a < -1 => Err(ApiError::bad_request(
+                "invalid-parameter",
+                "`after` is a log index (0 or more) or -1",
+            )),
+            other => Ok(other),
+        }
+    }
+
     fn limit(&self) -> ApiResult<u32> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if (1..=MAX_PAGE).contains(&limit) {
@@ -134,7 +175,10 @@ async fn report_run(
     let report = RunReport {
         run_id: req.run_id,
         purpose,
-        pool: req.pool,
+        pool: Money {
+            amount_minor: req.pool.amount_minor,
+            currency: req.pool.currency,
+        },
         checked_at,
         works,
         receipt: req.receipt,
@@ -178,7 +222,7 @@ async fn list_runs(
     let runs = state
         .registry
         .store()
-        .builder_payouts(&user.subject, page.after, limit)
+        .builder_payouts(&user.subject, page.after()?, limit)
         .await
         .map_err(RegistryError::from)?;
     let next = next_after(limit, runs.last().map(|r| r.record_seq), runs.len());
@@ -248,7 +292,7 @@ async fn artist_payouts(
     let lines = state
         .registry
         .store()
-        .artist_payouts(&artist_id, page.after, limit)
+        .artist_payouts(&artist_id, page.after()?, limit)
         .await
         .map_err(RegistryError::from)?;
     let next = next_after(limit, lines.last().map(|(s, _)| s.record_seq), lines.len());

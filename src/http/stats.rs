@@ -77,13 +77,31 @@ fn bad(detail: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid-parameter", detail)
 }
 
+/// Years a date parameter may name: those of the registry's timestamps
+/// (openapi.yaml's `StatsDate`).
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=2261;
+
+/// A date parameter: exactly `YYYY-MM-DD`, in [`YEARS`].
 fn day(value: &str, name: &str) -> ApiResult<Date> {
-    stats::parse_day(value).ok_or_else(|| {
-        bad(format!(
-            "`{name}` is not a date (YYYY-MM-DD): `{}`",
-            value.chars().take(40).collect::<String>()
-        ))
-    })
+    let shown = || value.chars().take(40).collect::<String>();
+    let date = (value.len() == 10 && value.trim() == value)
+        .then(|| stats::parse_day(value))
+        .flatten()
+        .ok_or_else(|| {
+            bad(format!(
+                "`{name}` is not a date (YYYY-MM-DD): `{}`",
+                shown()
+            ))
+        })?;
+    if !YEARS.contains(&date.year()) {
+        return Err(bad(format!(
+            "`{name}` is outside the years {} to {}: `{}`",
+            YEARS.start(),
+            YEARS.end(),
+            shown()
+        )));
+    }
+    Ok(date)
 }
 
 /// Parses the query, runs the analysis on the registry's aggregates.
@@ -127,7 +145,10 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
                 format.clone_from(v);
             }
             "event" => {
-                events.push(stats::parse_event(v).map_err(|m| bad(format!("`event`: {m}")))?)
+                let event = stats::parse_event(v).map_err(|m| bad(format!("`event`: {m}")))?;
+                let (_, date) = v.rsplit_once('=').unwrap_or_default();
+                day(date, "event")?;
+                events.push(event);
             }
             other => {
                 return Err(bad(format!(

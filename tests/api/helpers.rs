@@ -197,7 +197,11 @@ impl TestApp {
         self.store().counts().await.expect("counts")
     }
 
+    /// Sends a request through the router; every response is checked
+    /// against openapi.yaml (`contract::assert_documented`).
     pub async fn send(&self, req: Request<Body>) -> Resp {
+        let method = req.method().to_string();
+        let uri = req.uri().to_string();
         let resp = self
             .router
             .clone()
@@ -212,6 +216,7 @@ impl TestApp {
             .unwrap_or_default()
             .to_owned();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        crate::contract::assert_documented(&method, &uri, status.as_u16(), &content_type, &bytes);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Resp {
@@ -334,15 +339,17 @@ impl TestApp {
             .body(Body::empty())
             .expect("request");
         let resp = self.router.clone().oneshot(req).await.expect("response");
-        match resp.status() {
-            StatusCode::OK => Some(
-                resp.into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes()
-                    .to_vec(),
-            ),
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        crate::contract::assert_documented("GET", path, status.as_u16(), &content_type, &bytes);
+        match status {
+            StatusCode::OK => Some(bytes.to_vec()),
             StatusCode::NOT_FOUND => None,
             other => panic!("GET {path}: {other}"),
         }

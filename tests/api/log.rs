@@ -317,9 +317,15 @@ async fn bad_log_queries_are_refused(app: TestApp) {
             400,
             "invalid-parameter",
         ),
-        ("/v1/log/proof/inclusion?index=2", 400, "invalid-parameter"),
+        // Sizes and entries the log has not reached depend on its state: 404.
+        ("/v1/log/proof/inclusion?index=2", 404, "not-found"),
         (
             "/v1/log/proof/inclusion?index=0&tree_size=3",
+            404,
+            "not-found",
+        ),
+        (
+            "/v1/log/proof/inclusion?index=1&tree_size=1",
             400,
             "invalid-parameter",
         ),
@@ -341,6 +347,23 @@ async fn bad_log_queries_are_refused(app: TestApp) {
         ),
         (
             "/v1/log/proof/consistency?old_size=1&new_size=9",
+            404,
+            "not-found",
+        ),
+        ("/v1/log/proof/consistency?old_size=9", 404, "not-found"),
+        // Above what any log can hold (the store's signed 64-bit positions).
+        (
+            "/v1/log/entries?start=9223372036854775808",
+            400,
+            "invalid-parameter",
+        ),
+        (
+            "/v1/log/receipts/9223372036854775808",
+            400,
+            "invalid-parameter",
+        ),
+        (
+            "/v1/log/proof/inclusion?index=9223372036854775808",
             400,
             "invalid-parameter",
         ),

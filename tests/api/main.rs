@@ -11,6 +11,7 @@ mod check;
 mod check_cli;
 mod cli;
 mod connections;
+mod contract;
 mod crash;
 mod durability;
 mod injection;
