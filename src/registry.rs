@@ -618,20 +618,29 @@ impl Registry {
         }
         let stored = store.derived_digest().await?;
         for (table, want, got) in [
-            ("statement_works", expected.statement_works, stored.statement_works),
+            (
+                "statement_works",
+                expected.statement_works,
+                stored.statement_works,
+            ),
             ("artists", expected.artists, stored.artists),
             ("artist_keys", expected.artist_keys, stored.artist_keys),
         ] {
             if want != got {
                 let what = if want.rows == got.rows {
-                    format!("holds the {} rows the logged documents give, but some are altered", got.rows)
+                    format!(
+                        "holds the {} rows the logged documents give, but some are altered",
+                        got.rows
+                    )
                 } else {
                     format!(
                         "holds {} rows where the logged documents give {} (rows deleted or added)",
                         got.rows, want.rows
                     )
                 };
-                return Err(TransparencyError::Inconsistent(format!("table {table} {what}")).into());
+                return Err(
+                    TransparencyError::Inconsistent(format!("table {table} {what}")).into(),
+                );
             }
         }
         let footprint = index.footprint();

@@ -550,9 +550,9 @@ impl TreeCheck {
         }
         let indexes: Vec<u64> = (start..start + rebuilt.len() as u64).collect();
         let stored = store.log_hashes(&indexes).await.map_err(|e| match e {
-            StoreError::Corrupt(what) => TransparencyError::Inconsistent(format!(
-                "the stored tree is incomplete ({what})"
-            )),
+            StoreError::Corrupt(what) => {
+                TransparencyError::Inconsistent(format!("the stored tree is incomplete ({what})"))
+            }
             other => other.into(),
         })?;
         if let Some((i, _)) = indexes
@@ -575,7 +575,11 @@ impl TreeCheck {
     ///
     /// # Errors
     /// `Inconsistent` saying what differs.
-    pub fn finish(&self, log: &TransparencyLog, checkpoint: Option<&CheckpointRecord>) -> Result<()> {
+    pub fn finish(
+        &self,
+        log: &TransparencyLog,
+        checkpoint: Option<&CheckpointRecord>,
+    ) -> Result<()> {
         let size = self.tree.size();
         let Some(cp) = checkpoint else {
             return if size == 0 {

@@ -436,7 +436,9 @@ async fn recheck_old_entries(
         let page = client
             .get_json(&format!("/v1/log/entries?start={index}&limit=1"))
             .await
-            .with_context(|| format!("entry {index} (audited before): the registry does not serve it"))?;
+            .with_context(|| {
+                format!("entry {index} (audited before): the registry does not serve it")
+            })?;
         let entry = page["entries"][0]["entry"]
             .as_str()
             .and_then(|e| STANDARD.decode(e).ok())

@@ -204,7 +204,7 @@ impl Appender {
         memo: &mut HashMap<(u64, u64), Hash>,
     ) -> Result<Hash, LogError> {
         let n = hi - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             let level = n.trailing_zeros();
             return self.get(stored_hash_index(level, lo >> level)).ok_or(
                 LogError::MissingHashes {

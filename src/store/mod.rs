@@ -729,10 +729,9 @@ macro_rules! derived_digest_of {
         use futures_util::TryStreamExt;
         let pool = $pool;
         let mut digest = DerivedDigest::default();
-        let mut rows = sqlx::query(
-            "select work_hash, seq, issued_at, received_at from statement_works",
-        )
-        .fetch(pool);
+        let mut rows =
+            sqlx::query("select work_hash, seq, issued_at, received_at from statement_works")
+                .fetch(pool);
         while let Some(r) = rows.try_next().await? {
             let work: Vec<u8> = r.try_get("work_hash")?;
             digest.statement_works.add_statement_work(
@@ -743,9 +742,10 @@ macro_rules! derived_digest_of {
             );
         }
         drop(rows);
-        let mut rows =
-            sqlx::query("select artist_id, display_name, registered_seq, registered_at from artists")
-                .fetch(pool);
+        let mut rows = sqlx::query(
+            "select artist_id, display_name, registered_seq, registered_at from artists",
+        )
+        .fetch(pool);
         while let Some(r) = rows.try_next().await? {
             let id: String = r.try_get("artist_id")?;
             let name: String = r.try_get("display_name")?;

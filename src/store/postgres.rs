@@ -81,8 +81,8 @@ impl PgStore {
 /// schema's only writer, on a connection of its own that is kept open;
 /// waits up to [`super::writer::CLAIM_WAIT`] for a holder going away.
 async fn claim_schema(options: &PgConnectOptions) -> Result<sqlx::PgConnection> {
-    use sqlx::ConnectOptions;
     use super::writer::{held_by, pg_lease_key, CLAIM_RETRY, CLAIM_WAIT, PG_LEASE_CLASS};
+    use sqlx::ConnectOptions;
     let mut conn = options.connect().await?;
     // NULL when no schema of the search path exists yet (the migrations
     // then fail on their own); the claim is still taken, on the empty name.
@@ -107,7 +107,9 @@ async fn claim_schema(options: &PgConnectOptions) -> Result<sqlx::PgConnection> 
         tokio::time::sleep(CLAIM_RETRY).await;
     }
     // The two-key form shows its keys as classid and objid (oids: unsigned).
-    let holder: Option<(i32, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+    /// pid, application name, client address, connected since.
+    type Holder = (i32, Option<String>, Option<String>, Option<String>);
+    let holder: Option<Holder> = sqlx::query_as(
         "select a.pid, a.application_name, host(a.client_addr),
                 to_char(a.backend_start at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
          from pg_locks l join pg_stat_activity a on a.pid = l.pid
@@ -123,7 +125,8 @@ async fn claim_schema(options: &PgConnectOptions) -> Result<sqlx::PgConnection> 
     let who = match holder {
         Some((pid, app, addr, since)) => format!(
             "{}, server backend pid {pid}, client {}, connected since {}",
-            app.filter(|a| !a.is_empty()).unwrap_or_else(|| "an unnamed client".into()),
+            app.filter(|a| !a.is_empty())
+                .unwrap_or_else(|| "an unnamed client".into()),
             addr.unwrap_or_else(|| "on the local socket".into()),
             since.unwrap_or_else(|| "an unknown time".into()),
         ),

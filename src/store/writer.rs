@@ -179,7 +179,7 @@ mod tests {
         let mut last = Timestamp::from_unix_nanos(10);
         assert!(check_order(&mut last, 5, &[at(11), at(12)]).is_ok());
         assert_eq!(last, Timestamp::from_unix_nanos(12));
-        let e = check_order(&mut last, 7, &[at(13), at(13)]).unwrap_err();
+        let e = check_order(&mut last, 7, &[at(13), at(13)]).expect_err("a repeated time");
         assert!(e.to_string().contains("entry 8"), "{e}");
         assert!(check_order(&mut last, 9, &[at(5)]).is_err());
     }
@@ -192,14 +192,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_file_lease_is_refused_and_names_the_holder() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("r.db");
-        let first = FileLease::claim(&db).await.unwrap();
+        let first = FileLease::claim(&db).await.expect("first claim");
         let started = std::time::Instant::now();
-        let e = FileLease::claim(&db).await.unwrap_err().to_string();
+        let e = FileLease::claim(&db)
+            .await
+            .expect_err("second claim")
+            .to_string();
         assert!(started.elapsed() >= CLAIM_WAIT);
         assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
         drop(first);
-        FileLease::claim(&db).await.unwrap();
+        FileLease::claim(&db).await.expect("claim after release");
     }
 }

@@ -49,7 +49,9 @@ async fn a_second_writer_is_refused_and_told_who_holds_the_database(backend: Bac
     assert!(started.elapsed() < Duration::from_secs(20));
     // Once the holder is gone, the database is free.
     drop(first);
-    let second = open_again(&location).await.expect("free once the first is gone");
+    let second = open_again(&location)
+        .await
+        .expect("free once the first is gone");
     assert_eq!(second.counts().await.expect("counts").documents, 0);
 }
 
@@ -84,7 +86,10 @@ async fn a_second_serve_process_is_refused(backend: Backend) {
     );
     // The first one still serves.
     let client = consentry::client::Client::new(&first.base).expect("client");
-    let info = client.get_json("/v1/log").await.expect("the first still serves");
+    let info = client
+        .get_json("/v1/log")
+        .await
+        .expect("the first still serves");
     assert_eq!(info["checkpoint"]["size"], 0);
     // And once it is gone, another process takes over.
     drop(first);
@@ -184,7 +189,10 @@ async fn an_untouched_database_starts_again(backend: Backend) {
     drop(router);
     drop(state);
     let registry = restart(&location, &registry_key).await.expect("restarts");
-    assert_eq!(registry.store().counts().await.expect("counts").documents, 21);
+    assert_eq!(
+        registry.store().counts().await.expect("counts").documents,
+        21
+    );
 }
 
 async fn an_altered_document_is_refused_at_start(backend: Backend) {
@@ -248,7 +256,10 @@ async fn deleted_derived_rows_are_refused_at_start(backend: Backend) {
     })
     .await;
     assert!(e.contains("table statement_works"), "{e}");
-    assert!(e.contains("holds 16 rows where the logged documents give 17"), "{e}");
+    assert!(
+        e.contains("holds 16 rows where the logged documents give 17"),
+        "{e}"
+    );
 }
 
 async fn an_unrevoked_key_is_refused_at_start(backend: Backend) {
