@@ -251,20 +251,28 @@ fn problem_for_bare_error(buf: &[u8]) -> Option<Vec<u8>> {
     }
     let mut lines = head.split("\r\n");
     let status_line = lines.next()?;
-    let (slug, detail) = match status_line.get(..13)? {
-        "HTTP/1.1 400 " | "HTTP/1.0 400 " => {
-            ("malformed-request", "the request is not valid HTTP/1.1")
-        }
+    use axum::http::StatusCode;
+    let (status, slug, detail) = match status_line.get(..13)? {
+        "HTTP/1.1 400 " | "HTTP/1.0 400 " => (
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "the request is not valid HTTP/1.1",
+        ),
         "HTTP/1.1 414 " | "HTTP/1.0 414 " => (
+            StatusCode::URI_TOO_LONG,
             "uri-too-long",
             "the request target is longer than the registry reads",
         ),
         "HTTP/1.1 431 " | "HTTP/1.0 431 " => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers-too-large",
             "the request headers are larger than the registry reads",
         ),
         _ => return None,
     };
+    if status_line.get(9..12) != Some(status.as_str()) {
+        return None;
+    }
     let mut extra = String::new();
     let mut empty = false;
     for line in lines {

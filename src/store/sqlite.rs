@@ -102,9 +102,13 @@ impl Store for SqliteStore {
     }
 
     async fn begin_append(&self) -> Result<Box<dyn AppendTx>> {
-        // IMMEDIATE: the database's write lock is taken before the last
-        // entry is read, so what the append follows cannot change under it.
-        let mut tx = self.pool.begin_with("begin immediate").await?;
+        // The last entry is read inside the transaction: in WAL mode its
+        // first write fails (SQLITE_BUSY_SNAPSHOT) if anyone committed after
+        // that read, so what the append follows cannot change under it.
+        // (`begin immediate` would say so sooner, but sqlx refuses it on a
+        // connection whose failed transaction, say on a full disk, has not
+        // been rolled back yet.)
+        let mut tx = self.pool.begin().await?;
         let last: Option<(i64, i64)> = sqlx::query_as(sql::LAST_DOCUMENT)
             .fetch_optional(&mut *tx)
             .await?;
