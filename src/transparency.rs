@@ -150,12 +150,7 @@ impl TransparencyLog {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        let stored = store.log_hashes(&indexes).await.map_err(|e| match e {
-            StoreError::Corrupt(what) => {
-                TransparencyError::Inconsistent(format!("the stored tree is incomplete ({what})"))
-            }
-            other => other.into(),
-        })?;
+        let stored = stored_tree_hashes(store, &indexes).await?;
         for ((d, entry), want) in docs.iter().zip(&entries).zip(&stored) {
             if leaf_hash(entry) != *want {
                 tracing::error!(
@@ -491,6 +486,17 @@ impl TransparencyLog {
     }
 }
 
+/// Stored tree hashes at `indexes`; a missing one means the stored tree
+/// was cut behind the registry's back.
+async fn stored_tree_hashes(store: &dyn Store, indexes: &[u64]) -> Result<Vec<Hash>> {
+    store.log_hashes(indexes).await.map_err(|e| match e {
+        StoreError::Corrupt(what) => {
+            TransparencyError::Inconsistent(format!("the stored tree is incomplete ({what})"))
+        }
+        other => other.into(),
+    })
+}
+
 /// The start-up check of the stored tree: the leaves of the stored entries,
 /// in log order, rebuild the tree; every stored tree hash (what proofs and
 /// tiles are made of) must be the rebuilt one, and the latest checkpoint
@@ -549,12 +555,7 @@ impl TreeCheck {
             return Ok(());
         }
         let indexes: Vec<u64> = (start..start + rebuilt.len() as u64).collect();
-        let stored = store.log_hashes(&indexes).await.map_err(|e| match e {
-            StoreError::Corrupt(what) => {
-                TransparencyError::Inconsistent(format!("the stored tree is incomplete ({what})"))
-            }
-            other => other.into(),
-        })?;
+        let stored = stored_tree_hashes(store, &indexes).await?;
         if let Some((i, _)) = indexes
             .iter()
             .zip(stored.iter().zip(&rebuilt))

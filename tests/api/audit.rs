@@ -107,6 +107,16 @@ async fn dishonest(app: &TestApp) {
     app.state.registry.log().serve_unchecked();
 }
 
+/// SQL that turns `{"consent":"opt-out"` into `{"consent":"opt_out"` in
+/// entry 5 (one of Ana's statements): still JSON, no longer what she signed.
+pub(crate) fn alter_entry_5(app: &TestApp) -> &'static str {
+    if app.store().backend() == "sqlite" {
+        "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
+    } else {
+        "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5"
+    }
+}
+
 pub(crate) fn bytes_literal(app: &TestApp, bytes: &[u8]) -> String {
     if app.store().backend() == "sqlite" {
         format!("X'{}'", hex::encode(bytes))
@@ -189,13 +199,7 @@ async fn an_altered_byte_fails_the_audit(app: TestApp) {
     populate(&app).await;
     let base = app.serve_http().await;
     dishonest(&app).await;
-    // `{"consent":"opt-out"` -> `{"consent":"opt_out"`: still JSON, no longer what Ana signed.
-    let sql = if app.store().backend() == "sqlite" {
-        "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
-    } else {
-        "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5"
-    };
-    app.raw_sql(&[sql]).await;
+    app.raw_sql(&[alter_entry_5(&app)]).await;
     let result = audit(&base, &[]).await;
     assert_fails_with(&result, &["entry 5:", "signature by", "does not verify"]);
 }
@@ -320,12 +324,7 @@ async fn an_old_entry_altered_after_its_audit_is_caught_by_the_next(app: TestApp
     assert!(ok, "{err}");
     assert!(out.contains("verified up to size 21"), "{out}");
     dishonest(&app).await;
-    let sql = if app.store().backend() == "sqlite" {
-        "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
-    } else {
-        "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5"
-    };
-    app.raw_sql(&[sql]).await;
+    app.raw_sql(&[alter_entry_5(&app)]).await;
     let copy = dir.path().join("copy.json");
     std::fs::copy(&state, &copy).expect("copy state");
     let copy_arg = copy.to_str().expect("utf-8").to_owned();
@@ -348,12 +347,7 @@ async fn an_honest_registry_refuses_to_serve_an_altered_old_entry(app: TestApp) 
     let state_arg = state.to_str().expect("utf-8").to_owned();
     assert!(audit(&base, &["--state", &state_arg]).await.0);
     drop_guards(&app).await;
-    let sql = if app.store().backend() == "sqlite" {
-        "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
-    } else {
-        "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5"
-    };
-    app.raw_sql(&[sql]).await;
+    app.raw_sql(&[alter_entry_5(&app)]).await;
     let result = audit(&base, &["--state", &state_arg]).await;
     assert_fails_with(&result, &["entry 5 (audited before)", "does not serve it"]);
 }

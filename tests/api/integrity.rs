@@ -15,7 +15,7 @@ use consentry::registry::Registry;
 use consentry::store::{self, Append, Document, DocumentKind, Store};
 use consentry::transparency::TransparencyLog;
 
-use crate::audit::{bytes_literal, drop_guards, populate};
+use crate::audit::{alter_entry_5, bytes_literal, drop_guards, populate};
 use crate::helpers::*;
 
 /// Opens the store at `location` again, as a second process would.
@@ -196,14 +196,7 @@ async fn an_untouched_database_starts_again(backend: Backend) {
 }
 
 async fn an_altered_document_is_refused_at_start(backend: Backend) {
-    let e = tamper_and_restart(backend, |app| {
-        vec![if app.store().backend() == "sqlite" {
-            "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5".into()
-        } else {
-            "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5".into()
-        }]
-    })
-    .await;
+    let e = tamper_and_restart(backend, |app| vec![alter_entry_5(app).into()]).await;
     assert!(e.contains("entry 5"), "{e}");
 }
 
@@ -303,12 +296,7 @@ async fn an_entry_altered_while_serving_is_not_served(app: TestApp) {
         .expect("id")
         .to_owned();
     drop_guards(&app).await;
-    let sql = if app.store().backend() == "sqlite" {
-        "update documents set payload = cast(substr(payload, 1, 14) || '_' || substr(payload, 16) as blob) where seq = 5"
-    } else {
-        "update documents set payload = overlay(payload placing '\\x5f'::bytea from 15 for 1) where seq = 5"
-    };
-    app.raw_sql(&[sql]).await;
+    app.raw_sql(&[alter_entry_5(&app)]).await;
     for path in [
         "/v1/log/entries?start=0&limit=21".to_owned(),
         "/v1/log/receipts/5".to_owned(),
