@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::crypto::{pae, PayloadType, PublicKey};
-use crate::domain::{ArtistRegistration, KeyAction, KeyEvent};
+use crate::domain::acceptance::{statement_signer, SignerRefusal};
+use crate::domain::ids::artist_id;
+use crate::domain::keys::{decide_key_event, KeyChange, KeyEventFacts, KeySpan};
+use crate::domain::{ArtistRegistration, KeyEvent, Timestamp};
 use crate::log::entry::{self, Entry, EntryKind};
 use crate::log::merkle::{leaf_hash, verify_consistency};
 use crate::log::note::{open, Checkpoint, NoteVerifier};
@@ -56,9 +58,18 @@ pub struct KeyState {
 }
 
 impl KeyState {
-    fn active_at(&self, t: u64) -> bool {
-        self.revoked_at.is_none_or(|r| t < r)
+    /// When the key was added and revoked, as the domain's rules take it.
+    fn span(&self) -> KeySpan {
+        KeySpan {
+            added_at: instant(self.added_at),
+            revoked_at: self.revoked_at.map(instant),
+        }
     }
+}
+
+/// A receipt time of the log (unix nanoseconds) as an instant.
+fn instant(nanos: u64) -> Timestamp {
+    Timestamp::from_unix_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
 }
 
 /// What an auditor remembers between runs (saved as JSON).
@@ -450,7 +461,7 @@ impl Auditor {
                 if self.keys.contains_key(&reg.key) {
                     return Err(fail(format!("key {} was registered before", reg.key)));
                 }
-                let artist = hex::encode(Sha256::digest(&e.payload));
+                let artist = artist_id(&e.payload);
                 if !self.artists.insert(artist.clone()) {
                     return Err(fail(format!("artist {artist} was registered before")));
                 }
@@ -477,17 +488,24 @@ impl Auditor {
                         "a statement is signed by exactly the key its payload names".into(),
                     ));
                 }
-                let state = self.keys.get(&signers[0]).ok_or_else(|| {
-                    fail(format!(
-                        "statement signed by unregistered key {}",
-                        signers[0]
-                    ))
-                })?;
-                if !state.active_at(now) {
-                    return Err(fail(format!(
-                        "statement signed by {} after its revocation: the registry did not honour the revocation",
-                        signers[0]
-                    )));
+                let holder = self
+                    .keys
+                    .get(&signers[0])
+                    .map(|k| (k.artist.as_str(), k.span()));
+                match statement_signer(holder, None, instant(now)) {
+                    Ok(()) => {}
+                    Err(SignerRefusal::Unknown | SignerRefusal::OtherArtist) => {
+                        return Err(fail(format!(
+                            "statement signed by unregistered key {}",
+                            signers[0]
+                        )))
+                    }
+                    Err(SignerRefusal::Revoked) => {
+                        return Err(fail(format!(
+                            "statement signed by {} after its revocation: the registry did not honour the revocation",
+                            signers[0]
+                        )))
+                    }
                 }
             }
             EntryKind::Payout => {
@@ -498,12 +516,15 @@ impl Auditor {
                         "a payout record is signed by exactly the log's key {registry}"
                     )));
                 }
-                crate::payout::PayoutRecord::parse(&e.payload).map_err(fail)?;
+                crate::domain::payout::PayoutRecord::parse(&e.payload).map_err(fail)?;
             }
         }
         Ok(())
     }
 
+    /// Re-decides a key event with the registry's own rule
+    /// ([`decide_key_event`]) over the keys replayed so far, and applies
+    /// what it changes.
     fn apply_key_event(
         &mut self,
         ev: &KeyEvent,
@@ -513,72 +534,45 @@ impl Auditor {
         if !self.artists.contains(&ev.artist) {
             return Err(format!("key event for unknown artist {}", ev.artist));
         }
-        let active = |keys: &HashMap<String, KeyState>, k: &str| {
-            keys.get(k)
-                .is_some_and(|s| s.artist == ev.artist && s.active_at(now))
+        let facts = KeyEventFacts {
+            action: ev.action,
+            key: ev.key.clone(),
+            replaces: ev.replaces.clone(),
+            effective_at: ev.effective_at,
+            signers,
+            now: instant(now),
+            key_in_use: self.keys.contains_key(&ev.key),
         };
-        let adding = matches!(ev.action, KeyAction::Add | KeyAction::Rotate);
-        for s in signers {
-            if !(active(&self.keys, s) || (adding && *s == ev.key)) {
-                return Err(format!(
-                    "signed by {s}, which was not an active key of the artist: the registry did not honour a revocation"
-                ));
-            }
-        }
-        let signed = |k: &str| signers.iter().any(|s| s == k);
-        match ev.action {
-            KeyAction::Add | KeyAction::Rotate => {
-                if !signed(&ev.key) {
-                    return Err("the added key did not sign the event".into());
+        let changes = decide_key_event(&facts, |k| {
+            self.keys
+                .get(k)
+                .filter(|s| s.artist == ev.artist)
+                .map(KeyState::span)
+        })
+        .map_err(|e| {
+            format!(
+                "a key event the registry's rules refuse ({e}): the registry did not honour them"
+            )
+        })?;
+        for change in changes {
+            match change {
+                KeyChange::Added(key) => {
+                    self.keys.insert(
+                        key,
+                        KeyState {
+                            artist: ev.artist.clone(),
+                            added_at: now,
+                            revoked_at: None,
+                        },
+                    );
                 }
-                if self.keys.contains_key(&ev.key) {
-                    return Err(format!("key {} was registered before", ev.key));
-                }
-                if let Some(old) = &ev.replaces {
-                    if !active(&self.keys, old) || !signed(old) {
-                        return Err(format!(
-                            "rotation of {old}, which is not an active key of the artist that signed"
-                        ));
+                KeyChange::Revoked { key, effective_at } => {
+                    let effective = u64::try_from(effective_at.unix_nanos())
+                        .map_err(|_| "effective_at before 1970".to_owned())?;
+                    if let Some(s) = self.keys.get_mut(&key) {
+                        s.revoked_at = Some(s.revoked_at.map_or(effective, |r| r.min(effective)));
                     }
-                    if let Some(s) = self.keys.get_mut(old) {
-                        s.revoked_at = Some(now);
-                    }
-                } else if !signers.iter().any(|s| *s != ev.key) {
-                    return Err("an added key needs a signature by an existing key".into());
                 }
-                self.keys.insert(
-                    ev.key.clone(),
-                    KeyState {
-                        artist: ev.artist.clone(),
-                        added_at: now,
-                        revoked_at: None,
-                    },
-                );
-            }
-            KeyAction::Revoke => {
-                let s = self
-                    .keys
-                    .get_mut(&ev.key)
-                    .filter(|s| s.artist == ev.artist)
-                    .ok_or_else(|| format!("revocation of {}, not a key of the artist", ev.key))?;
-                let effective = match ev.effective_at {
-                    Some(t) => u64::try_from(t.unix_nanos())
-                        .map_err(|_| "effective_at before 1970".to_owned())?,
-                    None => now,
-                };
-                if effective < s.added_at {
-                    return Err(format!(
-                        "revocation of {} reaches back before the key existed",
-                        ev.key
-                    ));
-                }
-                if s.revoked_at.is_some_and(|r| r <= effective) {
-                    return Err(format!(
-                        "revocation of {} pushes an earlier revocation back",
-                        ev.key
-                    ));
-                }
-                s.revoked_at = Some(effective);
             }
         }
         Ok(())

@@ -15,7 +15,7 @@ pub mod dataset;
 pub mod domain;
 pub mod http;
 pub mod log;
-pub mod payout;
+pub mod payouts;
 pub mod registry;
 pub mod server;
 pub mod stats;

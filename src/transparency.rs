@@ -497,6 +497,28 @@ async fn stored_tree_hashes(store: &dyn Store, indexes: &[u64]) -> Result<Vec<Ha
     })
 }
 
+/// Compares the stored tree hashes from stored index `start` on with
+/// `rebuilt`.
+async fn compare_stored(store: &dyn Store, start: u64, rebuilt: &[Hash]) -> Result<()> {
+    if rebuilt.is_empty() {
+        return Ok(());
+    }
+    let indexes: Vec<u64> = (start..start + rebuilt.len() as u64).collect();
+    let stored = stored_tree_hashes(store, &indexes).await?;
+    if let Some((i, _)) = indexes
+        .iter()
+        .zip(stored.iter().zip(rebuilt))
+        .find(|(_, (s, r))| s != r)
+    {
+        let (leaf, _) = crate::log::merkle::stored_hash_owner(*i);
+        return Err(TransparencyError::Inconsistent(format!(
+            "stored tree hash {i} (written with entry {leaf}) is not the one the stored entries give: \
+             entry {leaf} or the tree was altered"
+        )));
+    }
+    Ok(())
+}
+
 /// The start-up check of the stored tree: the leaves of the stored entries,
 /// in log order, rebuild the tree; every stored tree hash (what proofs and
 /// tiles are made of) must be the rebuilt one, and the latest checkpoint
@@ -542,32 +564,17 @@ impl TreeCheck {
         Ok(())
     }
 
-    /// Compares the stored tree hashes that the leaves pushed since the
-    /// last call produce with those in `store`.
-    ///
-    /// # Errors
-    /// `Inconsistent` naming the first stored hash that differs or is
-    /// missing (an entry, or the tree, was altered behind the registry's
-    /// back); storage failures.
-    pub async fn compare_stored(&mut self, store: &dyn Store) -> Result<()> {
+    /// Starts comparing the stored tree hashes that the leaves pushed since
+    /// the last call produce with those in `store`, and returns the task.
+    /// It fails with `Inconsistent` naming the first stored hash that
+    /// differs or is missing (an entry, or the tree, was altered behind the
+    /// registry's back), or with the storage failure.
+    pub fn compare_stored_in_background(
+        &mut self,
+        store: std::sync::Arc<dyn Store>,
+    ) -> tokio::task::JoinHandle<Result<()>> {
         let (start, rebuilt) = self.tree.take_new();
-        if rebuilt.is_empty() {
-            return Ok(());
-        }
-        let indexes: Vec<u64> = (start..start + rebuilt.len() as u64).collect();
-        let stored = stored_tree_hashes(store, &indexes).await?;
-        if let Some((i, _)) = indexes
-            .iter()
-            .zip(stored.iter().zip(&rebuilt))
-            .find(|(_, (s, r))| s != r)
-        {
-            let (leaf, _) = crate::log::merkle::stored_hash_owner(*i);
-            return Err(TransparencyError::Inconsistent(format!(
-                "stored tree hash {i} (written with entry {leaf}) is not the one the stored entries give: \
-                 entry {leaf} or the tree was altered"
-            )));
-        }
-        Ok(())
+        tokio::spawn(async move { compare_stored(store.as_ref(), start, &rebuilt).await })
     }
 
     /// Checks the rebuilt tree against `checkpoint`, the latest one stored:

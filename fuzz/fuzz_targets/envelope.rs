@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = consentry::domain::Statement::parse(data);
     let _ = consentry::domain::ArtistRegistration::parse(data);
     let _ = consentry::domain::KeyEvent::parse(data);
-    let _ = consentry::payout::PayoutRecord::parse(data);
-    let _ = serde_json::from_slice::<consentry::payout::PayoutStatement>(data);
+    let _ = consentry::domain::payout::PayoutRecord::parse(data);
+    let _ = serde_json::from_slice::<consentry::domain::payout::PayoutStatement>(data);
     let _ = serde_json::from_slice::<consentry::check::CheckReceipt>(data);
 });

@@ -19,12 +19,12 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
-use sha2::{Digest, Sha256};
 
 use crate::domain::claims::{resolve, Claim};
+use crate::domain::keys::{key_changes, KeyChange};
 use crate::domain::{
-    ArtistRegistration, Category, ConsentSet, ContentHash, KeyAction, KeyEvent, Preference,
-    Statement, Timestamp,
+    ArtistRegistration, Category, ConsentSet, ContentHash, KeyEvent, Preference, Statement,
+    Timestamp,
 };
 use crate::log::entry::EntryKind;
 
@@ -213,7 +213,7 @@ pub fn parse(kind: EntryKind, payload: &[u8]) -> Result<Parsed, String> {
         EntryKind::Artist => {
             let reg = ArtistRegistration::parse(payload).map_err(|e| e.to_string())?;
             Ok(Parsed::Artist {
-                id: hex::encode(Sha256::digest(payload)),
+                id: crate::domain::ids::artist_id(payload),
                 key: key_bytes(&reg.key)?,
                 display_name: reg.display_name,
             })
@@ -225,7 +225,7 @@ pub fn parse(kind: EntryKind, payload: &[u8]) -> Result<Parsed, String> {
             let valid = Statement::parse(payload).map_err(|e| e.to_string())?;
             let s = valid.statement;
             Ok(Parsed::Statement {
-                id: Sha256::digest(payload).into(),
+                id: crate::domain::ids::document_digest(payload),
                 key: key_bytes(&s.key)?,
                 issued_at: s.issued_at,
                 consent: valid.consent,
@@ -477,19 +477,27 @@ impl ConsentIndex {
                     .get(&ev.artist)
                     .ok_or_else(|| fail(format!("unknown artist {}", ev.artist)))?;
                 let key = key_bytes(&ev.key).map_err(fail)?;
-                match ev.action {
-                    KeyAction::Add | KeyAction::Rotate => {
-                        self.add_key(key, artist, seq, received_at).map_err(fail)?;
-                        if let Some(old) = &ev.replaces {
-                            let old = key_bytes(old).map_err(fail)?;
-                            self.revoke(old, seq, received_at, received_at)
+                let replaces = ev
+                    .replaces
+                    .as_deref()
+                    .map(key_bytes)
+                    .transpose()
+                    .map_err(fail)?;
+                for change in key_changes(
+                    ev.action,
+                    &key,
+                    replaces.as_ref(),
+                    ev.effective_at,
+                    received_at,
+                ) {
+                    match change {
+                        KeyChange::Added(key) => {
+                            self.add_key(key, artist, seq, received_at).map_err(fail)?;
+                        }
+                        KeyChange::Revoked { key, effective_at } => {
+                            self.revoke(key, seq, received_at, effective_at)
                                 .map_err(fail)?;
                         }
-                    }
-                    KeyAction::Revoke => {
-                        let effective = ev.effective_at.unwrap_or(received_at);
-                        self.revoke(key, seq, received_at, effective)
-                            .map_err(fail)?;
                     }
                 }
             }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::index::Status;
 use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
+use crate::domain::ids::{is_builder_id, is_hex64};
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::log::note::{open, Checkpoint, NoteVerifier};
-use crate::payout::{is_hex64, valid_builder};
 
 /// The receipt payload's `version`.
 pub const RECEIPT_VERSION: u32 = 1;
@@ -203,7 +203,7 @@ impl CheckReceipt {
         if !is_hex64(&receipt.hashes.blake3) || !is_hex64(&receipt.answers.blake3) {
             return Err("receipt payload: digests are 64 lowercase hex digits".into());
         }
-        if !valid_builder(&receipt.builder) {
+        if !is_builder_id(&receipt.builder) {
             return Err("receipt payload: `builder` is b_ and 32 lowercase hex digits".into());
         }
         if receipt.version != RECEIPT_VERSION {

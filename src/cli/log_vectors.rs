@@ -207,14 +207,14 @@ impl Builder {
         let at = self.entries.len();
         let works: Vec<ContentHash> = works.iter().map(|&n| vector_work(n)).collect();
         let builder = format!("b_{}", "00".repeat(16));
-        let statement = crate::payout::PayoutStatement::compute(
+        let statement = crate::payouts::compute_statement(
             &index,
             VECTOR_ORIGIN,
             &builder,
             run_id,
             crate::domain::Category::TrainGenai,
             time(at - 1, 0),
-            crate::payout::StatementView {
+            crate::domain::payout::StatementView {
                 size: at as u64,
                 as_of: None,
             },
@@ -227,9 +227,10 @@ impl Builder {
             time(at, 0),
         )?;
         let key = registry_key();
-        let crate::payout::Signed { envelope, id, .. } = statement.sign(&key)?;
+        let crate::payouts::Signed { envelope, id, .. } =
+            crate::payouts::sign_statement(&statement, &key)?;
         let record = json!({
-            "version": crate::payout::STATEMENT_VERSION,
+            "version": crate::domain::payout::STATEMENT_VERSION,
             "statement": id,
             "builder": builder,
             "run_id": run_id,

@@ -19,10 +19,10 @@ use crate::check::parse_purpose;
 use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, SecretKey};
 use crate::dataset;
+use crate::domain::payout::{differences, PayoutRecord};
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::entry::{self, EntryKind};
 use crate::log::note::NoteVerifier;
-use crate::payout::{differences, PayoutRecord, PayoutStatement};
 
 #[derive(Debug, Subcommand)]
 pub enum PayoutCommand {
@@ -240,7 +240,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let verifier = NoteVerifier::parse(&args.verifier_key)
         .map_err(|e| anyhow::anyhow!("verifier key: {e}"))?;
     let envelope = load_statement(&args).await?;
-    let (statement, id) = PayoutStatement::verify(&envelope, &verifier)
+    let (statement, id) = crate::payouts::verify_statement(&envelope, &verifier)
         .map_err(|e| anyhow::anyhow!("the statement is not valid: {e}"))?;
     let p = &statement.payout;
     println!(
@@ -313,8 +313,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         )),
         Some(at) => println!("ok: the log records the statement at entry {at}"),
     }
-    let recomputed = statement
-        .recompute(&index)
+    let recomputed = crate::payouts::recompute(&statement, &index)
         .map_err(|e| anyhow::anyhow!("recomputing: {e}"))?;
     let diffs = differences(&statement.payout, &recomputed);
     if !diffs.is_empty() {

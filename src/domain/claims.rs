@@ -25,7 +25,7 @@ impl Claim<'_> {
     /// A statement stays valid if its key was revoked only after it was received.
     #[must_use]
     pub fn valid(&self) -> bool {
-        self.key_revoked_at.is_none_or(|r| self.received_at < r)
+        super::acceptance::counts(self.key_revoked_at, self.received_at)
     }
 }
 

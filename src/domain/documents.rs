@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::canonical::parse_canonical;
 use super::consent::{ConsentDeclaration, ConsentSet};
 use super::terms::{validate_terms, Term};
 use super::{ContentHash, InvalidPayload, Timestamp};
@@ -78,7 +79,7 @@ impl Statement {
     /// terms that are invalid or attached to a statement that allows nothing,
     /// or over-long text.
     pub fn parse(payload: &[u8]) -> Result<ValidStatement, InvalidPayload> {
-        let statement: Statement = parse_json(payload)?;
+        let statement: Statement = parse_canonical(payload)?;
         check_version(statement.version)?;
         if statement.works.is_empty() {
             return Err(InvalidPayload::new(
@@ -148,7 +149,7 @@ impl ArtistRegistration {
     /// On malformed JSON, unknown fields, an unsupported version or an empty
     /// or over-long display name.
     pub fn parse(payload: &[u8]) -> Result<Self, InvalidPayload> {
-        let reg: ArtistRegistration = parse_json(payload)?;
+        let reg: ArtistRegistration = parse_canonical(payload)?;
         check_version(reg.version)?;
         if reg.display_name.trim().is_empty() {
             return Err(InvalidPayload::new("display_name must not be empty"));
@@ -195,7 +196,7 @@ impl KeyEvent {
     /// that do not fit the action (`replaces` only with `rotate`,
     /// `effective_at` only with `revoke`).
     pub fn parse(payload: &[u8]) -> Result<Self, InvalidPayload> {
-        let ev: KeyEvent = parse_json(payload)?;
+        let ev: KeyEvent = parse_canonical(payload)?;
         check_version(ev.version)?;
         match ev.action {
             KeyAction::Rotate if ev.replaces.is_none() => {
@@ -219,83 +220,6 @@ impl KeyEvent {
             return Err(InvalidPayload::new("a key cannot replace itself"));
         }
         Ok(ev)
-    }
-}
-
-/// Parses a payload strictly: the typed parse refuses unknown and duplicate
-/// fields; then the payload must be in canonical form, i.e. equal (as a JSON
-/// tree, key order aside) to what the typed value serialises back to. That
-/// leaves one spelling per meaning: objects for records (not arrays), strings
-/// for enum values, optional fields omitted rather than `null` or empty,
-/// hashes in their canonical text (timestamps are compared as instants, so a
-/// zero-padded fraction such as `.500Z` is accepted).
-fn parse_json<'a, T: Deserialize<'a> + Serialize>(payload: &'a [u8]) -> Result<T, InvalidPayload> {
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(InvalidPayload::new(format!(
-            "a payload is at most {MAX_PAYLOAD_BYTES} bytes, got {}",
-            payload.len()
-        )));
-    }
-    let typed: T = serde_json::from_slice(payload)
-        .map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
-    // Fast path: the payload is byte for byte the compact serialisation of
-    // its value (what this crate's clients produce), hence canonical.
-    if serde_json::to_vec(&typed).is_ok_and(|compact| compact == payload) {
-        return Ok(typed);
-    }
-    let tree: serde_json::Value = serde_json::from_slice(payload)
-        .map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
-    let canonical =
-        serde_json::to_value(&typed).map_err(|e| InvalidPayload::new(format!("payload: {e}")))?;
-    if let Some(path) = first_difference(&tree, &canonical, String::new()) {
-        return Err(InvalidPayload::new(format!(
-            "payload is not in canonical form at `{path}` (objects for records, strings for enum values, \
-             optional fields omitted rather than null or empty, canonical timestamps and hashes)"
-        )));
-    }
-    Ok(typed)
-}
-
-/// The path of the first place where two JSON trees differ.
-fn first_difference(
-    given: &serde_json::Value,
-    canonical: &serde_json::Value,
-    path: String,
-) -> Option<String> {
-    use serde_json::Value;
-    match (given, canonical) {
-        (Value::Object(a), Value::Object(b)) => {
-            for key in a.keys().chain(b.keys()) {
-                let sub = format!("{path}/{key}");
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => {
-                        if let Some(p) = first_difference(x, y, sub) {
-                            return Some(p);
-                        }
-                    }
-                    _ => return Some(sub),
-                }
-            }
-            None
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
-            .iter()
-            .zip(b)
-            .enumerate()
-            .find_map(|(i, (x, y))| first_difference(x, y, format!("{path}/{i}"))),
-        _ if given == canonical => None,
-        // Timestamps may pad their fraction with zeros (`.500Z` is `.5Z`).
-        (Value::String(a), Value::String(b))
-            if a.parse::<super::Timestamp>().is_ok()
-                && a.parse::<super::Timestamp>() == b.parse::<super::Timestamp>() =>
-        {
-            None
-        }
-        _ => Some(if path.is_empty() {
-            "/".to_owned()
-        } else {
-            path
-        }),
     }
 }
 

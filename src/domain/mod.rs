@@ -2,10 +2,14 @@
 //! terms and the signed documents' payloads. Nothing here knows about HTTP,
 //! SQL or async runtimes.
 
+pub mod acceptance;
+pub mod canonical;
 pub mod claims;
 pub mod consent;
 pub mod documents;
 pub mod hash;
+pub mod ids;
+pub mod keys;
 pub mod payout;
 pub mod terms;
 pub mod time;

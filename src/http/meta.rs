@@ -58,7 +58,7 @@ async fn registry_info(State(state): State<AppState>) -> Json<Value> {
             "check_hashes_per_request": MAX_CHECK_HASHES,
             "check_body_bytes": CHECK_BODY_LIMIT,
             "check_stream_line_bytes": MAX_STREAM_LINE,
-            "run_works_per_report": crate::payout::MAX_RUN_WORKS,
+            "run_works_per_report": crate::domain::payout::MAX_RUN_WORKS,
             "run_body_bytes": super::payouts::RUNS_BODY_LIMIT,
             "requests_per_second_per_token": state.limits.config.rate_per_sec,
             "request_burst_per_token": state.limits.config.burst,

@@ -19,10 +19,10 @@ use super::{AppState, Routes};
 use crate::auth::Role;
 use crate::check::parse_purpose;
 use crate::crypto::Envelope;
+use crate::domain::payout::PayoutSummary;
+use crate::domain::payout::{PayoutStatement, MAX_RUN_WORKS};
 use crate::domain::{Money, Timestamp};
-use crate::payout::{PayoutStatement, MAX_RUN_WORKS};
 use crate::registry::{envelope_from_parts, RegistryError, RunReport};
-use crate::store::PayoutSummary;
 
 /// A run report's body, at most (1,000,000 works take about 74 MiB).
 pub const RUNS_BODY_LIMIT: usize = 96 * 1024 * 1024;
@@ -233,7 +233,7 @@ async fn list_runs(
 }
 
 fn check_hex64(id: &str, what: &str) -> ApiResult<()> {
-    if crate::payout::is_hex64(id) {
+    if crate::domain::ids::is_hex64(id) {
         Ok(())
     } else {
         Err(ApiError::bad_request(

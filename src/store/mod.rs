@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 
 use crate::crypto::PublicKey;
+use crate::domain::payout::{PayoutLine, PayoutSummary};
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::entry::{self, EntryKind, EntrySignature};
 use crate::log::Hash;
@@ -37,7 +38,7 @@ macro_rules! payout_summary_from_row {
     }};
 }
 
-/// Reads a [`crate::payout::PayoutLine`] from a row of
+/// Reads a [`PayoutLine`] from a row of
 /// `sql::SELECT_ARTIST_PAYOUTS`.
 macro_rules! payout_line_from_row {
     ($row:expr) => {{
@@ -46,7 +47,7 @@ macro_rules! payout_line_from_row {
             u64::try_from(n).map_err(|_| StoreError::Corrupt("negative payout figure".into()))
         };
         let fees: String = r.try_get("flat_fees")?;
-        Ok::<_, StoreError>(crate::payout::PayoutLine {
+        Ok::<_, StoreError>(PayoutLine {
             artist_id: r.try_get("artist_id")?,
             works: unsigned(r.try_get("line_works")?)?,
             held_works: unsigned(r.try_get("held_works")?)?,
@@ -321,24 +322,6 @@ pub enum Effect {
     Payout(Box<PayoutRow>),
 }
 
-/// A payout statement as stored (`payout_statements`), without its
-/// payload and lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PayoutSummary {
-    pub statement_id: String,
-    /// The log index of its payout record (0 until stored).
-    pub record_seq: i64,
-    pub builder_id: String,
-    pub run_id: String,
-    pub purpose: String,
-    pub checked_at: Timestamp,
-    pub currency: String,
-    pub pool_minor: u64,
-    pub works: u64,
-    pub excluded: u64,
-    pub issued_at: Timestamp,
-}
-
 /// A payout statement to store: its summary, the signed envelope's parts
 /// and one line per artist.
 #[derive(Debug, Clone)]
@@ -347,7 +330,7 @@ pub struct PayoutRow {
     pub payload: Vec<u8>,
     /// JSON array of `{keyid, sig}`, as in envelopes.
     pub signatures: String,
-    pub lines: Vec<crate::payout::PayoutLine>,
+    pub lines: Vec<PayoutLine>,
 }
 
 /// Listing pages, at most this long.
@@ -373,7 +356,16 @@ impl KeyRecord {
     /// Whether the key may sign at `at`.
     #[must_use]
     pub fn active_at(&self, at: Timestamp) -> bool {
-        self.revoked_at.is_none_or(|r| at < r)
+        self.span().active_at(at)
+    }
+
+    /// When the key was added and revoked.
+    #[must_use]
+    pub fn span(&self) -> crate::domain::keys::KeySpan {
+        crate::domain::keys::KeySpan {
+            added_at: self.added_at,
+            revoked_at: self.revoked_at,
+        }
     }
 }
 
@@ -600,7 +592,7 @@ pub trait Store: Send + Sync + 'static {
         artist_id: &str,
         after: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<(PayoutSummary, crate::payout::PayoutLine)>>;
+    ) -> Result<Vec<(PayoutSummary, PayoutLine)>>;
 
     /// Row counts of every table. Safe concurrently.
     async fn counts(&self) -> Result<Counts>;

@@ -543,12 +543,13 @@ fn spec_vectors_match_the_implementation() {
         let env: consentry::crypto::Envelope =
             serde_json::from_value(s["envelope"].clone()).expect("envelope");
         let (statement, id) =
-            consentry::payout::PayoutStatement::verify(&env, &vkey).expect("statement verifies");
+            consentry::payouts::verify_statement(&env, &vkey).expect("statement verifies");
         assert_eq!(s["statement_id"], id.as_str());
         let at = s["log_index"].as_u64().expect("log index");
         let record = entry::decode(&entries[at as usize]).expect("record");
         assert_eq!(record.kind, entry::EntryKind::Payout);
-        let r = consentry::payout::PayoutRecord::parse(&record.payload).expect("record parses");
+        let r =
+            consentry::domain::payout::PayoutRecord::parse(&record.payload).expect("record parses");
         assert_eq!(r.statement, id);
         assert!(statement.view.size <= at);
         let mut index = consentry::check::index::ConsentIndex::new();
@@ -556,7 +557,7 @@ fn spec_vectors_match_the_implementation() {
             index.apply_entry(i as u64, e).expect("index");
         }
         assert_eq!(
-            statement.recompute(&index).expect("recompute"),
+            consentry::payouts::recompute(&statement, &index).expect("recompute"),
             statement.payout
         );
         assert!(

@@ -6,7 +6,6 @@
 
 use consentry::crypto::Envelope;
 use consentry::domain::{ContentHash, Timestamp};
-use consentry::payout::PayoutStatement;
 use serde_json::{json, Value};
 
 use crate::check::builder;
@@ -154,13 +153,14 @@ async fn a_run_is_computed_signed_stored_and_logged(app: TestApp) {
     // statement is the one the index recomputes.
     let env: Envelope = serde_json::from_value(b["envelope"].clone()).expect("envelope");
     let (stmt, id) =
-        PayoutStatement::verify(&env, app.state.registry.log().verifier()).expect("verifies");
+        consentry::payouts::verify_statement(&env, app.state.registry.log().verifier())
+            .expect("verifies");
     assert_eq!(id, b["statement_id"].as_str().expect("id"));
     assert_eq!(serde_json::to_value(&stmt).expect("json"), b["statement"]);
     let recomputed = app
         .state
         .registry
-        .with_index(|st| stmt.recompute(&st.index))
+        .with_index(|st| consentry::payouts::recompute(&stmt, &st.index))
         .expect("recompute");
     assert_eq!(recomputed, stmt.payout);
 

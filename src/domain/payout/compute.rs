@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ContentHash, Money, Term};
+use crate::domain::{ContentHash, Money, Term};
 
 /// One current claimant of a work, as of the check date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

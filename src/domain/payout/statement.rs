@@ -1,20 +1,16 @@
-//! Training runs and payout statements (`spec/payouts.md` §6–§9): from a
-//! builder's run report and the consent index, the registry-signed payout
-//! statement, its log record, and the checks `consentry payout verify`
-//! makes. The arithmetic is [`crate::domain::payout::compute`].
+//! The payout statement and its log record (`spec/payouts.md` §6–§9): the
+//! payloads the registry signs, what each says of itself, the artists'
+//! lines stored for listing, and how two payouts differ. Signing and
+//! computing from the consent index are [`crate::payouts`]'; the
+//! arithmetic is [`super::compute`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::check::index::{ConsentIndex, Status, View};
-use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
-use crate::domain::payout::{
-    compute, ClaimantTerms, Payout, PayoutError, RunInput, UsedWork, WorkStatus,
-};
-use crate::domain::{Category, ContentHash, Money, Term, Timestamp};
-use crate::log::note::NoteVerifier;
+use super::compute::Payout;
+use crate::domain::ids::{is_builder_id, is_hex64};
+use crate::domain::{Category, ContentHash, Timestamp};
 
 /// Works one run report may list, at most.
 pub const MAX_RUN_WORKS: usize = 1_000_000;
@@ -45,15 +41,6 @@ pub struct StatementView {
     /// absent: the state at `size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<Timestamp>,
-}
-
-impl From<StatementView> for View {
-    fn from(v: StatementView) -> Self {
-        View {
-            size: v.size,
-            as_of: v.as_of,
-        }
-    }
 }
 
 /// The used works, as a count and a digest.
@@ -133,209 +120,33 @@ impl PayoutRecord {
         if !is_hex64(&r.statement) {
             return Err("payout record: `statement` is 64 lowercase hex digits".into());
         }
-        if !valid_builder(&r.builder) || !valid_run_id(&r.run_id) {
+        if !is_builder_id(&r.builder) || !valid_run_id(&r.run_id) {
             return Err("payout record: malformed `builder` or `run_id`".into());
         }
         Ok(r)
     }
-
-    /// Signs the record with the registry key.
-    ///
-    /// # Errors
-    /// Only if the record cannot be serialised.
-    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<Signed> {
-        Signed::new(PayloadType::PayoutRecord, self, key)
-    }
-}
-
-/// A payload signed by the registry key: the envelope, the payload bytes it
-/// signs and their id (hex SHA-256).
-#[derive(Debug, Clone)]
-pub struct Signed {
-    pub envelope: Envelope,
-    pub payload: Vec<u8>,
-    pub id: String,
-}
-
-impl Signed {
-    fn new(
-        ptype: PayloadType,
-        value: &impl Serialize,
-        key: &SecretKey,
-    ) -> serde_json::Result<Self> {
-        let payload = serde_json::to_vec(value)?;
-        Ok(Self {
-            envelope: Envelope::sign(ptype, &payload, &[key]),
-            id: hex::encode(Sha256::digest(&payload)),
-            payload,
-        })
-    }
-}
-
-/// Whether `s` is 64 lowercase hex digits (a SHA-256 or BLAKE3 digest).
-#[must_use]
-pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Whether `s` is a builder id: `b_` and 32 lowercase hex digits.
-#[must_use]
-pub fn valid_builder(s: &str) -> bool {
-    s.strip_prefix("b_")
-        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
-
-/// Each used work's status and claimants, read from the index in `view`.
-#[must_use]
-pub fn used_works(
-    index: &ConsentIndex,
-    view: View,
-    purpose: Category,
-    works: &[ContentHash],
-) -> Vec<UsedWork> {
-    #[derive(Deserialize)]
-    struct Claimant {
-        terms: Vec<Term>,
-    }
-    let mut claimants: HashMap<u32, ClaimantTerms> = HashMap::new();
-    works
-        .iter()
-        .map(|hash| {
-            let answer = index.answer(hash, view);
-            let status = match answer.status(purpose) {
-                Status::Allowed => WorkStatus::Allowed,
-                Status::Disallowed => WorkStatus::Disallowed,
-                Status::Unknown => WorkStatus::Unknown,
-            };
-            let claimants = answer
-                .current
-                .iter()
-                .map(|&no| {
-                    claimants
-                        .entry(no)
-                        .or_insert_with(|| {
-                            let s = index.statement(no);
-                            // The index renders this JSON itself from the
-                            // statement's parsed terms, so they read back.
-                            let terms = serde_json::from_str::<Claimant>(&s.claimant_json)
-                                .map(|c| c.terms)
-                                .unwrap_or_default();
-                            ClaimantTerms {
-                                artist_id: index.statement_artist(no).to_owned(),
-                                allows: Status::of(&s.consent, purpose) == Status::Allowed,
-                                terms,
-                            }
-                        })
-                        .clone()
-                })
-                .collect();
-            UsedWork {
-                hash: *hash,
-                status,
-                claimants,
-            }
-        })
-        .collect()
 }
 
 impl PayoutStatement {
-    /// Computes the statement of a run from the index.
-    ///
-    /// # Errors
-    /// When a work is listed twice.
-    #[allow(clippy::too_many_arguments)]
-    pub fn compute(
-        index: &ConsentIndex,
-        log: &str,
-        builder: &str,
-        run_id: &str,
-        purpose: Category,
-        checked_at: Timestamp,
-        view: StatementView,
-        receipt: Option<String>,
-        pool: Money,
-        works: &[ContentHash],
-        issued_at: Timestamp,
-    ) -> Result<Self, PayoutError> {
-        let input = RunInput {
-            pool,
-            works: used_works(index, view.into(), purpose, works),
-        };
-        Ok(Self {
-            version: STATEMENT_VERSION,
-            log: log.to_owned(),
-            builder: builder.to_owned(),
-            run_id: run_id.to_owned(),
-            purpose,
-            checked_at,
-            view,
-            receipt,
-            works: WorksDigest::of(works),
-            issued_at,
-            payout: compute(&input)?,
-        })
-    }
-
-    /// Signs the statement with the registry key; the id is the statement id.
-    ///
-    /// # Errors
-    /// Only if the statement cannot be serialised.
-    pub fn sign(&self, key: &SecretKey) -> serde_json::Result<Signed> {
-        Signed::new(PayloadType::PayoutStatement, self, key)
-    }
-
-    /// The stored summary of this statement, whose id is `statement_id` and
-    /// whose record is at log index `record_seq`.
-    #[must_use]
-    pub fn summary(&self, statement_id: &str, record_seq: i64) -> crate::store::PayoutSummary {
-        crate::store::PayoutSummary {
-            statement_id: statement_id.to_owned(),
-            record_seq,
-            builder_id: self.builder.clone(),
-            run_id: self.run_id.clone(),
-            purpose: self.purpose.as_str().to_owned(),
-            checked_at: self.checked_at,
-            currency: self.payout.pool.currency.clone(),
-            pool_minor: self.payout.pool.amount_minor,
-            works: self.works.count,
-            excluded: self.payout.excluded.len() as u64,
-            issued_at: self.issued_at,
-        }
-    }
-
-    /// Verifies a statement envelope offline: one signature by the log's
-    /// key (strict Ed25519 over the PAE), a payload that parses, the log's
-    /// origin, and works that are the ones its digest names, each listed
-    /// once. Returns the statement and its id.
+    /// Parses a statement payload of the log named `log` and checks what
+    /// it says of itself: its version, its log, well-formed builder and run
+    /// ids, and works that are the ones its digest names, each listed once.
     ///
     /// # Errors
     /// What is wrong, in words.
-    pub fn verify(envelope: &Envelope, log: &NoteVerifier) -> Result<(Self, String), String> {
-        let key: PublicKey = log.key;
-        if envelope.signatures.len() != 1 {
-            return Err("a payout statement carries exactly one signature".into());
-        }
-        let verified = envelope
-            .verify(PayloadType::PayoutStatement)
-            .map_err(|e| format!("statement signature: {e}"))?;
-        if !verified.signed_by(&key) {
-            return Err(format!(
-                "the statement is not signed by the log's key {key}"
-            ));
-        }
-        let id = hex::encode(Sha256::digest(&verified.payload));
-        let s: Self = serde_json::from_slice(&verified.payload)
-            .map_err(|e| format!("statement payload: {e}"))?;
+    pub fn parse(payload: &[u8], log: &str) -> Result<Self, String> {
+        let s: Self =
+            serde_json::from_slice(payload).map_err(|e| format!("statement payload: {e}"))?;
         if s.version != STATEMENT_VERSION {
             return Err(format!("unsupported statement version {}", s.version));
         }
-        if s.log != log.name {
+        if s.log != log {
             return Err(format!(
-                "the statement names log `{}`, the key is for `{}`",
-                s.log, log.name
+                "the statement names log `{}`, the key is for `{log}`",
+                s.log
             ));
         }
-        if !valid_builder(&s.builder) || !valid_run_id(&s.run_id) {
+        if !is_builder_id(&s.builder) || !valid_run_id(&s.run_id) {
             return Err("statement payload: malformed `builder` or `run_id`".into());
         }
         let listed = s.listed_works();
@@ -352,7 +163,7 @@ impl PayoutStatement {
                 s.works.blake3
             ));
         }
-        Ok((s, id))
+        Ok(s)
     }
 
     /// Every used work the payout lists: artists' works, held and excluded.
@@ -367,17 +178,23 @@ impl PayoutStatement {
             .collect()
     }
 
-    /// The payout recomputed from `index` in the statement's view, for the
-    /// works it lists.
-    ///
-    /// # Errors
-    /// When a work is listed twice.
-    pub fn recompute(&self, index: &ConsentIndex) -> Result<Payout, PayoutError> {
-        let input = RunInput {
-            pool: self.payout.pool.clone(),
-            works: used_works(index, self.view.into(), self.purpose, &self.listed_works()),
-        };
-        compute(&input)
+    /// The stored summary of this statement, whose id is `statement_id` and
+    /// whose record is at log index `record_seq`.
+    #[must_use]
+    pub fn summary(&self, statement_id: &str, record_seq: i64) -> PayoutSummary {
+        PayoutSummary {
+            statement_id: statement_id.to_owned(),
+            record_seq,
+            builder_id: self.builder.clone(),
+            run_id: self.run_id.clone(),
+            purpose: self.purpose.as_str().to_owned(),
+            checked_at: self.checked_at,
+            currency: self.payout.pool.currency.clone(),
+            pool_minor: self.payout.pool.amount_minor,
+            works: self.works.count,
+            excluded: self.payout.excluded.len() as u64,
+            issued_at: self.issued_at,
+        }
     }
 
     /// What each artist is owed or has held, for the artists' listing.
@@ -403,6 +220,24 @@ impl PayoutStatement {
         }
         lines.into_values().collect()
     }
+}
+
+/// A payout statement as stored (`payout_statements`), without its
+/// payload and lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutSummary {
+    pub statement_id: String,
+    /// The log index of its payout record (0 until stored).
+    pub record_seq: i64,
+    pub builder_id: String,
+    pub run_id: String,
+    pub purpose: String,
+    pub checked_at: Timestamp,
+    pub currency: String,
+    pub pool_minor: u64,
+    pub works: u64,
+    pub excluded: u64,
+    pub issued_at: Timestamp,
 }
 
 /// One artist's line of one statement.
@@ -440,7 +275,7 @@ pub fn differences(stated: &Payout, log: &Payout) -> Vec<String> {
     if stated.pool != log.pool {
         out.push("the pool differs".to_owned());
     }
-    let by_artist = |p: &Payout| -> BTreeMap<String, crate::domain::payout::ArtistLine> {
+    let by_artist = |p: &Payout| -> BTreeMap<String, super::compute::ArtistLine> {
         p.artists
             .iter()
             .map(|a| (a.artist_id.clone(), a.clone()))
