@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use base64::Engine;
 use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
@@ -101,7 +100,6 @@ fn signed_doc(
     received_at: Timestamp,
 ) -> Document {
     let sig = key.sign(&pae(ptype.as_str(), &payload));
-    let b64 = base64::engine::general_purpose::STANDARD;
     let id = hex::encode(Sha256::digest(&payload));
     Document {
         id: id.clone(),
@@ -112,8 +110,10 @@ fn signed_doc(
             artist_id.to_owned()
         },
         payload_type: ptype.as_str().to_owned(),
-        signatures: json!([{ "keyid": key.public_key().to_string(), "sig": b64.encode(sig) }])
-            .to_string(),
+        signatures: vec![consentry::log::entry::EntrySignature {
+            key: key.public_key().to_bytes(),
+            sig,
+        }],
         payload,
         received_at,
     }

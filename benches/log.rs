@@ -528,13 +528,16 @@ async fn bench_startup(backend: &str) -> anyhow::Result<()> {
     };
     let writer = log()?;
     let issued = Timestamp::now().plus_secs(-30);
-    let signatures = serde_json::to_string(
-        &Envelope::sign(
-            PayloadType::Statement,
-            &statement(&key, random_work(), issued),
-            &[&key],
-        )
-        .signatures,
+    let signatures = consentry::store::parse_signatures_column(
+        "bench",
+        &serde_json::to_string(
+            &Envelope::sign(
+                PayloadType::Statement,
+                &statement(&key, random_work(), issued),
+                &[&key],
+            )
+            .signatures,
+        )?,
     )?;
     let written = Instant::now();
     let mut done = store.document_count().await?;

@@ -168,7 +168,12 @@ impl Registry {
                 artist_id: builder_id.to_owned(),
                 payload_type: PayloadType::PayoutRecord.as_str().to_owned(),
                 payload: record.payload,
-                signatures: serde_json::to_string(&record.envelope.signatures).map_err(internal)?,
+                signatures: crate::registry::entry_signatures(
+                    &record
+                        .envelope
+                        .verify(PayloadType::PayoutRecord)
+                        .map_err(|e| RegistryError::Internal(e.to_string()))?,
+                ),
                 received_at,
             },
             effects: vec![Effect::Payout(Box::new(crate::store::PayoutRow {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::crypto::{Envelope, EnvelopeSignature, VerifiedEnvelope};
 use crate::domain::Timestamp;
+use crate::log::entry::EntrySignature;
 use crate::store::{Document, StoreError, StoredDocument};
 
 /// Whether a document was newly stored or had been stored before.
@@ -45,8 +46,16 @@ impl Accepted {
     }
 }
 
-pub(super) fn signatures_json(v: &VerifiedEnvelope) -> String {
-    serde_json::to_string(&v.signatures()).unwrap_or_else(|_| "[]".to_owned())
+/// The verified signatures of an envelope, as documents and log entries
+/// hold them.
+pub(crate) fn entry_signatures(v: &VerifiedEnvelope) -> Vec<EntrySignature> {
+    v.signers
+        .iter()
+        .map(|(key, sig)| EntrySignature {
+            key: key.to_bytes(),
+            sig: *sig,
+        })
+        .collect()
 }
 
 /// Rebuilds the envelope of a stored document.
@@ -54,7 +63,20 @@ pub(super) fn signatures_json(v: &VerifiedEnvelope) -> String {
 /// # Errors
 /// When the stored signatures column is not the JSON the registry wrote.
 pub fn stored_envelope(doc: &Document) -> Result<Envelope, StoreError> {
-    envelope_from_parts(&doc.payload_type, &doc.payload, &doc.signatures, &doc.id)
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(Envelope {
+        payload_type: doc.payload_type.clone(),
+        payload: b64.encode(&doc.payload),
+        signatures: doc
+            .signatures
+            .iter()
+            .map(|s| EnvelopeSignature {
+                keyid: format!("ed25519:{}", hex::encode(s.key)),
+                sig: b64.encode(s.sig),
+            })
+            .collect(),
+    })
 }
 
 /// Rebuilds an envelope from stored parts: payload type, payload bytes and

@@ -1,7 +1,7 @@
 //! Artists and their keys: registration, key events (add, rotate, revoke),
 //! builders, and who holds a key.
 
-use super::documents::{signatures_json, AcceptStatus, Accepted};
+use super::documents::{entry_signatures, AcceptStatus, Accepted};
 use super::errors::{Rejection, RejectionKind, Result};
 use super::Registry;
 use crate::crypto::{Envelope, PayloadType, PublicKey};
@@ -71,7 +71,7 @@ impl Registry {
             kind: DocumentKind::Artist,
             artist_id: id,
             payload_type: PayloadType::Artist.as_str().to_owned(),
-            signatures: signatures_json(&verified),
+            signatures: entry_signatures(&verified),
             payload: verified.payload,
             received_at,
         };
@@ -173,7 +173,7 @@ impl Registry {
             kind: DocumentKind::KeyEvent,
             artist_id: artist_id.to_owned(),
             payload_type: PayloadType::KeyEvent.as_str().to_owned(),
-            signatures: signatures_json(&verified),
+            signatures: entry_signatures(&verified),
             payload: verified.payload,
             received_at,
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::append::Indexed;
-use super::documents::{signatures_json, AcceptStatus, Accepted};
+use super::documents::{entry_signatures, AcceptStatus, Accepted};
 use super::errors::{RegistryError, Rejection, RejectionKind, Result};
 use super::index_state::parse_for_index;
 use super::Registry;
@@ -452,7 +452,7 @@ impl Registry {
                     kind: DocumentKind::Statement,
                     artist_id: artist_id.to_owned(),
                     payload_type: PayloadType::Statement.as_str().to_owned(),
-                    signatures: signatures_json(&s.verified),
+                    signatures: entry_signatures(&s.verified),
                     payload: s.verified.payload,
                     received_at,
                 },

@@ -232,9 +232,60 @@ pub struct Document {
     pub artist_id: String,
     pub payload_type: String,
     pub payload: Vec<u8>,
-    /// JSON array of `{keyid, sig}` exactly as returned in envelopes.
-    pub signatures: String,
+    /// The envelope's signatures, verified before the document was
+    /// accepted (stored as the JSON array of `{keyid, sig}` envelopes carry).
+    pub signatures: Vec<EntrySignature>,
     pub received_at: Timestamp,
+}
+
+/// The `signatures` column of `documents`: a JSON array of `{keyid, sig}`,
+/// key ids `ed25519:<hex>` and signatures in standard base64, as envelopes
+/// carry them.
+#[must_use]
+pub fn signatures_column(signatures: &[EntrySignature]) -> String {
+    use base64::Engine;
+    let items: Vec<serde_json::Value> = signatures
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "keyid": format!("ed25519:{}", hex::encode(s.key)),
+                "sig": base64::engine::general_purpose::STANDARD.encode(s.sig),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
+/// Reads the `signatures` column of document `id`.
+///
+/// # Errors
+/// `Corrupt` when the column is not what [`signatures_column`] writes.
+pub fn parse_signatures_column(id: &str, column: &str) -> Result<Vec<EntrySignature>> {
+    use base64::Engine;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("document {id}: {what}"));
+    /// A stored signature, borrowed from the column.
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        keyid: &'a str,
+        sig: &'a str,
+    }
+    let sigs: Vec<Stored<'_>> = serde_json::from_str(column).map_err(|_| corrupt("signatures"))?;
+    let mut out = Vec::with_capacity(sigs.len());
+    for s in &sigs {
+        let mut key = [0u8; 32];
+        let hex_key = s
+            .keyid
+            .strip_prefix("ed25519:")
+            .ok_or_else(|| corrupt("key id"))?;
+        hex::decode_to_slice(hex_key, &mut key).map_err(|_| corrupt("key id"))?;
+        let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
+            .decode(s.sig)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupt("signature"))?;
+        out.push(EntrySignature { key, sig });
+    }
+    Ok(out)
 }
 
 impl Document {
@@ -244,36 +295,18 @@ impl Document {
     /// When the stored signatures are not what the registry writes, or the
     /// entry does not fit in the log.
     pub fn log_entry(&self) -> Result<Vec<u8>> {
-        use base64::Engine;
         let corrupt = |what: &str| StoreError::Corrupt(format!("document {}: {what}", self.id));
-        /// A stored signature, borrowed from the signatures column.
-        #[derive(serde::Deserialize)]
-        struct Stored<'a> {
-            keyid: &'a str,
-            sig: &'a str,
-        }
-        let sigs: Vec<Stored<'_>> =
-            serde_json::from_str(&self.signatures).map_err(|_| corrupt("signatures"))?;
-        let mut out = Vec::with_capacity(sigs.len());
-        for s in &sigs {
-            let mut key = [0u8; 32];
-            let hex_key = s
-                .keyid
-                .strip_prefix("ed25519:")
-                .ok_or_else(|| corrupt("key id"))?;
-            hex::decode_to_slice(hex_key, &mut key).map_err(|_| corrupt("key id"))?;
-            let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
-                .decode(s.sig)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| corrupt("signature"))?;
-            out.push(EntrySignature { key, sig });
-        }
         let kind = self.kind.entry_kind();
         let received_at =
             u64::try_from(self.received_at.unix_nanos()).map_err(|_| corrupt("receipt time"))?;
-        entry::encode(kind, received_at, &self.payload_type, &out, &self.payload)
-            .map_err(|e| corrupt(&e.to_string()))
+        entry::encode(
+            kind,
+            received_at,
+            &self.payload_type,
+            &self.signatures,
+            &self.payload,
+        )
+        .map_err(|e| corrupt(&e.to_string()))
     }
 }
 

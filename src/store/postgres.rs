@@ -136,15 +136,17 @@ async fn claim_schema(options: &PgConnectOptions) -> Result<sqlx::PgConnection> 
 }
 
 fn doc_from_row(row: &PgRow) -> Result<StoredDocument> {
+    let id: String = row.try_get("id")?;
+    let signatures: String = row.try_get("signatures")?;
     Ok(StoredDocument {
         seq: row.try_get("seq")?,
         doc: Document {
-            id: row.try_get("id")?,
+            signatures: super::parse_signatures_column(&id, &signatures)?,
+            id,
             kind: DocumentKind::parse(row.try_get("kind")?)?,
             artist_id: row.try_get("artist_id")?,
             payload_type: row.try_get("payload_type")?,
             payload: row.try_get("payload")?,
-            signatures: row.try_get("signatures")?,
             received_at: Timestamp::from_unix_nanos(row.try_get("received_at")?),
         },
     })
@@ -550,7 +552,12 @@ async fn append_rows(
     .bind(batch.iter().map(|a| a.doc.artist_id.clone()).collect::<Vec<_>>())
     .bind(batch.iter().map(|a| a.doc.payload_type.clone()).collect::<Vec<_>>())
     .bind(batch.iter().map(|a| a.doc.payload.clone()).collect::<Vec<_>>())
-    .bind(batch.iter().map(|a| a.doc.signatures.clone()).collect::<Vec<_>>())
+    .bind(
+        batch
+            .iter()
+            .map(|a| super::signatures_column(&a.doc.signatures))
+            .collect::<Vec<_>>(),
+    )
     .bind(batch.iter().map(|a| a.doc.received_at.unix_nanos()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await

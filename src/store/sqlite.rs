@@ -63,15 +63,17 @@ impl SqliteStore {
 }
 
 fn doc_from_row(row: &SqliteRow) -> Result<StoredDocument> {
+    let id: String = row.try_get("id")?;
+    let signatures: String = row.try_get("signatures")?;
     Ok(StoredDocument {
         seq: row.try_get("seq")?,
         doc: Document {
-            id: row.try_get("id")?,
+            signatures: super::parse_signatures_column(&id, &signatures)?,
+            id,
             kind: DocumentKind::parse(row.try_get("kind")?)?,
             artist_id: row.try_get("artist_id")?,
             payload_type: row.try_get("payload_type")?,
             payload: row.try_get("payload")?,
-            signatures: row.try_get("signatures")?,
             received_at: Timestamp::from_unix_nanos(row.try_get("received_at")?),
         },
     })
@@ -485,7 +487,7 @@ async fn append_in_tx(
                 .push_bind(d.artist_id.as_str())
                 .push_bind(d.payload_type.as_str())
                 .push_bind(d.payload.as_slice())
-                .push_bind(d.signatures.as_str())
+                .push_bind(super::signatures_column(&d.signatures))
                 .push_bind(d.received_at.unix_nanos());
         });
         q.build()

@@ -167,7 +167,7 @@ mod tests {
                 artist_id: String::new(),
                 payload_type: String::new(),
                 payload: Vec::new(),
-                signatures: String::new(),
+                signatures: Vec::new(),
                 received_at: Timestamp::from_unix_nanos(nanos),
             },
             effects: Vec::new(),

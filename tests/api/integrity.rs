@@ -106,7 +106,7 @@ fn append_at(nanos: i64, n: u8) -> Append {
             artist_id: hex::encode([n; 32]),
             payload_type: "application/vnd.consentry.artist+json".into(),
             payload: vec![b'{', b'}'],
-            signatures: "[]".into(),
+            signatures: Vec::new(),
             received_at: Timestamp::from_unix_nanos(nanos),
         },
         effects: Vec::new(),

@@ -16,7 +16,7 @@ fn doc(id: &str, kind: DocumentKind, artist: &str, at: i64) -> Document {
         artist_id: artist.to_owned(),
         payload_type: "test".to_owned(),
         payload: id.as_bytes().to_vec(),
-        signatures: "[]".to_owned(),
+        signatures: Vec::new(),
         received_at: Timestamp::from_unix_nanos(at),
     }
 }
