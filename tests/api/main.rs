@@ -1,6 +1,7 @@
 //! The integration suite: every endpoint through the real router, every
 //! storage test on SQLite and on PostgreSQL, the CLI through the binary.
 
+mod bin;
 mod helpers;
 
 mod artists;
