@@ -21,6 +21,8 @@ use consentry::store::{self, Counts, Store};
 
 pub use crate::bin::Bin;
 use crate::bin::{assert_outside_runtime, off_runtime};
+pub use crate::raw_db::RawDb;
+use crate::raw_db::{create_postgres_schema, drop_postgres_schema};
 
 pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -35,6 +37,11 @@ pub enum Backend {
 pub fn postgres_url() -> String {
     std::env::var("CONSENTRY_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// The URL of one schema on that server (it is the connection's `search_path`).
+pub fn postgres_schema_url(schema: &str) -> String {
+    format!("{}?options=-c%20search_path%3D{schema}", postgres_url())
 }
 
 /// Where a test database lives, so tests can open it behind the store's back.
@@ -54,19 +61,12 @@ impl Drop for Location {
             let schema = schema.clone();
             // Drop runs outside async context guarantees: use a private runtime on a thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .ok()?;
-                rt.block_on(async {
-                    let pool = sqlx::PgPool::connect(&postgres_url()).await.ok()?;
-                    sqlx::query(&format!("drop schema if exists \"{schema}\" cascade"))
-                        .execute(&pool)
-                        .await
-                        .ok()?;
-                    pool.close().await;
-                    Some(())
-                })
+                {
+                    rt.block_on(drop_postgres_schema(&schema));
+                }
             })
             .join();
         }
@@ -374,25 +374,14 @@ impl TestApp {
         base
     }
 
-    /// Runs SQL on the test database behind the store's back (tampering).
+    /// Runs SQL on the test database behind the store's back (tampering),
+    /// in order; each statement must succeed.
     pub async fn raw_sql(&self, statements: &[&str]) {
-        match &self._location {
-            Location::Sqlite { url, .. } => {
-                let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
-                for sql in statements {
-                    sqlx::query(sql).execute(&pool).await.expect(sql);
-                }
-                pool.close().await;
-            }
-            Location::Postgres { schema } => {
-                let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-                for sql in statements {
-                    sqlx::query(sql).execute(&pool).await.expect(sql);
-                }
-                pool.close().await;
-            }
+        let db = RawDb::open(&self._location).await;
+        for sql in statements {
+            db.execute(sql).await.expect(sql);
         }
+        db.close().await;
     }
 
     /// The whole log, replayed by the auditor's engine against the latest
@@ -555,17 +544,11 @@ pub async fn server_database(
             None,
         ),
         Backend::Postgres => {
-            let schema = format!("t_{}", random_hex(8));
-            let pool = sqlx::PgPool::connect(&postgres_url())
-                .await
-                .expect("PostgreSQL is required for the test suite");
-            sqlx::query(&format!("create schema \"{schema}\""))
-                .execute(&pool)
-                .await
-                .expect("create schema");
-            pool.close().await;
-            let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-            (url, Some(Location::Postgres { schema }))
+            let schema = create_postgres_schema().await;
+            (
+                postgres_schema_url(&schema),
+                Some(Location::Postgres { schema }),
+            )
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod bin;
 mod helpers;
+mod raw_db;
 
 mod artists;
 mod audit;
