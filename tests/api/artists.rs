@@ -45,6 +45,7 @@ async fn register_artist_and_read_back(app: TestApp) {
     app.get("/v1/artists/nope")
         .await
         .assert_problem(400, "invalid-parameter");
+    app.assert_log_verifies().await;
 }
 
 async fn bad_registrations_change_nothing(app: TestApp) {
@@ -122,6 +123,7 @@ async fn bad_registrations_change_nothing(app: TestApp) {
         .await
         .assert_problem(400, "malformed-envelope");
     assert_eq!(app.counts().await, before);
+    app.assert_log_verifies().await;
 }
 
 async fn works_are_paged(app: TestApp) {
@@ -163,6 +165,7 @@ async fn works_are_paged(app: TestApp) {
     app.get(&format!("/v1/artists/{}?after=blake3:00", a.id))
         .await
         .assert_problem(400, "invalid-hash");
+    app.assert_log_verifies().await;
 }
 
 async fn add_rotate_revoke_keys(app: TestApp) {
@@ -292,6 +295,7 @@ async fn add_rotate_revoke_keys(app: TestApp) {
     )
     .await
     .assert_problem(409, "already-revoked");
+    app.assert_log_verifies().await;
 }
 
 async fn revocation_with_past_effective_time(app: TestApp) {
@@ -342,6 +346,7 @@ async fn revocation_with_past_effective_time(app: TestApp) {
         Some(2),
         "history is kept"
     );
+    app.assert_log_verifies().await;
 }
 
 async fn key_events_need_the_right_signatures(app: TestApp) {
@@ -434,6 +439,7 @@ async fn key_events_need_the_right_signatures(app: TestApp) {
         .await
         .assert_problem(422, "invalid-key");
     assert_eq!(app.counts().await, before);
+    app.assert_log_verifies().await;
 }
 
 async fn revocations_can_be_brought_forward_not_back(app: TestApp) {
@@ -500,6 +506,7 @@ async fn revocations_can_be_brought_forward_not_back(app: TestApp) {
     let keys = app.get(&format!("/v1/artists/{}", a.id)).await.body["keys"].clone();
     assert_eq!(keys[1]["status"], "revoked");
     assert_eq!(keys[2]["status"], "active");
+    app.assert_log_verifies().await;
 }
 
 async fn stolen_key_statements_do_not_block_corrections(app: TestApp) {
@@ -547,6 +554,7 @@ async fn stolen_key_statements_do_not_block_corrections(app: TestApp) {
     assert_eq!(v.body["consent"]["train-ai"], "disallowed");
     assert_eq!(v.body["history"][0]["status"], "key-revoked");
     assert_eq!(v.body["history"][1]["status"], "current");
+    app.assert_log_verifies().await;
 }
 
 async fn admin_key_is_reserved(app: TestApp) {
@@ -580,4 +588,5 @@ async fn admin_key_is_reserved(app: TestApp) {
     after.log_entries -= 1;
     after.checkpoints -= 1;
     assert_eq!(after, before);
+    app.assert_log_verifies().await;
 }

@@ -10,14 +10,7 @@ use crate::helpers::*;
 
 /// Runs the binary; returns (success, stdout, stderr).
 async fn consentry(args: Vec<String>) -> (bool, String, String) {
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .args(&args)
-            .output()
-            .expect("run consentry")
-    })
-    .await
-    .expect("join");
+    let out = Bin::new(args).run().await;
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -69,7 +69,8 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
     admin
         .write_new_file(&d.join("admin.key"))
         .expect("admin key");
-    let server = Server::start_with(d, &url, &["--admin-key", &admin.public_key().to_string()]);
+    let server =
+        Server::start_with(d, &url, &["--admin-key", &admin.public_key().to_string()]).await;
 
     // Ana registers a, b (opt-out) and c (opt-in with a credit line); d is unknown.
     for (name, bytes) in [
@@ -80,42 +81,50 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
     ] {
         write(d, &format!("data/{name}"), bytes);
     }
-    ok(&server.cli(&["keygen", "--out", "ana.key"]));
-    ok(&server.cli(&["artist", "create", "--key", "ana.key", "--name", "Ana"]));
-    ok(&server.cli(&[
-        "register",
-        "data/a.png",
-        "data/b.png",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-out",
-    ]));
-    ok(&server.cli(&[
-        "register",
-        "data/c.png",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-in",
-        "--attribution",
-        "Ana Example",
-    ]));
-    let lab = server.create_lab();
+    ok(&server.cli(&["keygen", "--out", "ana.key"]).await);
+    ok(&server
+        .cli(&["artist", "create", "--key", "ana.key", "--name", "Ana"])
+        .await);
+    ok(&server
+        .cli(&[
+            "register",
+            "data/a.png",
+            "data/b.png",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-out",
+        ])
+        .await);
+    ok(&server
+        .cli(&[
+            "register",
+            "data/c.png",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-in",
+            "--attribution",
+            "Ana Example",
+        ])
+        .await);
+    let lab = server.create_lab().await;
 
     // check a folder: a report and a receipt.
-    let out = ok(&server.cli(&[
-        "check",
-        "data",
-        "--purpose",
-        "train-ai",
-        "--key",
-        "lab.key",
-        "--report",
-        "report.jsonl",
-        "--receipt",
-        "check.receipt.json",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "check",
+            "data",
+            "--purpose",
+            "train-ai",
+            "--key",
+            "lab.key",
+            "--report",
+            "report.jsonl",
+            "--receipt",
+            "check.receipt.json",
+        ])
+        .await);
     assert!(
         out.contains("4 works for train-ai: 1 allowed, 2 disallowed, 1 unknown (unknown: dropped)"),
         "{out}"
@@ -150,18 +159,20 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
 
     // --fail-on: exit code 3 when a listed status occurs, 0 otherwise.
     fails(
-        &server.cli(&[
-            "check",
-            "data",
-            "--purpose",
-            "train-ai",
-            "--key",
-            "lab.key",
-            "--fail-on",
-            "disallowed",
-            "--receipt",
-            "x.json",
-        ]),
+        &server
+            .cli(&[
+                "check",
+                "data",
+                "--purpose",
+                "train-ai",
+                "--key",
+                "lab.key",
+                "--fail-on",
+                "disallowed",
+                "--receipt",
+                "x.json",
+            ])
+            .await,
         3,
         "2 works are disallowed",
     );
@@ -180,53 +191,60 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
             "--receipt",
             "x.json",
         ])
+        .await
         .clone());
     // A bad purpose is refused before anything is hashed or sent.
     fails(
-        &server.cli(&[
-            "check",
-            "data",
-            "--purpose",
-            "everything",
-            "--key",
-            "lab.key",
-        ]),
+        &server
+            .cli(&[
+                "check",
+                "data",
+                "--purpose",
+                "everything",
+                "--key",
+                "lab.key",
+            ])
+            .await,
         1,
         "unknown purpose",
     );
 
     // filter a folder into a manifest: unknown works are dropped by default
     // for training, kept with --unknown allow.
-    let out = ok(&server.cli(&[
-        "filter",
-        "data",
-        "--purpose",
-        "train-ai",
-        "--key",
-        "lab.key",
-        "--out",
-        "kept.csv",
-        "--receipt",
-        "f.json",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "filter",
+            "data",
+            "--purpose",
+            "train-ai",
+            "--key",
+            "lab.key",
+            "--out",
+            "kept.csv",
+            "--receipt",
+            "f.json",
+        ])
+        .await);
     assert!(out.contains("kept 1 of 4 works (3 dropped)"), "{out}");
     let kept = std::fs::read_to_string(d.join("kept.csv")).expect("kept");
     assert_eq!(kept.lines().count(), 2, "{kept}");
     assert!(kept.contains("c.png") && !kept.contains("d.png"), "{kept}");
-    ok(&server.cli(&[
-        "filter",
-        "data",
-        "--purpose",
-        "train-ai",
-        "--key",
-        "lab.key",
-        "--out",
-        "kept2.csv",
-        "--unknown",
-        "allow",
-        "--receipt",
-        "f.json",
-    ]));
+    ok(&server
+        .cli(&[
+            "filter",
+            "data",
+            "--purpose",
+            "train-ai",
+            "--key",
+            "lab.key",
+            "--out",
+            "kept2.csv",
+            "--unknown",
+            "allow",
+            "--receipt",
+            "f.json",
+        ])
+        .await);
     let kept = std::fs::read_to_string(d.join("kept2.csv")).expect("kept");
     assert!(
         kept.contains("c.png") && kept.contains("d.png") && !kept.contains("a.png"),
@@ -239,18 +257,20 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
         "manifest.csv",
         b"id,path,caption\n1,data/a.png,\"a, red\"\n2,data/c.png,a blue\n3,data/d.png,green\n",
     );
-    ok(&server.cli(&[
-        "filter",
-        "manifest.csv",
-        "--purpose",
-        "search",
-        "--key",
-        "lab.key",
-        "--out",
-        "manifest.kept.csv",
-        "--receipt",
-        "f.json",
-    ]));
+    ok(&server
+        .cli(&[
+            "filter",
+            "manifest.csv",
+            "--purpose",
+            "search",
+            "--key",
+            "lab.key",
+            "--out",
+            "manifest.kept.csv",
+            "--receipt",
+            "f.json",
+        ])
+        .await);
     assert_eq!(
         std::fs::read_to_string(d.join("manifest.kept.csv")).expect("kept"),
         "id,path,caption\n2,data/c.png,a blue\n3,data/d.png,green\n"
@@ -269,18 +289,20 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
             ("002", &[("png", b"ddd"), ("txt", b"caption d")]),
         ],
     );
-    let out = ok(&server.cli(&[
-        "filter",
-        "shards/00000.tar",
-        "--purpose",
-        "train-genai",
-        "--key",
-        "lab.key",
-        "--out",
-        "clean",
-        "--receipt",
-        "f.json",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "filter",
+            "shards/00000.tar",
+            "--purpose",
+            "train-genai",
+            "--key",
+            "lab.key",
+            "--out",
+            "clean",
+            "--receipt",
+            "f.json",
+        ])
+        .await);
     assert!(out.contains("kept 1 of 3 works"), "{out}");
     let names: Vec<(String, Vec<u8>)> = members(&d.join("clean/00000.tar"));
     assert_eq!(
@@ -301,23 +323,27 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
         .as_str()
         .expect("key")
         .to_owned();
-    let out = ok(&server.cli(&[
-        "verify-receipt",
-        "check.receipt.json",
-        "--verifier-key",
-        &vkey,
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "verify-receipt",
+            "check.receipt.json",
+            "--verifier-key",
+            &vkey,
+        ])
+        .await);
     assert!(out.contains("ok: receipt signed by"), "{out}");
-    let out = ok(&server.cli(&[
-        "verify-receipt",
-        "check.receipt.json",
-        "--verifier-key",
-        &vkey,
-        "--answers",
-        "report.jsonl",
-        "--log",
-        &server.base,
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "verify-receipt",
+            "check.receipt.json",
+            "--verifier-key",
+            &vkey,
+            "--answers",
+            "report.jsonl",
+            "--log",
+            &server.base,
+        ])
+        .await);
     assert!(out.contains("ok: the answers match the receipt"), "{out}");
     assert!(out.contains("ok: every answer recomputed from the log matches the receipt (1 allowed, 2 disallowed, 1 unknown)"), "{out}");
 
@@ -327,14 +353,16 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
         .replacen("\"status\":\"disallowed\"", "\"status\":\"allowed\"", 1);
     write(d, "altered.jsonl", altered.as_bytes());
     fails(
-        &server.cli(&[
-            "verify-receipt",
-            "check.receipt.json",
-            "--verifier-key",
-            &vkey,
-            "--answers",
-            "altered.jsonl",
-        ]),
+        &server
+            .cli(&[
+                "verify-receipt",
+                "check.receipt.json",
+                "--verifier-key",
+                &vkey,
+                "--answers",
+                "altered.jsonl",
+            ])
+            .await,
         1,
         "an answer was altered",
     );
@@ -345,14 +373,16 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
         format!("{}\n", ContentHash::of(b"aaa")).as_bytes(),
     );
     fails(
-        &server.cli(&[
-            "verify-receipt",
-            "check.receipt.json",
-            "--verifier-key",
-            &vkey,
-            "--hashes",
-            "hashes.txt",
-        ]),
+        &server
+            .cli(&[
+                "verify-receipt",
+                "check.receipt.json",
+                "--verifier-key",
+                &vkey,
+                "--hashes",
+                "hashes.txt",
+            ])
+            .await,
         1,
         "is not the one the receipt covers",
     );
@@ -372,7 +402,9 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
     env["signatures"][0]["sig"] = Value::from(flipped);
     write(d, "forged.json", env.to_string().as_bytes());
     fails(
-        &server.cli(&["verify-receipt", "forged.json", "--verifier-key", &vkey]),
+        &server
+            .cli(&["verify-receipt", "forged.json", "--verifier-key", &vkey])
+            .await,
         1,
         "the receipt is not valid",
     );
@@ -388,56 +420,67 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
         f,
         &format!("sqlite://{}", f.join("fork.db").display()),
         &["--admin-key", &admin.public_key().to_string()],
-    );
-    ok(&fork.cli(&[
-        "builder",
-        "create",
-        "--admin-key",
-        "admin.key",
-        "--name",
-        "Lab",
-        "--key",
-        &lab,
-    ]));
+    )
+    .await;
+    ok(&fork
+        .cli(&[
+            "builder",
+            "create",
+            "--admin-key",
+            "admin.key",
+            "--name",
+            "Lab",
+            "--key",
+            &lab,
+        ])
+        .await);
     for i in 0..2 {
         let k = format!("m{i}.key");
-        ok(&fork.cli(&["keygen", "--out", &k]));
-        ok(&fork.cli(&["artist", "create", "--key", &k, "--name", "Mallory"]));
+        ok(&fork.cli(&["keygen", "--out", &k]).await);
+        ok(&fork
+            .cli(&["artist", "create", "--key", &k, "--name", "Mallory"])
+            .await);
     }
     write(f, "data/a.png", b"aaa");
-    ok(&fork.cli(&[
-        "check",
-        "data",
-        "--purpose",
-        "train-ai",
-        "--key",
-        "lab.key",
-        "--receipt",
-        "fork.receipt.json",
-        "--report",
-        "fork.jsonl",
-    ]));
+    ok(&fork
+        .cli(&[
+            "check",
+            "data",
+            "--purpose",
+            "train-ai",
+            "--key",
+            "lab.key",
+            "--receipt",
+            "fork.receipt.json",
+            "--report",
+            "fork.jsonl",
+        ])
+        .await);
     std::fs::copy(f.join("fork.receipt.json"), d.join("fork.receipt.json")).expect("copy");
     std::fs::copy(f.join("fork.jsonl"), d.join("fork.jsonl")).expect("copy");
-    ok(&server.cli(&[
-        "verify-receipt",
-        "fork.receipt.json",
-        "--verifier-key",
-        &vkey,
-        "--answers",
-        "fork.jsonl",
-    ]));
-    fails(
-        &server.cli(&[
+    ok(&server
+        .cli(&[
             "verify-receipt",
             "fork.receipt.json",
             "--verifier-key",
             &vkey,
             "--answers",
             "fork.jsonl",
-            "--log",
-            &server.base,
-        ]),
+        ])
+        .await);
+    fails(
+        &server
+            .cli(&[
+                "verify-receipt",
+                "fork.receipt.json",
+                "--verifier-key",
+                &vkey,
+                "--answers",
+                "fork.jsonl",
+                "--log",
+                &server.base,
+            ])
+            .await,
         1,
         "is not in the log",
     );

@@ -22,7 +22,7 @@ crate::both_backends_raw!(trickling_check_streams_are_ended_and_free_their_slot)
 fn server(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-    let s = Server::start_with(dir.path(), &url, extra);
+    let s = Server::start_blocking(dir.path(), &url, extra);
     (dir, s)
 }
 

@@ -53,7 +53,7 @@ async fn concurrent_writes_survive_random_sigkill(backend: Backend) {
     let mut next_work = 0u64;
 
     for round in 0..=rounds {
-        let mut server = Server::start(dir.path(), &url);
+        let mut server = Server::start(dir.path(), &url).await;
         // Everything acknowledged is there; every batch is whole or absent.
         let client = Client::new(&server.base).expect("client");
         let batches: Vec<(Vec<String>, bool)> = sent
@@ -96,7 +96,9 @@ async fn concurrent_writes_survive_random_sigkill(backend: Backend) {
             }
         }
         // The log audits and extends the last round's audited log.
-        let audit = server.cli(&["audit", &server.base, "--quiet", "--state", &state]);
+        let audit = server
+            .cli(&["audit", &server.base, "--quiet", "--state", &state])
+            .await;
         assert!(
             audit.status.success(),
             "audit after kill -9 (round {round}): {}",

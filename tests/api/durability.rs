@@ -21,7 +21,7 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
     let mut registry_key: Option<String> = None;
 
     for round in 0..4 {
-        let mut server = Server::start(dir.path(), &url);
+        let mut server = Server::start(dir.path(), &url).await;
         match &registry_key {
             None => registry_key = Some(server.public_key.clone()),
             Some(k) => assert_eq!(
@@ -33,7 +33,9 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
         // extends what the previous round audited.
         let state = dir.path().join("audit-state.json");
         let state = state.to_str().expect("utf-8");
-        let audit = server.cli(&["audit", &server.base, "--quiet", "--state", state]);
+        let audit = server
+            .cli(&["audit", &server.base, "--quiet", "--state", state])
+            .await;
         assert!(
             audit.status.success(),
             "audit after kill -9 (round {round}): {}",
@@ -80,7 +82,8 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
         dir.path(),
         &url,
         &["--admin-key", &admin.public_key().to_string()],
-    );
+    )
+    .await;
     let client = Client::new(&server.base).expect("client");
     // The consent index is rebuilt from the database at start: a bulk check
     // sees every acknowledged statement, at the checkpoint of size 19.
@@ -107,13 +110,15 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
     }
     assert_eq!(acked.len(), 3 + 4 + 5 + 6);
     let state = dir.path().join("audit-state.json");
-    let audit = server.cli(&[
-        "audit",
-        &server.base,
-        "--quiet",
-        "--state",
-        state.to_str().expect("utf-8"),
-    ]);
+    let audit = server
+        .cli(&[
+            "audit",
+            &server.base,
+            "--quiet",
+            "--state",
+            state.to_str().expect("utf-8"),
+        ])
+        .await;
     assert!(
         audit.status.success(),
         "{}",
@@ -137,7 +142,7 @@ async fn acknowledged_statements_survive_kill_9(backend: Backend) {
 async fn sigterm_shuts_down_gracefully(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
     let (url, _location) = server_database(backend, dir.path()).await;
-    let mut server = Server::start(dir.path(), &url);
+    let mut server = Server::start(dir.path(), &url).await;
     let client = Client::new(&server.base).expect("client");
     let key = SecretKey::generate();
     let (status, _) = client
@@ -187,7 +192,7 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
     };
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
     // What it acknowledged is there after a restart.
-    let server = Server::start(dir.path(), &url);
+    let server = Server::start(dir.path(), &url).await;
     let client = Client::new(&server.base).expect("client");
     assert!(
         client

@@ -1,6 +1,9 @@
 //! Test harness: a registry per test on a fresh database (a temporary SQLite
 //! file, or a fresh PostgreSQL schema), driven through the real router.
 
+use std::future::Future;
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -16,6 +19,11 @@ use consentry::domain::{ContentHash, Timestamp};
 use consentry::http::{router, AppState};
 use consentry::store::{self, Counts, Store};
 
+pub use crate::bin::Bin;
+use crate::bin::{assert_outside_runtime, off_runtime};
+pub use crate::raw_db::RawDb;
+use crate::raw_db::{create_postgres_schema, drop_postgres_schema};
+
 pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +37,11 @@ pub enum Backend {
 pub fn postgres_url() -> String {
     std::env::var("CONSENTRY_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// The URL of one schema on that server (it is the connection's `search_path`).
+pub fn postgres_schema_url(schema: &str) -> String {
+    format!("{}?options=-c%20search_path%3D{schema}", postgres_url())
 }
 
 /// Where a test database lives, so tests can open it behind the store's back.
@@ -48,19 +61,12 @@ impl Drop for Location {
             let schema = schema.clone();
             // Drop runs outside async context guarantees: use a private runtime on a thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .ok()?;
-                rt.block_on(async {
-                    let pool = sqlx::PgPool::connect(&postgres_url()).await.ok()?;
-                    sqlx::query(&format!("drop schema if exists \"{schema}\" cascade"))
-                        .execute(&pool)
-                        .await
-                        .ok()?;
-                    pool.close().await;
-                    Some(())
-                })
+                {
+                    rt.block_on(drop_postgres_schema(&schema));
+                }
             })
             .join();
         }
@@ -368,25 +374,14 @@ impl TestApp {
         base
     }
 
-    /// Runs SQL on the test database behind the store's back (tampering).
+    /// Runs SQL on the test database behind the store's back (tampering),
+    /// in order; each statement must succeed.
     pub async fn raw_sql(&self, statements: &[&str]) {
-        match &self._location {
-            Location::Sqlite { url, .. } => {
-                let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
-                for sql in statements {
-                    sqlx::query(sql).execute(&pool).await.expect(sql);
-                }
-                pool.close().await;
-            }
-            Location::Postgres { schema } => {
-                let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-                for sql in statements {
-                    sqlx::query(sql).execute(&pool).await.expect(sql);
-                }
-                pool.close().await;
-            }
+        let db = RawDb::open(&self._location).await;
+        for sql in statements {
+            db.execute(sql).await.expect(sql);
         }
+        db.close().await;
     }
 
     /// The whole log, replayed by the auditor's engine against the latest
@@ -549,80 +544,88 @@ pub async fn server_database(
             None,
         ),
         Backend::Postgres => {
-            let schema = format!("t_{}", random_hex(8));
-            let pool = sqlx::PgPool::connect(&postgres_url())
-                .await
-                .expect("PostgreSQL is required for the test suite");
-            sqlx::query(&format!("create schema \"{schema}\""))
-                .execute(&pool)
-                .await
-                .expect("create schema");
-            pool.close().await;
-            let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-            (url, Some(Location::Postgres { schema }))
+            let schema = create_postgres_schema().await;
+            (
+                postgres_schema_url(&schema),
+                Some(Location::Postgres { schema }),
+            )
         }
     }
 }
 
 impl Server {
     /// Starts the server and waits until it listens.
-    pub fn start(dir: &std::path::Path, database_url: &str) -> Server {
-        Self::start_with(dir, database_url, &[])
+    pub async fn start(dir: &Path, database_url: &str) -> Server {
+        Self::start_with(dir, database_url, &[]).await
     }
 
     /// Starts the server with extra `serve` arguments.
-    pub fn start_with(dir: &std::path::Path, database_url: &str, extra: &[&str]) -> Server {
-        Self::start_logging(dir, database_url, extra, None)
+    pub async fn start_with(dir: &Path, database_url: &str, extra: &[&str]) -> Server {
+        Self::start_logging(dir, database_url, extra, None).await
     }
 
     /// Starts the server; with `log`, its log (at `debug`) goes to that file.
-    pub fn start_logging(
-        dir: &std::path::Path,
+    /// It is waited for on tokio's blocking pool.
+    pub async fn start_logging(
+        dir: &Path,
         database_url: &str,
         extra: &[&str],
-        log: Option<&std::path::Path>,
+        log: Option<&Path>,
     ) -> Server {
-        use std::io::BufRead;
+        let server = Self::spawn(dir, database_url, extra, log);
+        off_runtime(move || server.until_listening()).await
+    }
+
+    /// [`Server::start_with`] for `#[test]` functions: waits on this thread.
+    pub fn start_blocking(dir: &Path, database_url: &str, extra: &[&str]) -> Server {
+        assert_outside_runtime("Server::start_with().await");
+        Self::spawn(dir, database_url, extra, None).until_listening()
+    }
+
+    /// The `serve` child, not yet listening (its address is still unknown).
+    fn spawn(dir: &Path, database_url: &str, extra: &[&str], log: Option<&Path>) -> Server {
         let stderr = match log {
             Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
             None => std::process::Stdio::inherit(),
         };
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                database_url,
-                "--key-file",
-            ])
-            .arg(dir.join("registry.key"))
-            .args(extra)
-            .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
-            .stdout(std::process::Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn consentry serve");
-        let stdout = child.stdout.take().expect("stdout");
+        let child = Bin::new([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+            "--key-file",
+        ])
+        .arg(dir.join("registry.key"))
+        .args(extra)
+        .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
+        .spawn(stderr);
+        Server {
+            child,
+            base: String::new(),
+            public_key: String::new(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Reads the child's stdout until it says where it listens (a panic
+    /// here drops, so kills, the child).
+    fn until_listening(mut self) -> Server {
+        use std::io::BufRead;
+        let stdout = self.child.stdout.take().expect("stdout");
         let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut public_key = String::new();
-        let base = loop {
+        loop {
             let line = lines
                 .next()
                 .expect("server exited before listening")
                 .expect("read stdout");
             if let Some(k) = line.strip_prefix("consentry registry public key: ") {
-                public_key = k.to_owned();
+                k.clone_into(&mut self.public_key);
             }
             if let Some(addr) = line.strip_prefix("listening on ") {
-                break addr.to_owned();
+                addr.clone_into(&mut self.base);
+                return self;
             }
-        };
-        Server {
-            child,
-            base,
-            public_key,
-            dir: dir.to_path_buf(),
         }
     }
 
@@ -634,31 +637,33 @@ impl Server {
 
     /// A dataset builder, registered through the CLI with `admin.key` of the
     /// server's folder: its key goes to `lab.key`; returns its public key.
-    pub fn create_lab(&self) -> String {
-        let lab = ok(&self.cli(&["keygen", "--out", "lab.key"]))
+    pub async fn create_lab(&self) -> String {
+        let lab = ok(&self.cli(&["keygen", "--out", "lab.key"]).await)
             .trim()
             .to_owned();
-        ok(&self.cli(&[
-            "builder",
-            "create",
-            "--admin-key",
-            "admin.key",
-            "--name",
-            "Lab",
-            "--key",
-            &lab,
-        ]));
+        ok(&self
+            .cli(&[
+                "builder",
+                "create",
+                "--admin-key",
+                "admin.key",
+                "--name",
+                "Lab",
+                "--key",
+                &lab,
+            ])
+            .await);
         lab
     }
 
-    /// Runs the CLI against this server.
-    pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .args(args)
+    /// Runs the CLI against this server, in the server's folder, without
+    /// blocking the runtime ([`Bin::run`]). The future borrows neither the
+    /// server nor `args`, so a closure may build the arguments and return it.
+    pub fn cli(&self, args: &[&str]) -> impl Future<Output = Output> + use<> {
+        Bin::new(args)
             .env("CONSENTRY_URL", &self.base)
             .current_dir(&self.dir)
-            .output()
-            .expect("run consentry")
+            .run()
     }
 }
 

@@ -58,22 +58,13 @@ async fn a_second_writer_is_refused_and_told_who_holds_the_database(backend: Bac
 async fn a_second_serve_process_is_refused(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
     let (url, _location) = server_database(backend, dir.path()).await;
-    let first = Server::start(dir.path(), &url);
+    let first = Server::start(dir.path(), &url).await;
     let other = tempfile::tempdir().expect("tmp");
-    let out = tokio::task::spawn_blocking({
-        let url = url.clone();
-        let key = other.path().join("registry.key");
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-                .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-                .arg("--key-file")
-                .arg(key)
-                .output()
-                .expect("run consentry serve")
-        }
-    })
-    .await
-    .expect("join");
+    let out = Bin::new(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .arg("--key-file")
+        .arg(other.path().join("registry.key"))
+        .run()
+        .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a second writer started: {err}");
     assert!(
@@ -93,7 +84,7 @@ async fn a_second_serve_process_is_refused(backend: Backend) {
     assert_eq!(info["checkpoint"]["size"], 0);
     // And once it is gone, another process takes over.
     drop(first);
-    let again = Server::start(dir.path(), &url);
+    let again = Server::start(dir.path(), &url).await;
     let client = consentry::client::Client::new(&again.base).expect("client");
     client.get_json("/v1/log").await.expect("serves");
 }

@@ -29,7 +29,8 @@ async fn mixed_traffic_gets_no_server_errors(backend: Backend) {
         dir.path(),
         &url,
         &["--admin-key", &admin.public_key().to_string()],
-    );
+    )
+    .await;
     let setup = loadgen::setup(&server.base, &admin, 4, 2_500)
         .await
         .expect("setup");
@@ -45,6 +46,7 @@ async fn mixed_traffic_gets_no_server_errors(backend: Backend) {
     assert_eq!(answered as u64, report.sent, "every request was answered");
     server
         .cli(&["audit", &server.base, "--quiet"])
+        .await
         .status
         .success()
         .then_some(())

@@ -1,7 +1,9 @@
 //! The integration suite: every endpoint through the real router, every
 //! storage test on SQLite and on PostgreSQL, the CLI through the binary.
 
+mod bin;
 mod helpers;
+mod raw_db;
 
 mod artists;
 mod audit;

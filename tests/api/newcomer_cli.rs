@@ -49,13 +49,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 }
 
 /// The binary in `dir`, against `url`, without a server of the test's.
-fn cli_at(dir: &Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(args)
-        .env("CONSENTRY_URL", url)
-        .current_dir(dir)
-        .output()
-        .expect("run consentry")
+fn cli_at(dir: &Path, url: &str, args: &[&str]) -> Bin {
+    Bin::new(args).env("CONSENTRY_URL", url).current_dir(dir)
 }
 
 /// Whether the key tools must be there (CI) or may be missing (a laptop).
@@ -75,10 +70,13 @@ async fn server_with_ana_and_lab(backend: Backend, d: &Path) -> (Server, Option<
     admin
         .write_new_file(&d.join("admin.key"))
         .expect("admin key");
-    let server = Server::start_with(d, &url, &["--admin-key", &admin.public_key().to_string()]);
-    ok(&server.cli(&["keygen", "--out", "ana.key"]));
-    ok(&server.cli(&["artist", "create", "--key", "ana.key", "--name", "Ana"]));
-    server.create_lab();
+    let server =
+        Server::start_with(d, &url, &["--admin-key", &admin.public_key().to_string()]).await;
+    ok(&server.cli(&["keygen", "--out", "ana.key"]).await);
+    ok(&server
+        .cli(&["artist", "create", "--key", "ana.key", "--name", "Ana"])
+        .await);
+    server.create_lab().await;
     (server, location)
 }
 
@@ -98,7 +96,7 @@ fn pem_der(pem: &str) -> Vec<u8> {
 fn keygen_writes_pkcs8_v1_that_openssl_reads() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
-    let out = cli_at(d, "http://127.0.0.1:9", &["keygen", "--out", "ana.key"]);
+    let out = cli_at(d, "http://127.0.0.1:9", &["keygen", "--out", "ana.key"]).run_blocking();
     let public = ok(&out).trim().to_owned();
     let pem = std::fs::read_to_string(d.join("ana.key")).expect("key");
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
@@ -139,13 +137,9 @@ fn keygen_writes_pkcs8_v1_that_openssl_reads() {
 fn python_cryptography_reads_keygen_output() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
-    let public = ok(&cli_at(
-        d,
-        "http://127.0.0.1:9",
-        &["keygen", "--out", "k.key"],
-    ))
-    .trim()
-    .to_owned();
+    let public = ok(&cli_at(d, "http://127.0.0.1:9", &["keygen", "--out", "k.key"]).run_blocking())
+        .trim()
+        .to_owned();
     let has_cryptography = Command::new("python3")
         .args(["-c", "import cryptography"])
         .output()
@@ -174,19 +168,17 @@ fn serve_on_a_busy_port_creates_nothing() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = busy.local_addr().expect("addr").to_string();
     let db = format!("sqlite://{}", d.join("registry.db").display());
-    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args([
-            "serve",
-            "--listen",
-            &addr,
-            "--database-url",
-            &db,
-            "--key-file",
-        ])
-        .arg(d.join("registry.key"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("serve");
+    let out = Bin::new([
+        "serve",
+        "--listen",
+        &addr,
+        "--database-url",
+        &db,
+        "--key-file",
+    ])
+    .arg(d.join("registry.key"))
+    .env("RUST_LOG", "warn")
+    .run_blocking();
     fails_with(&out, &format!("cannot listen on {addr}"));
     assert!(!d.join("registry.key").exists(), "no key file on failure");
     assert!(!d.join("registry.db").exists(), "no database on failure");
@@ -196,11 +188,8 @@ fn serve_on_a_busy_port_creates_nothing() {
 #[test]
 fn consent_spellings_are_documented() {
     let dir = tempfile::tempdir().expect("tmp");
-    let help = ok(&cli_at(
-        dir.path(),
-        "http://127.0.0.1:9",
-        &["register", "--help"],
-    ));
+    let help =
+        ok(&cli_at(dir.path(), "http://127.0.0.1:9", &["register", "--help"]).run_blocking());
     for spelling in ["allowed", "disallowed", "yes", "no", "train-ai", "tdm"] {
         assert!(help.contains(spelling), "`{spelling}` in: {help}");
     }
@@ -239,7 +228,7 @@ async fn register_twice_skips_unchanged_works(backend: Backend) {
         args.extend_from_slice(extra);
         server.cli(&args)
     };
-    let out = ok(&register(&[]));
+    let out = ok(&register(&[]).await);
     assert!(
         out.contains(
             "2 files, 2 distinct works; 2 statements recorded, 0 already recorded, 0 unchanged"
@@ -247,43 +236,49 @@ async fn register_twice_skips_unchanged_works(backend: Backend) {
         "{out}"
     );
     // `no` and `yes` are the documented spellings of disallowed and allowed.
-    let status = ok(&server.cli(&["status", "portfolio/harbour.png", "--json"]));
+    let status = ok(&server
+        .cli(&["status", "portfolio/harbour.png", "--json"])
+        .await);
     let v: Value = serde_json::from_str(&status).expect("json");
     assert_eq!(v["consent"]["train-ai"], "disallowed");
     assert_eq!(v["consent"]["search"], "allowed");
 
     // The same folder again: nothing new in the history or the log.
-    let size = |server: &Server| {
-        let out = ok(&server.cli(&["status", "portfolio/harbour.png", "--json"]));
+    async fn size(server: &Server) -> Option<usize> {
+        let out = ok(&server
+            .cli(&["status", "portfolio/harbour.png", "--json"])
+            .await);
         let v: Value = serde_json::from_str(&out).expect("json");
         v["history"].as_array().map(Vec::len)
-    };
-    let out = ok(&register(&[]));
+    }
+    let out = ok(&register(&[]).await);
     assert!(out.contains("0 statements recorded"), "{out}");
     assert!(out.contains("2 unchanged"), "{out}");
     assert!(out.contains("--force"), "{out}");
-    assert_eq!(size(&server), Some(1));
+    assert_eq!(size(&server).await, Some(1));
     // One work changed on disk is new; the other stays unchanged.
     write(d, "portfolio/new.png", b"a new piece");
-    let out = ok(&register(&[]));
+    let out = ok(&register(&[]).await);
     assert!(out.contains("1 statement recorded"), "{out}");
     assert!(out.contains("2 unchanged"), "{out}");
     // --force records them all again.
-    let out = ok(&register(&["--force"]));
+    let out = ok(&register(&["--force"]).await);
     assert!(out.contains("3 statements recorded"), "{out}");
     assert!(out.contains(", 0 unchanged"), "{out}");
-    assert_eq!(size(&server), Some(2));
+    assert_eq!(size(&server).await, Some(2));
 
     // A spelling outside the documented ones is refused and lists them.
     fails_with(
-        &server.cli(&[
-            "register",
-            "portfolio",
-            "--key",
-            "ana.key",
-            "--consent",
-            "train-ai=nope",
-        ]),
+        &server
+            .cli(&[
+                "register",
+                "portfolio",
+                "--key",
+                "ana.key",
+                "--consent",
+                "train-ai=nope",
+            ])
+            .await,
         "expected allowed or disallowed (or yes/y, no/n)",
     );
 }
@@ -294,55 +289,63 @@ async fn new_terms_replace_old_ones_out_loud_or_are_kept(backend: Backend) {
     let (server, _location) = server_with_ana_and_lab(backend, d).await;
     write(d, "portfolio/harbour.png", b"harbour at dusk");
     write(d, "portfolio/forest.jpg", b"forest study");
-    ok(&server.cli(&[
-        "register",
-        "portfolio",
-        "--key",
-        "ana.key",
-        "--consent",
-        "train-ai=disallowed,search=allowed",
-        "--attribution",
-        "Ana Example",
-    ]));
+    ok(&server
+        .cli(&[
+            "register",
+            "portfolio",
+            "--key",
+            "ana.key",
+            "--consent",
+            "train-ai=disallowed,search=allowed",
+            "--attribution",
+            "Ana Example",
+        ])
+        .await);
     // --keep-terms: search only, still credited.
-    let out = ok(&server.cli(&[
-        "register",
-        "portfolio/forest.jpg",
-        "--key",
-        "ana.key",
-        "--consent",
-        "search=allowed",
-        "--keep-terms",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "register",
+            "portfolio/forest.jpg",
+            "--key",
+            "ana.key",
+            "--consent",
+            "search=allowed",
+            "--keep-terms",
+        ])
+        .await);
     assert!(out.contains("1 statement recorded"), "{out}");
     assert!(out.contains("1 work kept its current terms"), "{out}");
     assert!(!out.contains("terms replaced"), "{out}");
-    let status = ok(&server.cli(&["status", "portfolio/forest.jpg"]));
+    let status = ok(&server.cli(&["status", "portfolio/forest.jpg"]).await);
     assert!(status.contains("attribution \"Ana Example\""), "{status}");
     assert!(status.contains("  2 statements in history"), "{status}");
-    let one = ok(&server.cli(&["status", "portfolio/harbour.png"]));
+    let one = ok(&server.cli(&["status", "portfolio/harbour.png"]).await);
     assert!(one.contains("  1 statement in history"), "{one}");
     // The same again is unchanged (the kept terms are the current ones).
-    let out = ok(&server.cli(&[
-        "register",
-        "portfolio/forest.jpg",
-        "--key",
-        "ana.key",
-        "--consent",
-        "search=allowed",
-        "--keep-terms",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "register",
+            "portfolio/forest.jpg",
+            "--key",
+            "ana.key",
+            "--consent",
+            "search=allowed",
+            "--keep-terms",
+        ])
+        .await);
     assert!(out.contains("1 unchanged"), "{out}");
 
     // The README's step 5: opting out drops the credit line, and says so.
-    let out = ok(&server.cli(&[
-        "register",
-        "portfolio/harbour.png",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-out",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "register",
+            "portfolio/harbour.png",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-out",
+        ])
+        .await);
     assert!(out.contains("1 statement recorded"), "{out}");
     assert!(
         out.contains("terms replaced: a new statement replaces the terms of the one before it; now none for 1 work"),
@@ -383,7 +386,10 @@ async fn sign_in_comes_first_and_says_what_is_wrong(backend: Backend) {
         ][..],
         &["register", "data", "--key", "ana.key"][..],
     ] {
-        let err = fails_with(&cli_at(d, &closed, args), "cannot reach the registry at");
+        let err = fails_with(
+            &cli_at(d, &closed, args).run().await,
+            "cannot reach the registry at",
+        );
         assert!(err.contains("--registry (or CONSENTRY_URL)"), "{err}");
         assert!(!err.contains("hashing") && !err.contains("hashed"), "{err}");
         assert!(!err.contains("artist create"), "{err}");
@@ -404,14 +410,14 @@ async fn sign_in_comes_first_and_says_what_is_wrong(backend: Backend) {
         ][..],
     ] {
         let err = fails_with(
-            &server.cli(args),
+            &server.cli(args).await,
             "is an artist's key, and this command needs a dataset builder's key",
         );
         assert!(!err.contains("hashed"), "{err}");
     }
     // A builder's key for register.
     fails_with(
-        &server.cli(&["register", "data", "--key", "lab.key"]),
+        &server.cli(&["register", "data", "--key", "lab.key"]).await,
         "is a dataset builder's key, and this command needs an artist's key",
     );
     // The registry's own message names the roles ("an artist's").
@@ -432,19 +438,21 @@ async fn sign_in_comes_first_and_says_what_is_wrong(backend: Backend) {
     );
 
     // An unknown key: the advice to register; a revoked key: revoked.
-    ok(&server.cli(&["keygen", "--out", "bo.key"]));
+    ok(&server.cli(&["keygen", "--out", "bo.key"]).await);
     fails_with(
-        &server.cli(&["register", "data", "--key", "bo.key"]),
+        &server.cli(&["register", "data", "--key", "bo.key"]).await,
         "no one holds this key",
     );
     fails_with(
-        &server.cli(&["register", "data", "--key", "bo.key"]),
+        &server.cli(&["register", "data", "--key", "bo.key"]).await,
         "consentry artist create",
     );
-    ok(&server.cli(&["keygen", "--out", "ana-2.key"]));
-    ok(&server.cli(&["key", "rotate", "--key", "ana.key", "--new", "ana-2.key"]));
+    ok(&server.cli(&["keygen", "--out", "ana-2.key"]).await);
+    ok(&server
+        .cli(&["key", "rotate", "--key", "ana.key", "--new", "ana-2.key"])
+        .await);
     let err = fails_with(
-        &server.cli(&["register", "data", "--key", "ana.key"]),
+        &server.cli(&["register", "data", "--key", "ana.key"]).await,
         "is revoked",
     );
     assert!(!err.contains("artist create"), "{err}");
@@ -460,11 +468,13 @@ async fn sign_in_comes_first_and_says_what_is_wrong(backend: Backend) {
         std::fs::write(d.join("v2.key"), pem.as_bytes()).expect("write");
         format!("ed25519:{}", hex::encode(sk.verifying_key().as_bytes()))
     };
-    let out = ok(&server.cli(&["artist", "create", "--key", "v2.key", "--name", "Vee"]));
+    let out = ok(&server
+        .cli(&["artist", "create", "--key", "v2.key", "--name", "Vee"])
+        .await);
     assert!(out.starts_with("registered artist "), "{out}");
-    let out = ok(&server.cli(&["register", "data", "--key", "v2.key"]));
+    let out = ok(&server.cli(&["register", "data", "--key", "v2.key"]).await);
     assert!(out.contains("1 statement recorded"), "{out}");
-    let status = ok(&server.cli(&["status", "data/a.png", "--json"]));
+    let status = ok(&server.cli(&["status", "data/a.png", "--json"]).await);
     assert!(status.contains(&v2), "{status}");
 }
 
@@ -472,17 +482,21 @@ async fn artist_create_says_the_name_was_not_changed(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
     let (server, _location) = server_with_ana_and_lab(backend, d).await;
-    let out = ok(&server.cli(&["artist", "create", "--key", "ana.key", "--name", "Ana"]));
+    let out = ok(&server
+        .cli(&["artist", "create", "--key", "ana.key", "--name", "Ana"])
+        .await);
     assert!(out.starts_with("already registered: artist "), "{out}");
     assert!(!out.contains("not changed"), "{out}");
-    let out = ok(&server.cli(&[
-        "artist",
-        "create",
-        "--key",
-        "ana.key",
-        "--name",
-        "Ana Renamed",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "artist",
+            "create",
+            "--key",
+            "ana.key",
+            "--name",
+            "Ana Renamed",
+        ])
+        .await);
     assert!(out.contains("as \"Ana\""), "{out}");
     assert!(
         out.contains("the name was not changed to \"Ana Renamed\""),
@@ -502,25 +516,29 @@ async fn paths_are_relative_to_the_file_written_and_receipts_are_never_overwritt
     let (server, _location) = server_with_ana_and_lab(backend, d).await;
     write(d, "data/a.png", b"aaa");
     write(d, "data/sub/c.png", b"ccc");
-    ok(&server.cli(&[
-        "register",
-        "data/sub/c.png",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-in",
-    ]));
+    ok(&server
+        .cli(&[
+            "register",
+            "data/sub/c.png",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-in",
+        ])
+        .await);
     std::fs::create_dir_all(d.join("out")).expect("mkdir");
 
     // One work: "1 work", not "1 works"; no receipt named: a new file.
-    let one = ok(&server.cli(&[
-        "check",
-        "data/sub",
-        "--purpose",
-        "search",
-        "--key",
-        "lab.key",
-    ]));
+    let one = ok(&server
+        .cli(&[
+            "check",
+            "data/sub",
+            "--purpose",
+            "search",
+            "--key",
+            "lab.key",
+        ])
+        .await);
     assert!(one.starts_with("1 work for search: 1 allowed"), "{one}");
     let receipts = |d: &Path| {
         let mut r: Vec<String> = std::fs::read_dir(d)
@@ -535,20 +553,22 @@ async fn paths_are_relative_to_the_file_written_and_receipts_are_never_overwritt
     assert!(one.contains(&receipts(d)[0]), "{one}");
 
     // Report and filtered manifest in out/: their paths are relative to out/.
-    let out = ok(&server.cli(&[
-        "filter",
-        "data",
-        "--purpose",
-        "search",
-        "--key",
-        "lab.key",
-        "--unknown",
-        "allow",
-        "--report",
-        "out/report.csv",
-        "--out",
-        "out/kept.csv",
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "filter",
+            "data",
+            "--purpose",
+            "search",
+            "--key",
+            "lab.key",
+            "--unknown",
+            "allow",
+            "--report",
+            "out/report.csv",
+            "--out",
+            "out/kept.csv",
+        ])
+        .await);
     assert!(out.contains("2 works for search"), "{out}");
     assert!(
         out.contains("kept 2 of 2 works (0 dropped) in out/kept.csv (1 file written)"),
@@ -566,16 +586,18 @@ async fn paths_are_relative_to_the_file_written_and_receipts_are_never_overwritt
     assert_eq!(receipts(d).len(), 2);
 
     // The filtered manifest reads back as a manifest input.
-    let again = ok(&server.cli(&[
-        "check",
-        "out/kept.csv",
-        "--purpose",
-        "search",
-        "--key",
-        "lab.key",
-        "--report",
-        "report.jsonl",
-    ]));
+    let again = ok(&server
+        .cli(&[
+            "check",
+            "out/kept.csv",
+            "--purpose",
+            "search",
+            "--key",
+            "lab.key",
+            "--report",
+            "report.jsonl",
+        ])
+        .await);
     assert!(
         again.contains("2 works for search: 1 allowed, 0 disallowed, 1 unknown"),
         "{again}"
@@ -591,16 +613,18 @@ async fn paths_are_relative_to_the_file_written_and_receipts_are_never_overwritt
     // A filtered manifest elsewhere would break its rows' relative paths.
     std::fs::create_dir_all(d.join("elsewhere")).expect("mkdir");
     fails_with(
-        &server.cli(&[
-            "filter",
-            "out/kept.csv",
-            "--purpose",
-            "search",
-            "--key",
-            "lab.key",
-            "--out",
-            "elsewhere/kept.csv",
-        ]),
+        &server
+            .cli(&[
+                "filter",
+                "out/kept.csv",
+                "--purpose",
+                "search",
+                "--key",
+                "lab.key",
+                "--out",
+                "elsewhere/kept.csv",
+            ])
+            .await,
         "write it in that folder",
     );
 }
@@ -612,42 +636,48 @@ async fn payout_warning_names_the_flagged_files(backend: Backend) {
     write(d, "data/harbour.png", b"harbour");
     write(d, "data/forest.jpg", b"forest");
     write(d, "data/stranger.png", b"nobody's");
-    ok(&server.cli(&[
-        "register",
-        "data/harbour.png",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-out",
-    ]));
-    ok(&server.cli(&[
-        "register",
-        "data/forest.jpg",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-in",
-    ]));
-    let out = server.cli(&[
-        "payout",
-        "report",
-        "data",
-        "--run-id",
-        "run-1",
-        "--purpose",
-        "search",
-        "--pool-minor",
-        "1000",
-        "--currency",
-        "EUR",
-        "--checked-at",
-        &consentry::domain::Timestamp::now().to_string(),
-        "--key",
-        "lab.key",
-        "--out",
-        "run-1.payout.json",
-        "--quiet",
-    ]);
+    ok(&server
+        .cli(&[
+            "register",
+            "data/harbour.png",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-out",
+        ])
+        .await);
+    ok(&server
+        .cli(&[
+            "register",
+            "data/forest.jpg",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-in",
+        ])
+        .await);
+    let out = server
+        .cli(&[
+            "payout",
+            "report",
+            "data",
+            "--run-id",
+            "run-1",
+            "--purpose",
+            "search",
+            "--pool-minor",
+            "1000",
+            "--currency",
+            "EUR",
+            "--checked-at",
+            &consentry::domain::Timestamp::now().to_string(),
+            "--key",
+            "lab.key",
+            "--out",
+            "run-1.payout.json",
+            "--quiet",
+        ])
+        .await;
     ok(&out);
     let err = stderr(&out);
     assert!(

@@ -56,7 +56,7 @@ async fn report_and_verify_payouts(backend: Backend) {
         .write_new_file(&d.join("admin.key"))
         .expect("admin key");
     let admin_arg = admin.public_key().to_string();
-    let mut server = Server::start_with(d, &url, &["--admin-key", &admin_arg]);
+    let mut server = Server::start_with(d, &url, &["--admin-key", &admin_arg]).await;
     std::fs::create_dir_all(d.join("data")).expect("mkdir");
     for (name, bytes) in [
         ("a.png", b"aaa"),
@@ -69,82 +69,96 @@ async fn report_and_verify_payouts(backend: Backend) {
     // Ana asks a revenue share for a and b; Ben a share with a 300.00 EUR
     // minimum and a 5.00 EUR flat fee for c; d is unknown.
     for (who, name) in [("ana", "Ana"), ("ben", "Ben")] {
-        ok(&server.cli(&["keygen", "--out", &format!("{who}.key")]));
-        ok(&server.cli(&[
-            "artist",
-            "create",
-            "--key",
-            &format!("{who}.key"),
-            "--name",
-            name,
-        ]));
+        ok(&server
+            .cli(&["keygen", "--out", &format!("{who}.key")])
+            .await);
+        ok(&server
+            .cli(&[
+                "artist",
+                "create",
+                "--key",
+                &format!("{who}.key"),
+                "--name",
+                name,
+            ])
+            .await);
     }
-    ok(&server.cli(&[
-        "register",
-        "data/a.png",
-        "data/b.png",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-in",
-        "--revenue-share",
-    ]));
-    ok(&server.cli(&[
-        "register",
-        "data/c.png",
-        "--key",
-        "ben.key",
-        "--consent",
-        "opt-in",
-        "--revenue-share",
-        "30000:EUR",
-        "--flat-fee",
-        "500:EUR",
-    ]));
-    server.create_lab();
+    ok(&server
+        .cli(&[
+            "register",
+            "data/a.png",
+            "data/b.png",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-in",
+            "--revenue-share",
+        ])
+        .await);
+    ok(&server
+        .cli(&[
+            "register",
+            "data/c.png",
+            "--key",
+            "ben.key",
+            "--consent",
+            "opt-in",
+            "--revenue-share",
+            "30000:EUR",
+            "--flat-fee",
+            "500:EUR",
+        ])
+        .await);
+    server.create_lab().await;
     // The lab checks its data and keeps the receipt; then Ana opts b out.
-    ok(&server.cli(&[
-        "check",
-        "data",
-        "--purpose",
-        "train-genai",
-        "--key",
-        "lab.key",
-        "--receipt",
-        "check.json",
-        "--quiet",
-    ]));
+    ok(&server
+        .cli(&[
+            "check",
+            "data",
+            "--purpose",
+            "train-genai",
+            "--key",
+            "lab.key",
+            "--receipt",
+            "check.json",
+            "--quiet",
+        ])
+        .await);
     let before_opt_out = Timestamp::now();
-    ok(&server.cli(&[
-        "register",
-        "data/b.png",
-        "--key",
-        "ana.key",
-        "--consent",
-        "opt-out",
-    ]));
+    ok(&server
+        .cli(&[
+            "register",
+            "data/b.png",
+            "--key",
+            "ana.key",
+            "--consent",
+            "opt-out",
+        ])
+        .await);
 
     // Run 1, with the receipt: consent as checked, b still allowed.
-    let out = server.cli(&[
-        "payout",
-        "report",
-        "data",
-        "--run-id",
-        "r1",
-        "--purpose",
-        "train-genai",
-        "--pool-minor",
-        "100000",
-        "--currency",
-        "EUR",
-        "--receipt",
-        "check.json",
-        "--key",
-        "lab.key",
-        "--out",
-        "r1.json",
-        "--quiet",
-    ]);
+    let out = server
+        .cli(&[
+            "payout",
+            "report",
+            "data",
+            "--run-id",
+            "r1",
+            "--purpose",
+            "train-genai",
+            "--pool-minor",
+            "100000",
+            "--currency",
+            "EUR",
+            "--receipt",
+            "check.json",
+            "--key",
+            "lab.key",
+            "--out",
+            "r1.json",
+            "--quiet",
+        ])
+        .await;
     let stdout = ok(&out);
     assert!(stdout.contains("4 works"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -161,26 +175,28 @@ async fn report_and_verify_payouts(backend: Backend) {
     assert_eq!(p1["totals"]["flat_fees"]["EUR"], 500);
 
     // Run 2, checked now: b is disallowed, flagged, and Ben's minimum binds.
-    let out = server.cli(&[
-        "payout",
-        "report",
-        "data",
-        "--run-id",
-        "r2",
-        "--purpose",
-        "train-genai",
-        "--pool-minor",
-        "50000",
-        "--currency",
-        "EUR",
-        "--checked-at",
-        &Timestamp::now().to_string(),
-        "--key",
-        "lab.key",
-        "--out",
-        "r2.json",
-        "--quiet",
-    ]);
+    let out = server
+        .cli(&[
+            "payout",
+            "report",
+            "data",
+            "--run-id",
+            "r2",
+            "--purpose",
+            "train-genai",
+            "--pool-minor",
+            "50000",
+            "--currency",
+            "EUR",
+            "--checked-at",
+            &Timestamp::now().to_string(),
+            "--key",
+            "lab.key",
+            "--out",
+            "r2.json",
+            "--quiet",
+        ])
+        .await;
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("1 work was disallowed and 1 unknown for train-genai"));
@@ -196,18 +212,22 @@ async fn report_and_verify_payouts(backend: Backend) {
         .as_str()
         .expect("key")
         .to_owned();
-    let out = ok(&server.cli(&["payout", "verify", "r1.json", "--verifier-key", &vkey]));
+    let out = ok(&server
+        .cli(&["payout", "verify", "r1.json", "--verifier-key", &vkey])
+        .await);
     assert!(out.contains("ok: statement"), "{out}");
     for file in ["r1.json", "r2.json"] {
-        let out = ok(&server.cli(&[
-            "payout",
-            "verify",
-            file,
-            "--verifier-key",
-            &vkey,
-            "--log",
-            &server.base,
-        ]));
+        let out = ok(&server
+            .cli(&[
+                "payout",
+                "verify",
+                file,
+                "--verifier-key",
+                &vkey,
+                "--log",
+                &server.base,
+            ])
+            .await);
         assert!(
             out.contains("ok: the log records the statement at entry"),
             "{out}"
@@ -220,17 +240,19 @@ async fn report_and_verify_payouts(backend: Backend) {
     // After a restart (the consent index is rebuilt from a log holding
     // payout records), by id.
     server.kill9();
-    let server = Server::start_with(d, &url, &["--admin-key", &admin_arg]);
+    let server = Server::start_with(d, &url, &["--admin-key", &admin_arg]).await;
     let id = r1["statement_id"].as_str().expect("id");
-    let out = ok(&server.cli(&[
-        "payout",
-        "verify",
-        id,
-        "--verifier-key",
-        &vkey,
-        "--log",
-        &server.base,
-    ]));
+    let out = ok(&server
+        .cli(&[
+            "payout",
+            "verify",
+            id,
+            "--verifier-key",
+            &vkey,
+            "--log",
+            &server.base,
+        ])
+        .await);
     assert!(out.contains("matches the statement"), "{out}");
 
     let registry = SecretKey::load(&d.join("registry.key")).expect("registry key");
@@ -246,15 +268,17 @@ async fn report_and_verify_payouts(backend: Backend) {
     artists[1]["revenue_share"] = Value::from(second - 1);
     write_signed(&d.join("altered.json"), &altered, &registry);
     let err = fails(
-        &server.cli(&[
-            "payout",
-            "verify",
-            "altered.json",
-            "--verifier-key",
-            &vkey,
-            "--log",
-            &server.base,
-        ]),
+        &server
+            .cli(&[
+                "payout",
+                "verify",
+                "altered.json",
+                "--verifier-key",
+                &vkey,
+                "--log",
+                &server.base,
+            ])
+            .await,
         "the statement differs from the payout the log gives",
     );
     assert!(err.contains("revenue share"), "{err}");
@@ -264,7 +288,9 @@ async fn report_and_verify_payouts(backend: Backend) {
     env["payload"] = Value::from(B64.encode(serde_json::to_vec(&altered).expect("json")));
     std::fs::write(d.join("unsigned.json"), env.to_string()).expect("write");
     fails(
-        &server.cli(&["payout", "verify", "unsigned.json", "--verifier-key", &vkey]),
+        &server
+            .cli(&["payout", "verify", "unsigned.json", "--verifier-key", &vkey])
+            .await,
         "the statement is not valid",
     );
     // The wrong date: run 2's payout (b disallowed) presented as computed
@@ -274,15 +300,17 @@ async fn report_and_verify_payouts(backend: Backend) {
     wrong_date["view"]["as_of"] = Value::from(before_opt_out.to_string());
     write_signed(&d.join("wrong-date.json"), &wrong_date, &registry);
     let err = fails(
-        &server.cli(&[
-            "payout",
-            "verify",
-            "wrong-date.json",
-            "--verifier-key",
-            &vkey,
-            "--log",
-            &server.base,
-        ]),
+        &server
+            .cli(&[
+                "payout",
+                "verify",
+                "wrong-date.json",
+                "--verifier-key",
+                &vkey,
+                "--log",
+                &server.base,
+            ])
+            .await,
         "the statement differs from the payout the log gives",
     );
     assert!(err.contains("excluded works differ"), "{err}");
@@ -291,15 +319,17 @@ async fn report_and_verify_payouts(backend: Backend) {
     unlogged["run_id"] = Value::from("r9");
     write_signed(&d.join("unlogged.json"), &unlogged, &registry);
     let err = fails(
-        &server.cli(&[
-            "payout",
-            "verify",
-            "unlogged.json",
-            "--verifier-key",
-            &vkey,
-            "--log",
-            &server.base,
-        ]),
+        &server
+            .cli(&[
+                "payout",
+                "verify",
+                "unlogged.json",
+                "--verifier-key",
+                &vkey,
+                "--log",
+                &server.base,
+            ])
+            .await,
         "is not in the log",
     );
     assert!(!err.contains("differs"), "{err}");
@@ -310,7 +340,9 @@ async fn report_and_verify_payouts(backend: Backend) {
         &SecretKey::generate(),
     );
     fails(
-        &server.cli(&["payout", "verify", "foreign.json", "--verifier-key", &vkey]),
+        &server
+            .cli(&["payout", "verify", "foreign.json", "--verifier-key", &vkey])
+            .await,
         "not signed by the log's key",
     );
 }

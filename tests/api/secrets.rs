@@ -23,7 +23,8 @@ async fn secrets_never_reach_the_log(backend: Backend) {
         &url,
         &["--admin-key", &admin.public_key().to_string()],
         Some(&log),
-    );
+    )
+    .await;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut secrets: Vec<String> = Vec::new();
 

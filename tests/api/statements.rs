@@ -71,6 +71,7 @@ async fn opt_out_is_recorded_and_readable(app: TestApp) {
     let d = app.get(&format!("/v1/documents/{id}")).await;
     d.assert_status(200);
     assert_eq!(d.body["kind"], "statement");
+    app.assert_log_verifies().await;
 }
 
 async fn later_statement_supersedes_and_history_is_kept(app: TestApp) {
@@ -107,6 +108,7 @@ async fn later_statement_supersedes_and_history_is_kept(app: TestApp) {
     assert_eq!(history[0]["superseded"], true);
     assert_eq!(history[1]["status"], "current");
     assert_eq!(v.body["claimants"].as_array().map(Vec::len), Some(1));
+    app.assert_log_verifies().await;
 }
 
 async fn identical_resubmission_is_idempotent(app: TestApp) {
@@ -129,6 +131,7 @@ async fn identical_resubmission_is_idempotent(app: TestApp) {
     );
     assert_eq!(again.body["accepted"][0]["status"], "duplicate");
     assert_eq!(app.counts().await, before);
+    app.assert_log_verifies().await;
 }
 
 async fn replayed_older_statement_is_refused(app: TestApp) {
@@ -150,6 +153,7 @@ async fn replayed_older_statement_is_refused(app: TestApp) {
     assert_eq!(r.body["errors"][0]["index"], 0);
     assert_eq!(app.counts().await, before);
     assert_eq!(app.work(&w).await.body["consent"]["train-ai"], "disallowed");
+    app.assert_log_verifies().await;
 }
 
 async fn competing_claim_marks_dispute_most_restrictive_wins(app: TestApp) {
@@ -183,6 +187,7 @@ async fn competing_claim_marks_dispute_most_restrictive_wins(app: TestApp) {
     assert_eq!(v.body["consent"]["train-genai"], "disallowed");
     assert_eq!(v.body["consent"]["search"], "allowed");
     assert_eq!(v.body["consent"]["ai-use"], "allowed");
+    app.assert_log_verifies().await;
 }
 
 async fn batch_of_ten_thousand_is_accepted(app: TestApp) {
@@ -219,6 +224,7 @@ async fn batch_of_ten_thousand_is_accepted(app: TestApp) {
         .await;
     r.assert_status(201);
     assert_eq!(app.counts().await.statement_works, 10_500);
+    app.assert_log_verifies().await;
 }
 
 async fn multi_work_statement_with_terms(app: TestApp) {
@@ -261,6 +267,7 @@ async fn multi_work_statement_with_terms(app: TestApp) {
         v.body["history"][0]["work"]["published_at"],
         "2021-05-01T00:00:00Z"
     );
+    app.assert_log_verifies().await;
 }
 
 async fn bad_statements_are_refused_and_change_nothing(app: TestApp) {
@@ -405,6 +412,7 @@ async fn bad_statements_are_refused_and_change_nothing(app: TestApp) {
     .assert_problem(400, "empty-batch");
 
     assert_eq!(app.counts().await, before, "nothing stored");
+    app.assert_log_verifies().await;
 }
 
 async fn one_bad_item_refuses_the_whole_batch(app: TestApp) {
@@ -425,6 +433,7 @@ async fn one_bad_item_refuses_the_whole_batch(app: TestApp) {
         "urn:consentry:problem:bad-signature"
     );
     assert_eq!(app.counts().await, before);
+    app.assert_log_verifies().await;
 }
 
 async fn statement_auth_is_enforced(app: TestApp) {
@@ -468,6 +477,7 @@ async fn statement_auth_is_enforced(app: TestApp) {
     let mut after = app.counts().await;
     after.builders -= 1;
     assert_eq!(after, before);
+    app.assert_log_verifies().await;
 }
 
 async fn work_lookup_errors(app: TestApp) {
@@ -533,6 +543,7 @@ async fn oversized_and_too_many(app: TestApp) {
     .await
     .assert_problem(413, "payload-too-large");
     assert_eq!(app.counts().await, before);
+    app.assert_log_verifies().await;
 }
 
 async fn late_failure_in_a_large_batch_rolls_back_everything(app: TestApp) {
@@ -585,6 +596,7 @@ async fn late_failure_in_a_large_batch_rolls_back_everything(app: TestApp) {
         .collect();
     assert!(seqs.iter().all(|s| *s > 0));
     assert_eq!(app.counts().await.documents, before.documents + 2_499);
+    app.assert_log_verifies().await;
 }
 
 fn envs_work(envs: &[consentry::crypto::Envelope], i: usize) -> consentry::domain::ContentHash {

@@ -8,6 +8,8 @@ use consentry::domain::Timestamp;
 use consentry::stats::{analyze, default_events, ols4, trend, Bucket, EventDate, Options};
 use time::{Date, Month};
 
+use crate::bin::Bin;
+
 fn close(a: f64, b: f64) {
     assert!(
         (a - b).abs() <= 1e-9 * b.abs().max(1.0),
@@ -280,13 +282,6 @@ fn weeks_and_quarters_and_bad_options() {
     assert!(r.series[0].events[0].note.is_some());
 }
 
-fn cli(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(args)
-        .output()
-        .expect("run consentry")
-}
-
 #[test]
 fn consentry_stats_gives_the_engines_numbers_and_a_chart() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -316,7 +311,7 @@ fn consentry_stats_gives_the_engines_numbers_and_a_chart() {
     let json = d.join("a.json");
     let svg = d.join("chart.svg");
     let counts = d.join("counts.csv");
-    let out = cli(&[
+    let out = Bin::new([
         "stats",
         "--input",
         d.join("uploads.csv").to_str().expect("path"),
@@ -330,7 +325,8 @@ fn consentry_stats_gives_the_engines_numbers_and_a_chart() {
         svg.to_str().expect("path"),
         "--csv",
         counts.to_str().expect("path"),
-    ]);
+    ])
+    .run_blocking();
     assert!(
         out.status.success(),
         "{}",
@@ -380,7 +376,7 @@ fn consentry_stats_gives_the_engines_numbers_and_a_chart() {
         r#"{"category":"danbooru","tag_string_artist":"ben other","date":"2022-05-01 00:00:00"}"#,
     )
     .expect("write");
-    let out = cli(&["stats", "--input", g.to_str().expect("path")]);
+    let out = Bin::new(["stats", "--input", g.to_str().expect("path")]).run_blocking();
     assert!(
         out.status.success(),
         "{}",
@@ -401,28 +397,31 @@ fn consentry_stats_gives_the_engines_numbers_and_a_chart() {
         "artist,timestamp\nana,2021-01-01\nben,yesterday\n",
     )
     .expect("write");
-    let out = cli(&[
+    let out = Bin::new([
         "stats",
         "--input",
         d.join("bad.csv").to_str().expect("path"),
-    ]);
+    ])
+    .run_blocking();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3") && err.contains("yesterday"), "{err}");
-    let out = cli(&[
+    let out = Bin::new([
         "stats",
         "--input",
         d.join("uploads.csv").to_str().expect("path"),
         "--bucket",
         "fortnight",
-    ]);
+    ])
+    .run_blocking();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown bucket `fortnight`"));
-    let out = cli(&[
+    let out = Bin::new([
         "stats",
         "--input",
         d.join("uploads.csv").to_str().expect("path"),
         "--cutoff",
         "2030-01-01",
-    ]);
+    ])
+    .run_blocking();
     assert!(String::from_utf8_lossy(&out.stderr).contains("outside the range"));
 }

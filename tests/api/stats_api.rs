@@ -155,8 +155,7 @@ async fn stats_from_the_registry_match_the_engine(app: TestApp) {
         csv.push_str(&format!("{a},{t}\n"));
     }
     std::fs::write(dir.path().join("u.csv"), csv).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["stats", "--input"])
+    let out = Bin::new(["stats", "--input"])
         .arg(dir.path().join("u.csv"))
         .args([
             "--from",
@@ -166,8 +165,8 @@ async fn stats_from_the_registry_match_the_engine(app: TestApp) {
             "--cutoff",
             "2022-01-01",
         ])
-        .output()
-        .expect("run");
+        .run()
+        .await;
     assert!(
         out.status.success(),
         "{}",

@@ -21,30 +21,6 @@ fn doc(id: &str, kind: DocumentKind, artist: &str, at: i64) -> Document {
     }
 }
 
-async fn raw_sql(location: &Location, sql: &str) -> Result<u64, sqlx::Error> {
-    match location {
-        Location::Sqlite { url, .. } => {
-            let pool = sqlx::SqlitePool::connect(url).await?;
-            let r = sqlx::query(sql)
-                .execute(&pool)
-                .await
-                .map(|r| r.rows_affected());
-            pool.close().await;
-            r
-        }
-        Location::Postgres { schema } => {
-            let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-            let pool = sqlx::PgPool::connect(&url).await?;
-            let r = sqlx::query(sql)
-                .execute(&pool)
-                .await
-                .map(|r| r.rows_affected());
-            pool.close().await;
-            r
-        }
-    }
-}
-
 async fn storage_story(backend: Backend) {
     let (store, location) = open_store(backend).await;
     assert_eq!(
@@ -221,6 +197,7 @@ async fn storage_story(backend: Backend) {
     );
 
     // 4. History is append-only, whatever SQL is sent.
+    let db = RawDb::open(&location).await;
     for sql in [
         "update documents set payload = x'00' where seq = 1",
         "delete from documents where seq = 2",
@@ -232,8 +209,9 @@ async fn storage_story(backend: Backend) {
         } else {
             sql.to_owned()
         };
-        assert!(raw_sql(&location, &sql).await.is_err(), "{sql} must fail");
+        assert!(db.execute(&sql).await.is_err(), "{sql} must fail");
     }
+    db.close().await;
     let after = store.counts().await.expect("counts");
     assert_eq!((after.documents, after.statement_works), (4, 3));
 

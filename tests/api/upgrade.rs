@@ -8,6 +8,7 @@ use std::sync::Arc;
 use consentry::store::{self, Store};
 
 use crate::helpers::*;
+use crate::raw_db::create_postgres_schema;
 
 crate::both_backends_raw!(upgrade_to_payouts_keeps_history);
 
@@ -40,60 +41,44 @@ fn old_migrations(backend: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `sql` as the backend at `location` spells it: bytea literals are
+/// `'\x..'` on PostgreSQL.
+fn spelled_for(location: &Location, sql: &str) -> String {
+    match location {
+        Location::Sqlite { .. } => sql.to_owned(),
+        Location::Postgres { .. } => sql.replace("X'", "'\\x"),
+    }
+}
+
 async fn upgrade_to_payouts_keeps_history(backend: Backend) {
-    let (store, location): (Arc<dyn Store>, Location) = match backend {
+    let location = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("tmp");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
-            sqlx::query("pragma foreign_keys = on")
-                .execute(&pool)
-                .await
-                .expect("pragma");
-            let old = old_migrations("sqlite");
-            sqlx::migrate::Migrator::new(old.path())
-                .await
-                .expect("migrator")
-                .run(&pool)
-                .await
-                .expect("old migrations");
-            for sql in OLD_ROWS {
-                sqlx::query(sql).execute(&pool).await.expect(sql);
-            }
-            pool.close().await;
-            let s = store::open(&url).await.expect("upgrade");
-            (s, Location::Sqlite { _dir: dir, url })
+            Location::Sqlite { _dir: dir, url }
         }
-        Backend::Postgres => {
-            let schema = format!("t_{}", random_hex(8));
-            let admin = sqlx::PgPool::connect(&postgres_url())
+        Backend::Postgres => Location::Postgres {
+            schema: create_postgres_schema().await,
+        },
+    };
+    let old = old_migrations(match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    });
+    let db = RawDb::open(&location).await;
+    db.migrate(old.path()).await;
+    for sql in OLD_ROWS {
+        let sql = spelled_for(&location, sql);
+        db.execute(&sql).await.expect(&sql);
+    }
+    db.close().await;
+    let store: Arc<dyn Store> = match &location {
+        Location::Sqlite { url, .. } => store::open(url).await.expect("upgrade"),
+        Location::Postgres { schema } => Arc::new(
+            store::postgres::PgStore::open_in_schema(&postgres_url(), schema)
                 .await
-                .expect("postgres");
-            sqlx::query(&format!("create schema \"{schema}\""))
-                .execute(&admin)
-                .await
-                .expect("schema");
-            admin.close().await;
-            let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-            let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
-            let old = old_migrations("postgres");
-            sqlx::migrate::Migrator::new(old.path())
-                .await
-                .expect("migrator")
-                .run(&pool)
-                .await
-                .expect("old migrations");
-            for sql in OLD_ROWS {
-                // bytea literals are '\x..' on PostgreSQL
-                let sql = sql.replace("X'", "'\\x");
-                sqlx::query(&sql).execute(&pool).await.expect(&sql);
-            }
-            pool.close().await;
-            let s = store::postgres::PgStore::open_in_schema(&postgres_url(), &schema)
-                .await
-                .expect("upgrade");
-            (Arc::new(s), Location::Postgres { schema })
-        }
+                .expect("upgrade"),
+        ),
     };
     let counts = store.counts().await.expect("counts");
     assert_eq!(
@@ -138,46 +123,17 @@ async fn upgrade_to_payouts_keeps_history(backend: Backend) {
     if backend == Backend::Sqlite {
         checks.push(("pragma foreign_key_check", true));
     }
+    let db = RawDb::open(&location).await;
     for (sql, succeeds) in checks {
-        let r = run(&location, sql).await;
+        let r = db.execute(&spelled_for(&location, sql)).await;
         assert_eq!(r.is_ok(), succeeds, "{sql}: {r:?}");
     }
-    if let Location::Sqlite { url, .. } = &location {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
-        let dangling: Vec<(String,)> =
-            sqlx::query_as("select \"table\" from pragma_foreign_key_check")
-                .fetch_all(&pool)
-                .await
-                .expect("foreign key check");
+    if backend == Backend::Sqlite {
+        let dangling = db
+            .text_column("select \"table\" from pragma_foreign_key_check")
+            .await
+            .expect("foreign key check");
         assert!(dangling.is_empty(), "dangling references: {dangling:?}");
-        pool.close().await;
     }
-}
-
-async fn run(location: &Location, sql: &str) -> Result<u64, sqlx::Error> {
-    match location {
-        Location::Sqlite { url, .. } => {
-            let pool = sqlx::SqlitePool::connect(url).await?;
-            sqlx::query("pragma foreign_keys = on")
-                .execute(&pool)
-                .await?;
-            let r = sqlx::query(sql)
-                .execute(&pool)
-                .await
-                .map(|r| r.rows_affected());
-            pool.close().await;
-            r
-        }
-        Location::Postgres { schema } => {
-            let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-            let pool = sqlx::PgPool::connect(&url).await?;
-            let sql = sql.replace("X'", "'\\x");
-            let r = sqlx::query(&sql)
-                .execute(&pool)
-                .await
-                .map(|r| r.rows_affected());
-            pool.close().await;
-            r
-        }
-    }
+    db.close().await;
 }

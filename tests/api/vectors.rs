@@ -3,6 +3,8 @@
 use consentry::crypto::{Envelope, EnvelopeSignature};
 use serde_json::Value;
 
+use crate::bin::Bin;
+
 fn vectors() -> Vec<Value> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -77,11 +79,7 @@ fn vectors_file_is_what_the_generator_writes() {
 }
 
 fn consentry_vectors(out: &std::path::Path) {
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["vectors", "--out"])
-        .arg(out)
-        .output()
-        .expect("run consentry");
+    let status = Bin::new(["vectors", "--out"]).arg(out).run_blocking();
     assert!(
         status.status.success(),
         "{}",
