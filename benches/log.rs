@@ -246,7 +246,7 @@ async fn bench_proofs(backend: &str) -> anyhow::Result<()> {
     for k in 0..samples {
         let index = pick(size);
         let t = Instant::now();
-        let p = log.inclusion(store.as_ref(), index, size).await?;
+        let p = log.reader(store.as_ref()).inclusion(index, size).await?;
         inclusion.push(t.elapsed());
         if k % 100 == 0 {
             let leaf = leaf_hash(&index.to_be_bytes());
@@ -258,10 +258,10 @@ async fn bench_proofs(backend: &str) -> anyhow::Result<()> {
     for k in 0..samples {
         let old = 1 + pick(size - 1);
         let t = Instant::now();
-        let path = log.consistency(store.as_ref(), old, size).await?;
+        let path = log.reader(store.as_ref()).consistency(old, size).await?;
         consistency.push(t.elapsed());
         if k % 100 == 0 {
-            let old_root = log.root(store.as_ref(), old).await?;
+            let old_root = log.reader(store.as_ref()).root(old).await?;
             verify_consistency(old, size, &old_root, &root, &path)?;
         }
     }

@@ -21,6 +21,7 @@ use std::hash::{BuildHasher, RandomState};
 use hashbrown::HashTable;
 
 use crate::domain::claims::{resolve, Claim};
+use crate::domain::documents::ValidStatement;
 use crate::domain::keys::{key_changes, KeyChange};
 use crate::domain::{
     ArtistRegistration, Category, ConsentSet, ContentHash, KeyEvent, Preference, Statement,
@@ -204,7 +205,8 @@ fn key_bytes(text: &str) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
-/// Parses one document's payload for the index.
+/// Parses one document's payload for the index (at start-up, and where a
+/// log is replayed from its entries).
 ///
 /// # Errors
 /// When the payload does not parse as its kind.
@@ -212,29 +214,49 @@ pub fn parse(kind: EntryKind, payload: &[u8]) -> Result<Parsed, String> {
     match kind {
         EntryKind::Artist => {
             let reg = ArtistRegistration::parse(payload).map_err(|e| e.to_string())?;
-            Ok(Parsed::Artist {
-                id: crate::domain::ids::artist_id(payload),
-                key: key_bytes(&reg.key)?,
-                display_name: reg.display_name,
-            })
+            Parsed::artist(crate::domain::ids::artist_id(payload), reg)
         }
         EntryKind::KeyEvent => Ok(Parsed::KeyEvent(
             KeyEvent::parse(payload).map_err(|e| e.to_string())?,
         )),
         EntryKind::Statement => {
             let valid = Statement::parse(payload).map_err(|e| e.to_string())?;
-            let s = valid.statement;
-            Ok(Parsed::Statement {
-                id: crate::domain::ids::document_digest(payload),
-                key: key_bytes(&s.key)?,
-                issued_at: s.issued_at,
-                consent: valid.consent,
-                works: s.works.iter().map(|w| w.hash).collect(),
-                published: s.works.iter().map(|w| w.published_at).collect(),
-                terms: serde_json::to_value(&s.terms).map_err(|e| e.to_string())?,
-            })
+            Parsed::statement(crate::domain::ids::document_digest(payload), &valid)
         }
         EntryKind::Payout => Ok(Parsed::Payout),
+    }
+}
+
+impl Parsed {
+    /// The index record of the registration of artist `id`.
+    ///
+    /// # Errors
+    /// When its key is not `ed25519:<hex>`.
+    pub fn artist(id: String, reg: ArtistRegistration) -> Result<Self, String> {
+        Ok(Parsed::Artist {
+            id,
+            key: key_bytes(&reg.key)?,
+            display_name: reg.display_name,
+        })
+    }
+
+    /// The index record of the statement whose id is `id` (the bytes of
+    /// its document id): built from the statement the registry verified,
+    /// without parsing its payload again.
+    ///
+    /// # Errors
+    /// When its key is not `ed25519:<hex>`.
+    pub fn statement(id: [u8; 32], valid: &ValidStatement) -> Result<Self, String> {
+        let s = &valid.statement;
+        Ok(Parsed::Statement {
+            id,
+            key: key_bytes(&s.key)?,
+            issued_at: s.issued_at,
+            consent: valid.consent,
+            works: s.works.iter().map(|w| w.hash).collect(),
+            published: s.works.iter().map(|w| w.published_at).collect(),
+            terms: serde_json::to_value(&s.terms).map_err(|e| e.to_string())?,
+        })
     }
 }
 

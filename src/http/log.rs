@@ -60,8 +60,8 @@ fn respond(content_type: &'static str, cache: &'static str, body: impl IntoRespo
 async fn latest(state: &AppState) -> ApiResult<CheckpointRecord> {
     state
         .registry
-        .log()
-        .latest(state.registry.store().as_ref())
+        .log_reader()
+        .latest()
         .await
         .map_err(log_error)
 }
@@ -139,24 +139,19 @@ async fn entries(
     }
     let start = position(q.start, "start")?.unwrap_or(0);
     let cp = latest(&state).await?;
-    let store = state.registry.store();
     let available = cp.size.saturating_sub(start).min(u64::from(limit));
     let docs = if available == 0 {
         Vec::new()
     } else {
-        store
-            .documents_from(start, u32::try_from(available).unwrap_or(limit))
+        state
+            .registry
+            .log_reader()
+            .entries(start, u32::try_from(available).unwrap_or(limit))
             .await
-            .map_err(RegistryError::from)?
+            .map_err(log_error)?
     };
-    let entries = state
-        .registry
-        .log()
-        .checked_entries(store.as_ref(), &docs)
-        .await
-        .map_err(log_error)?;
     let mut out = Vec::with_capacity(docs.len());
-    for (d, entry) in docs.iter().zip(entries) {
+    for (d, entry) in docs {
         out.push(json!({
             "index": d.seq,
             "kind": d.doc.kind.as_str(),
@@ -211,15 +206,15 @@ async fn inclusion(
     let cp = latest(&state).await?;
     let size = given_size.unwrap_or(cp.size);
     check_size(size, cp.size, "tree_size")?;
-    let store = state.registry.store();
+    let reader = state.registry.log_reader();
     let index = match (given_index, q.leaf_hash.as_deref()) {
         (Some(i), None) => i,
         (None, Some(h)) => {
             let leaf = parse_hash_hex(h)?;
-            store
+            reader
                 .leaf_index(&leaf)
                 .await
-                .map_err(RegistryError::from)?
+                .map_err(log_error)?
                 .ok_or_else(|| ApiError::not_found(format!("no entry has leaf hash {h}")))?
         }
         _ => {
@@ -238,12 +233,7 @@ async fn inclusion(
             format!("entry {index} is not in a tree of {size} entries"),
         ));
     }
-    let p = state
-        .registry
-        .log()
-        .inclusion(store.as_ref(), index, size)
-        .await
-        .map_err(log_error)?;
+    let p = reader.inclusion(index, size).await.map_err(log_error)?;
     Ok(Json(json!({
         "index": p.index,
         "tree_size": p.tree_size,
@@ -280,14 +270,10 @@ async fn consistency(
             format!("old_size is 1 to new_size ({new})"),
         ));
     }
-    let log = state.registry.log();
-    let store = state.registry.store().as_ref();
-    let path = log
-        .consistency(store, q.old_size, new)
-        .await
-        .map_err(log_error)?;
-    let old_root = log.root(store, q.old_size).await.map_err(log_error)?;
-    let new_root = log.root(store, new).await.map_err(log_error)?;
+    let log = state.registry.log_reader();
+    let path = log.consistency(q.old_size, new).await.map_err(log_error)?;
+    let old_root = log.root(q.old_size).await.map_err(log_error)?;
+    let new_root = log.root(new).await.map_err(log_error)?;
     Ok(Json(json!({
         "old_size": q.old_size,
         "new_size": new,
@@ -305,8 +291,8 @@ async fn receipt(
     position(Some(index), "index")?;
     let body = state
         .registry
-        .log()
-        .receipt(state.registry.store().as_ref(), index)
+        .log_reader()
+        .receipt(index)
         .await
         .map_err(log_error)?
         .ok_or_else(|| ApiError::not_found(format!("no log entry {index}")))?;
@@ -320,12 +306,11 @@ async fn tile(
 ) -> ApiResult<Response> {
     let tile =
         TileRef::parse(&path).map_err(|e| ApiError::not_found(format!("no tile {path}: {e}")))?;
-    let log = state.registry.log();
-    let store = state.registry.store().as_ref();
+    let log = state.registry.log_reader();
     let body = if tile.level.is_some() {
-        log.hash_tile(store, tile).await
+        log.hash_tile(tile).await
     } else {
-        log.entry_bundle(store, tile).await
+        log.entry_bundle(tile).await
     }
     .map_err(log_error)?
     .ok_or_else(|| ApiError::not_found(format!("tile {path} is not in the log yet")))?;

@@ -25,7 +25,7 @@ pub fn routes() -> Routes {
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "backend": state.registry.store().backend() }))
+    Json(json!({ "status": "ok", "backend": state.registry.backend() }))
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -221,8 +221,7 @@ async fn list_runs(
     let limit = page.limit()?;
     let runs = state
         .registry
-        .store()
-        .builder_payouts(&user.subject, page.after()?, limit)
+        .builder_runs(&user.subject, page.after()?, limit)
         .await
         .map_err(RegistryError::from)?;
     let next = next_after(limit, runs.last().map(|r| r.record_seq), runs.len());
@@ -251,8 +250,7 @@ async fn get_payout(
     check_hex64(&statement_id, "a statement id")?;
     let row = state
         .registry
-        .store()
-        .payout(&statement_id)
+        .payout_statement(&statement_id)
         .await
         .map_err(RegistryError::from)?
         .ok_or_else(|| ApiError::not_found(format!("no payout statement {statement_id}")))?;
@@ -291,8 +289,7 @@ async fn artist_payouts(
     let limit = page.limit()?;
     let lines = state
         .registry
-        .store()
-        .artist_payouts(&artist_id, page.after()?, limit)
+        .artist_payout_lines(&artist_id, page.after()?, limit)
         .await
         .map_err(RegistryError::from)?;
     let next = next_after(limit, lines.last().map(|(s, _)| s.record_seq), lines.len());

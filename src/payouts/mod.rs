@@ -3,6 +3,7 @@
 //! are [`crate::domain::payout`]'s; this module adds keys, the consent
 //! index and the report use case.
 
+mod reads;
 mod run;
 pub mod statement;
 

@@ -183,7 +183,10 @@ impl Registry {
                 lines: statement.lines(),
             }))],
         };
-        let (seq, log_receipt) = match self.append_one(&append).await {
+        let (seq, log_receipt) = match self
+            .append_one(&append, crate::check::index::Parsed::Payout)
+            .await
+        {
             Err(RegistryError::Store(StoreError::Conflict(c)))
                 if c == "payout_statements_run_key" =>
             {

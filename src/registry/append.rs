@@ -3,10 +3,7 @@
 //! committed documents, under the writer lock, in log order. Receipt times
 //! are taken here, under the same lock.
 
-use rayon::prelude::*;
-
 use super::errors::Result;
-use super::index_state::parse_for_index;
 use super::Registry;
 use crate::check::index::Parsed;
 use crate::domain::Timestamp;
@@ -17,9 +14,14 @@ use crate::transparency::Growth;
 pub(super) type Indexed = (u64, Timestamp, Result<Parsed, String>);
 
 impl Registry {
-    /// Stores one document and its log entry in one transaction; returns
-    /// its seq and receipt.
-    pub(crate) async fn append_one(&self, append: &Append) -> Result<(i64, Option<String>)> {
+    /// Stores one document and its log entry in one transaction, then
+    /// gives the consent index `record`, the document as it was verified;
+    /// returns its seq and receipt.
+    pub(crate) async fn append_one(
+        &self,
+        append: &Append,
+        record: Parsed,
+    ) -> Result<(i64, Option<String>)> {
         let mut tx = self.store.begin_append().await?;
         let mut growth = self.begin_log(tx.as_mut()).await?;
         let seqs = tx.append(std::slice::from_ref(append)).await?;
@@ -32,8 +34,8 @@ impl Registry {
         .await?;
         let (mut receipts, checkpoint) = self.seal_log(tx.as_mut(), growth.as_ref(), &seqs).await?;
         tx.commit().await?;
-        let parsed = parse_for_index(seqs.par_iter().copied().zip(rayon::iter::once(&append.doc)));
-        self.update_index(parsed, checkpoint);
+        let seq = u64::try_from(seqs[0]).unwrap_or(u64::MAX);
+        self.update_index(vec![(seq, append.doc.received_at, Ok(record))], checkpoint);
         Ok((seqs[0], receipts.pop()))
     }
 

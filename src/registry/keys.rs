@@ -4,8 +4,9 @@
 use super::documents::{entry_signatures, AcceptStatus, Accepted};
 use super::errors::{Rejection, RejectionKind, Result};
 use super::Registry;
+use crate::check::index::Parsed;
 use crate::crypto::{Envelope, PayloadType, PublicKey};
-use crate::domain::ids::document_id;
+use crate::domain::ids::{artist_id, document_id};
 use crate::domain::keys::{decide_key_event, KeyChange, KeyEventFacts};
 use crate::domain::{ArtistRegistration, KeyAction, KeyEvent, Timestamp};
 use crate::store::{Append, BuilderRecord, Document, DocumentKind, Effect, KeyRecord, StoreError};
@@ -69,18 +70,23 @@ impl Registry {
         let doc = Document {
             id: id.clone(),
             kind: DocumentKind::Artist,
-            artist_id: id,
+            artist_id: artist_id(&verified.payload),
             payload_type: PayloadType::Artist.as_str().to_owned(),
             signatures: entry_signatures(&verified),
             payload: verified.payload,
             received_at,
+        };
+        let record = Parsed::Artist {
+            id: artist_id(&doc.payload),
+            display_name: reg.display_name.clone(),
+            key: key.to_bytes(),
         };
         let effects = vec![Effect::ArtistCreated {
             display_name: reg.display_name,
             key,
         }];
         let append = Append { doc, effects };
-        let (seq, receipt) = self.append_one(&append).await?;
+        let (seq, receipt) = self.append_one(&append, record).await?;
         Ok(Accepted {
             id: append.doc.id,
             seq,
@@ -178,7 +184,7 @@ impl Registry {
             received_at,
         };
         let append = Append { doc, effects };
-        let (seq, receipt) = self.append_one(&append).await?;
+        let (seq, receipt) = self.append_one(&append, Parsed::KeyEvent(ev)).await?;
         Ok(Accepted {
             id: append.doc.id,
             seq,

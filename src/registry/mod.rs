@@ -92,6 +92,18 @@ impl Registry {
         self
     }
 
+    /// What the log serves, read from this registry's store.
+    #[must_use]
+    pub fn log_reader(&self) -> crate::transparency::LogReader<'_> {
+        self.log.reader(self.store.as_ref())
+    }
+
+    /// The storage backend's name (`sqlite`, `postgres`).
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
     /// The transparency log.
     #[must_use]
     pub fn log(&self) -> &TransparencyLog {

@@ -151,8 +151,8 @@ impl Registry {
             return Ok(None);
         };
         if self.log_enabled {
-            self.log
-                .checked_entries(self.store.as_ref(), std::slice::from_ref(&doc))
+            self.log_reader()
+                .checked_entries(std::slice::from_ref(&doc))
                 .await?;
         }
         Ok(Some(doc))

@@ -10,12 +10,12 @@ use rayon::prelude::*;
 use super::append::Indexed;
 use super::documents::{entry_signatures, AcceptStatus, Accepted};
 use super::errors::{RegistryError, Rejection, RejectionKind, Result};
-use super::index_state::parse_for_index;
 use super::Registry;
+use crate::check::index::Parsed;
 use crate::crypto::{Envelope, KeyError, PayloadType, PublicKey, VerifiedEnvelope};
 use crate::domain::acceptance::{counts, is_stale, statement_signer, SignerRefusal};
 use crate::domain::documents::ValidStatement;
-use crate::domain::ids::document_id;
+use crate::domain::ids::document_digest;
 use crate::domain::keys::active_at;
 use crate::domain::{ContentHash, Statement, Timestamp};
 use crate::store::{Append, AppendTx, Document, DocumentKind, Effect, StoredDocument};
@@ -33,6 +33,8 @@ struct CheckedStatement {
     valid: ValidStatement,
     key: PublicKey,
     id: String,
+    /// What the consent index takes once the statement is appended.
+    record: std::result::Result<Parsed, String>,
 }
 
 /// Verifies one statement envelope and parses its payload (no state needed),
@@ -56,12 +58,14 @@ fn check_statement_with(
             "the payload's `key` is not the key that signed the envelope",
         ));
     }
-    let id = document_id(&verified.payload);
+    let digest = document_digest(&verified.payload);
+    let record = Parsed::statement(digest, &valid);
     Ok(CheckedStatement {
         verified,
         valid,
         key,
-        id,
+        id: hex::encode(digest),
+        record,
     })
 }
 
@@ -264,7 +268,7 @@ impl Registry {
                 // Keep verifying, to report every bad envelope, but write nothing more.
                 continue;
             }
-            let appends = self
+            let (appends, records) = self
                 .plan_chunk(artist_id, now, &revoked, &mut last, &mut plan, statements)
                 .await?;
             if plan.rejections.is_empty() && !appends.is_empty() {
@@ -280,11 +284,18 @@ impl Registry {
                 self.grow_log(tx.as_mut(), growth.as_mut(), &seqs, &appends)
                     .await?;
                 plan.record_seqs(&seqs);
-                indexed.extend(parse_for_index(
-                    seqs.par_iter()
-                        .copied()
-                        .zip(appends.par_iter().map(|a| &a.doc)),
-                ));
+                indexed.extend(
+                    seqs.iter()
+                        .zip(&appends)
+                        .zip(records)
+                        .map(|((seq, a), record)| {
+                            (
+                                u64::try_from(*seq).unwrap_or(u64::MAX),
+                                a.doc.received_at,
+                                record,
+                            )
+                        }),
+                );
                 created.extend_from_slice(&seqs);
             }
         }
@@ -325,7 +336,7 @@ impl Registry {
         last: &mut Timestamp,
         plan: &mut BatchPlan,
         statements: Vec<(usize, CheckedStatement)>,
-    ) -> Result<Vec<Append>> {
+    ) -> Result<(Vec<Append>, Vec<std::result::Result<Parsed, String>>)> {
         // Keys: known, the caller's, active now.
         for (_, s) in &statements {
             if plan.keys.contains_key(&s.key) {
@@ -374,6 +385,7 @@ impl Registry {
         }
 
         let mut appends = Vec::new();
+        let mut records = Vec::new();
         for (i, s) in statements {
             plan.works += s.valid.statement.works.len();
             if plan.works > MAX_WORKS_PER_REQUEST {
@@ -381,7 +393,7 @@ impl Registry {
                     RejectionKind::TooManyItems,
                     format!("a request names at most {MAX_WORKS_PER_REQUEST} works"),
                 ));
-                return Ok(Vec::new());
+                return Ok((Vec::new(), Vec::new()));
             }
             // A statement already in history is a duplicate whatever has
             // happened to its key since: resubmitting it changes nothing.
@@ -446,6 +458,7 @@ impl Registry {
                 seq: None,
                 received_at,
             });
+            records.push(s.record);
             appends.push(Append {
                 doc: Document {
                     id: s.id,
@@ -463,6 +476,6 @@ impl Registry {
                 }],
             });
         }
-        Ok(appends)
+        Ok((appends, records))
     }
 }

@@ -245,7 +245,11 @@ async fn a_swapped_checkpoint_key_fails_the_audit(app: TestApp) {
     // Someone with the database but not the registry key re-signs the latest checkpoint.
     dishonest(&app).await;
     let log = app.state.registry.log();
-    let cp = log.latest(app.store().as_ref()).await.expect("checkpoint");
+    let cp = log
+        .reader(app.store().as_ref())
+        .latest()
+        .await
+        .expect("checkpoint");
     let forged = sign(
         &Checkpoint {
             origin: log.origin().to_owned(),

@@ -150,11 +150,12 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
         .await
         .expect("register");
     assert_eq!(status, 201);
-    // A large batch is in flight when SIGTERM arrives: it is finished and
-    // acknowledged, then the server stops.
+    // A large batch (the most statements a request may carry) is in flight
+    // when SIGTERM arrives: it is finished and acknowledged, then the server
+    // stops.
     let mut writer = Client::new(&server.base).expect("client");
     writer.login(&key).await.expect("login");
-    let envs: Vec<_> = (0..5_000)
+    let envs: Vec<_> = (0..10_000)
         .map(|n| statement(&key, &[work(n)], json!("opt-out"), ago(60)))
         .collect();
     let last_id = consentry::registry::document_id(
@@ -178,7 +179,7 @@ async fn sigterm_shuts_down_gracefully(backend: Backend) {
         .await
         .expect("task")
         .expect("the in-flight batch is answered, not cut off");
-    assert_eq!(acked["accepted"].as_array().map(Vec::len), Some(5_000));
+    assert_eq!(acked["accepted"].as_array().map(Vec::len), Some(10_000));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let exit = loop {
         if let Some(status) = server.child.try_wait().expect("wait") {

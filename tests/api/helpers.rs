@@ -389,7 +389,11 @@ impl TestApp {
     pub async fn assert_log_verifies(&self) {
         let store = self.store();
         let log = self.state.registry.log();
-        let cp = log.latest(store.as_ref()).await.expect("checkpoint");
+        let cp = log
+            .reader(store.as_ref())
+            .latest()
+            .await
+            .expect("checkpoint");
         let mut auditor = consentry::audit::Auditor::new(log.origin(), log.verifier().clone());
         let opened = auditor
             .open_checkpoint(&cp.note)

@@ -422,7 +422,12 @@ async fn a_database_without_log_is_brought_up_to_date(backend: Backend) {
     let new = Registry::new(store.clone(), log())
         .await
         .expect("caught up");
-    let cp = new.log().latest(store.as_ref()).await.expect("checkpoint");
+    let cp = new
+        .log()
+        .reader(store.as_ref())
+        .latest()
+        .await
+        .expect("checkpoint");
     assert_eq!(cp.size, 1501);
     let docs = store.documents_from(0, 5000).await.expect("docs");
     let entries: Vec<Vec<u8>> = docs
