@@ -10,13 +10,13 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 
+use super::client::{Client, SignInAs};
 use super::count;
+use super::dataset::{self, Item, ReportRow, Source};
 use super::RegistryArgs;
 use crate::check::index::Status;
 use crate::check::{parse_purpose, AnswerDigests, CheckReceipt};
-use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, SecretKey};
-use crate::dataset::{self, Item, ReportRow, Source};
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::log::note::NoteVerifier;
 

@@ -11,6 +11,8 @@ use crate::crypto::PublicKey;
 mod artist;
 mod audit;
 pub mod check;
+pub mod client;
+pub mod dataset;
 mod keys;
 pub mod log_vectors;
 mod payout;

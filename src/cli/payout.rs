@@ -11,14 +11,14 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::audit::feed_entries;
+use super::client::{Client, SignInAs};
 use super::count;
+use super::dataset;
 use super::RegistryArgs;
 use crate::audit::Auditor;
 use crate::check::index::ConsentIndex;
 use crate::check::parse_purpose;
-use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, SecretKey};
-use crate::dataset;
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::entry::{self, EntryKind};
 use crate::log::note::NoteVerifier;
