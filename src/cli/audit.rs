@@ -356,7 +356,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     if args.quiet {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    pb.set_style(super::dataset::progress_style(
+    pb.set_style(super::progress::progress_style(
         "{msg:>8} [{bar:30}] {pos}/{len} ({rate}, eta {eta})",
     ));
     pb.set_message("entries");

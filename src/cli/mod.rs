@@ -17,6 +17,7 @@ mod keys;
 pub mod log_vectors;
 mod payout;
 pub mod payout_vectors;
+pub mod progress;
 mod receipt;
 pub mod receipt_vectors;
 mod register;

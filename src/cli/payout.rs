@@ -14,6 +14,7 @@ use super::audit::feed_entries;
 use super::client::{Client, SignInAs};
 use super::count;
 use super::dataset;
+use super::progress;
 use super::RegistryArgs;
 use crate::audit::Auditor;
 use crate::check::index::ConsentIndex;
@@ -114,7 +115,7 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
     // Sign in before hashing (fail fast when the registry or the key is wrong).
     let mut client = Client::new(&args.registry.registry)?;
     client.sign_in(&key, SignInAs::Builder).await?;
-    let pb = dataset::progress_bar(dataset::count(&source));
+    let pb = progress::progress_bar(dataset::count(&source));
     if args.quiet {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }

@@ -208,7 +208,7 @@ fn consent_spellings_are_documented() {
 
 #[test]
 fn progress_rates_are_rounded() {
-    use consentry::cli::dataset::format_rate;
+    use consentry::cli::progress::format_rate;
     assert_eq!(format_rate(12_345.678_9), "12346/s");
     assert_eq!(format_rate(12.345_6), "12/s");
     assert_eq!(format_rate(2.345_6), "2.3/s");
