@@ -653,13 +653,13 @@ fn bench_hash() -> anyhow::Result<()> {
         }
         std::fs::write(root.join(format!("{i:05}.bin")), data)
     })?;
-    let source = consentry::dataset::detect(std::slice::from_ref(&root))?;
+    let source = consentry::cli::dataset::detect(std::slice::from_ref(&root))?;
     // Warm the page cache, then time each twice and keep the better run.
-    let _ = consentry::dataset::hash_all(&source, None)?;
+    let _ = consentry::cli::dataset::hash_all(&source, None)?;
     let mut ours = f64::MAX;
     for _ in 0..2 {
         let t = Instant::now();
-        let items = consentry::dataset::hash_all(&source, None)?;
+        let items = consentry::cli::dataset::hash_all(&source, None)?;
         ours = ours.min(t.elapsed().as_secs_f64());
         assert_eq!(items.len(), files);
     }

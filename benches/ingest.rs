@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use consentry::client::Client;
+use consentry::cli::client::Client;
 use consentry::crypto::{pae, Envelope, PayloadType, SecretKey};
 use consentry::domain::consent::{ConsentDeclaration, Shorthand};
 use consentry::domain::documents::FORMAT_VERSION;

@@ -448,7 +448,7 @@ async fn bench_audit_http() -> anyhow::Result<()> {
         let _ = axum::serve(listener, router).await;
     });
     // What serving costs: every entry bundle fetched once, nothing verified.
-    let client = consentry::client::Client::new(&base)?;
+    let client = consentry::cli::client::Client::new(&base)?;
     let t = Instant::now();
     let mut fetched = 0usize;
     for tile in 0..(n as u64).div_ceil(256) {

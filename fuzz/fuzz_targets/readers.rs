@@ -2,7 +2,7 @@
 //! The line readers: check streams (NDJSON and 32-byte records, split
 //! anywhere), dataset manifests (CSV, JSON Lines) and upload CSVs.
 
-use consentry::dataset::{parse_manifest_bytes, ManifestFormat};
+use consentry::cli::dataset::{parse_manifest_bytes, ManifestFormat};
 use consentry::http::check::split_stream;
 use libfuzzer_sys::fuzz_target;
 

@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::client::Client;
 use super::RegistryArgs;
-use crate::client::Client;
 use crate::crypto::{Envelope, PayloadType, SecretKey};
 use crate::domain::{Category, ContentHash, Timestamp};
 

@@ -10,8 +10,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 
+use super::client::Client;
 use crate::audit::{AuditFailure, AuditState, Auditor};
-use crate::client::Client;
 use crate::crypto::{pae, PublicKey};
 use crate::log::entry;
 use crate::log::note::NoteVerifier;
@@ -356,7 +356,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     if args.quiet {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    pb.set_style(crate::dataset::progress_style(
+    pb.set_style(super::progress::progress_style(
         "{msg:>8} [{bar:30}] {pos}/{len} ({rate}, eta {eta})",
     ));
     pb.set_message("entries");

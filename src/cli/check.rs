@@ -10,13 +10,14 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 
+use super::client::{Client, SignInAs};
 use super::count;
+use super::dataset::{self, Item, ReportRow, Source};
+use super::progress;
 use super::RegistryArgs;
 use crate::check::index::Status;
 use crate::check::{parse_purpose, AnswerDigests, CheckReceipt};
-use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, SecretKey};
-use crate::dataset::{self, Item, ReportRow, Source};
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::log::note::NoteVerifier;
 
@@ -101,7 +102,7 @@ struct Answer {
 
 /// The dataset progress bar (count, rate, ETA), labelled, hidden with `--quiet`.
 fn bar(len: Option<u64>, what: &'static str, quiet: bool) -> ProgressBar {
-    let pb = dataset::progress_bar(len);
+    let pb = progress::progress_bar(len);
     pb.set_message(what);
     if quiet {
         pb.set_draw_target(ProgressDrawTarget::hidden());
@@ -192,7 +193,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     eprintln!(
         "hashed {} in {secs:.1} s ({})",
         count(items.len() as u64, "item", "items"),
-        dataset::format_rate(items.len() as f64 / secs.max(1e-9))
+        progress::format_rate(items.len() as f64 / secs.max(1e-9))
     );
     if items.is_empty() {
         bail!("nothing to check: the input holds no files");

@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 
+use super::client::Client;
 use super::RegistryArgs;
-use crate::client::Client;
 use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
 use crate::domain::documents::FORMAT_VERSION;
 use crate::domain::{KeyAction, KeyEvent, Timestamp};

@@ -11,14 +11,15 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::audit::feed_entries;
+use super::client::{Client, SignInAs};
 use super::count;
+use super::dataset;
+use super::progress;
 use super::RegistryArgs;
 use crate::audit::Auditor;
 use crate::check::index::ConsentIndex;
 use crate::check::parse_purpose;
-use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, SecretKey};
-use crate::dataset;
 use crate::domain::payout::{differences, PayoutRecord};
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::entry::{self, EntryKind};
@@ -114,7 +115,7 @@ async fn report(args: ReportArgs) -> anyhow::Result<()> {
     // Sign in before hashing (fail fast when the registry or the key is wrong).
     let mut client = Client::new(&args.registry.registry)?;
     client.sign_in(&key, SignInAs::Builder).await?;
-    let pb = dataset::progress_bar(dataset::count(&source));
+    let pb = progress::progress_bar(dataset::count(&source));
     if args.quiet {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }

@@ -11,10 +11,10 @@ use clap::Args;
 use serde_json::Value;
 
 use super::audit::{feed_entries, hex_hashes};
+use super::client::Client;
 use crate::audit::Auditor;
 use crate::check::index::{ConsentIndex, Status, View};
 use crate::check::{statement_ids, AnswerDigests, CheckReceipt};
-use crate::client::Client;
 use crate::crypto::Envelope;
 use crate::domain::ContentHash;
 use crate::log::merkle::verify_consistency;

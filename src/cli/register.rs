@@ -9,8 +9,8 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde_json::Value;
 
+use super::client::{Client, SignInAs};
 use super::RegistryArgs;
-use crate::client::{Client, SignInAs};
 use crate::crypto::{Envelope, PayloadType, SecretKey};
 use crate::domain::consent::{ConsentDeclaration, PerCategory, Shorthand};
 use crate::domain::documents::FORMAT_VERSION;
@@ -216,7 +216,7 @@ fn media_type(path: &Path) -> Option<&'static str> {
 
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
-    pb.set_style(crate::dataset::progress_style(
+    pb.set_style(super::progress::progress_style(
         "{msg:>10} [{bar:30}] {pos}/{len} ({rate}, eta {eta})",
     ));
     pb.set_message(what.to_owned());

@@ -315,7 +315,7 @@ async fn check_filter_and_verify_receipt(backend: Backend) {
     );
 
     // verify-receipt: offline, with the answers, and online against the log.
-    let vkey = consentry::client::Client::new(&server.base)
+    let vkey = consentry::cli::client::Client::new(&server.base)
         .expect("client")
         .get_json("/v1/log")
         .await

@@ -113,7 +113,7 @@ async fn artist_walkthrough(backend: Backend) {
         .map(|e| e.expect("entry").path())
         .collect();
     assert_eq!(receipts.len(), 1);
-    let vkey = consentry::client::Client::new(&server.base)
+    let vkey = consentry::cli::client::Client::new(&server.base)
         .expect("client")
         .get_json("/v1/log")
         .await
@@ -222,7 +222,7 @@ async fn key_and_builder_commands(backend: Backend) {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already-revoked"));
 
-    let client = consentry::client::Client::new(&server.base).expect("client");
+    let client = consentry::cli::client::Client::new(&server.base).expect("client");
     let artist = client
         .get_optional(&format!("/v1/artists/{artist_id}"))
         .await

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
-use consentry::client::Client;
+use consentry::cli::client::Client;
 use consentry::crypto::SecretKey;
 use consentry::registry::document_id;
 use serde_json::json;

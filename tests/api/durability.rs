@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::helpers::*;
-use consentry::client::Client;
+use consentry::cli::client::Client;
 use consentry::crypto::SecretKey;
 
 crate::both_backends_raw!(

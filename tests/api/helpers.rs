@@ -682,8 +682,8 @@ impl Drop for Server {
 pub async fn builder_client(
     base: &str,
     admin: &SecretKey,
-) -> (SecretKey, consentry::client::Client) {
-    let mut admin_client = consentry::client::Client::new(base).expect("client");
+) -> (SecretKey, consentry::cli::client::Client) {
+    let mut admin_client = consentry::cli::client::Client::new(base).expect("client");
     admin_client.login(admin).await.expect("admin login");
     let lab = SecretKey::generate();
     admin_client
@@ -693,7 +693,7 @@ pub async fn builder_client(
         )
         .await
         .expect("builder");
-    let mut builder = consentry::client::Client::new(base).expect("client");
+    let mut builder = consentry::cli::client::Client::new(base).expect("client");
     builder.login(&lab).await.expect("builder login");
     (lab, builder)
 }

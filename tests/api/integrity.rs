@@ -76,7 +76,7 @@ async fn a_second_serve_process_is_refused(backend: Backend) {
         "the message names the first process: {err}"
     );
     // The first one still serves.
-    let client = consentry::client::Client::new(&first.base).expect("client");
+    let client = consentry::cli::client::Client::new(&first.base).expect("client");
     let info = client
         .get_json("/v1/log")
         .await
@@ -85,7 +85,7 @@ async fn a_second_serve_process_is_refused(backend: Backend) {
     // And once it is gone, another process takes over.
     drop(first);
     let again = Server::start(dir.path(), &url).await;
-    let client = consentry::client::Client::new(&again.base).expect("client");
+    let client = consentry::cli::client::Client::new(&again.base).expect("client");
     client.get_json("/v1/log").await.expect("serves");
 }
 

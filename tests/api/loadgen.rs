@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use consentry::client::Client;
+use consentry::cli::client::Client;
 use consentry::crypto::{Envelope, PayloadType, SecretKey};
 use consentry::domain::{ContentHash, Timestamp};
 use serde_json::json;

@@ -197,7 +197,7 @@ fn consent_spellings_are_documented() {
 
 #[test]
 fn progress_rates_are_rounded() {
-    use consentry::dataset::format_rate;
+    use consentry::cli::progress::format_rate;
     assert_eq!(format_rate(12_345.678_9), "12346/s");
     assert_eq!(format_rate(12.345_6), "12/s");
     assert_eq!(format_rate(2.345_6), "2.3/s");
@@ -422,14 +422,14 @@ async fn sign_in_comes_first_and_says_what_is_wrong(backend: Backend) {
     );
     // The registry's own message names the roles ("an artist's").
     let lab = SecretKey::load(&d.join("lab.key")).expect("lab key");
-    let mut client = consentry::client::Client::new(&server.base).expect("client");
+    let mut client = consentry::cli::client::Client::new(&server.base).expect("client");
     client.login(&lab).await.expect("login");
     let err = client
         .post("/v1/statements", &serde_json::json!({ "statements": [] }))
         .await
         .expect_err("a builder cannot submit statements");
     let refused = err
-        .downcast_ref::<consentry::client::Refused>()
+        .downcast_ref::<consentry::cli::client::Refused>()
         .expect("a problem answer");
     assert_eq!(refused.status, 403);
     assert_eq!(

@@ -204,7 +204,7 @@ async fn report_and_verify_payouts(backend: Backend) {
     assert_eq!(r2["flags"]["disallowed_works"], 1);
 
     // Verify: offline, online, and by id.
-    let vkey = consentry::client::Client::new(&server.base)
+    let vkey = consentry::cli::client::Client::new(&server.base)
         .expect("client")
         .get_json("/v1/log")
         .await

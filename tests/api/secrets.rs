@@ -4,7 +4,7 @@
 //! no private key.
 
 use base64::Engine;
-use consentry::client::Client;
+use consentry::cli::client::Client;
 use consentry::crypto::{pae, PayloadType, SecretKey};
 use serde_json::json;
 

@@ -1,0 +1,215 @@
+//! The report of a check ([`write_report`]): one CSV row or JSON line per
+//! item with what the registry said about it.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{bail, ensure};
+use serde::Serialize;
+
+use super::atomic_file::write_atomically;
+use super::manifest::ManifestFormat;
+use super::paths::relative_to_file;
+use super::source::Item;
+use crate::domain::ContentHash;
+
+/// What the caller learned about one item, for [`write_report`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportRow {
+    pub status: String,
+    pub terms: serde_json::Value,
+    pub claimants: Vec<String>,
+    pub statements: Vec<String>,
+    pub disputed: bool,
+}
+
+/// Writes one line per item with what the caller learned about it (`rows[i]`
+/// for `items[i]`): CSV with columns
+/// `label,path,hash,status,disputed,claimants,statements,terms` (lists
+/// joined with `;`, terms as compact JSON) when `out` ends in `.csv`, JSON
+/// Lines objects with the same fields (lists as arrays) when it ends in
+/// `.jsonl` / `.ndjson`. `path` is relative to the folder of `out` (empty or
+/// null for items without a file).
+///
+/// # Errors
+/// When `out` has another extension, `rows` and `items` differ in length, or
+/// writing fails.
+pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        label: &'a str,
+        path: Option<Cow<'a, str>>,
+        hash: &'a ContentHash,
+        status: &'a str,
+        disputed: bool,
+        claimants: &'a [String],
+        statements: &'a [String],
+        terms: &'a serde_json::Value,
+    }
+    ensure!(
+        items.len() == rows.len(),
+        "{} report rows for {} items",
+        rows.len(),
+        items.len()
+    );
+    let Some(format) = ManifestFormat::from_path(out) else {
+        bail!("{}: a report is written as .csv or .jsonl", out.display());
+    };
+    let paths: Vec<Option<String>> = items
+        .iter()
+        .map(|i| {
+            i.path
+                .as_deref()
+                .map(|p| relative_to_file(p, out))
+                .transpose()
+        })
+        .collect::<io::Result<_>>()?;
+    let lines = items.iter().zip(rows).zip(&paths);
+    match format {
+        ManifestFormat::Jsonl => write_atomically(out, |writer| {
+            for ((item, row), path) in lines {
+                let line = Line {
+                    label: &item.label,
+                    path: path.as_deref().map(Cow::Borrowed),
+                    hash: &item.hash,
+                    status: &row.status,
+                    disputed: row.disputed,
+                    claimants: &row.claimants,
+                    statements: &row.statements,
+                    terms: &row.terms,
+                };
+                serde_json::to_writer(&mut *writer, &line)?;
+                writer.write_all(b"\n")?;
+            }
+            Ok(())
+        }),
+        ManifestFormat::Csv => write_atomically(out, |writer| {
+            let mut csv = csv::Writer::from_writer(writer);
+            csv.write_record([
+                "label",
+                "path",
+                "hash",
+                "status",
+                "disputed",
+                "claimants",
+                "statements",
+                "terms",
+            ])?;
+            for ((item, row), path) in lines {
+                let path = path.as_deref().unwrap_or_default();
+                let fields: [&str; 8] = [
+                    &item.label,
+                    path,
+                    &item.hash.to_string(),
+                    &row.status,
+                    if row.disputed { "true" } else { "false" },
+                    &row.claimants.join(";"),
+                    &row.statements.join(";"),
+                    &serde_json::to_string(&row.terms)?,
+                ];
+                csv.write_record(fields)?;
+            }
+            csv.flush()?;
+            Ok(())
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+    use crate::cli::dataset::test_support::{blake3_of, error_text};
+
+    /// Items under `dir` (the report's folder in the tests).
+    fn report_fixture(dir: &Path) -> (Vec<Item>, Vec<ReportRow>) {
+        let items = vec![
+            Item {
+                label: "a.png".to_owned(),
+                path: Some(dir.join("data/a.png")),
+                hash: blake3_of(b"a"),
+            },
+            Item {
+                label: "s.tar:0001".to_owned(),
+                path: None,
+                hash: blake3_of(b"b"),
+            },
+        ];
+        let rows = vec![
+            ReportRow {
+                status: "opt-out".to_owned(),
+                terms: serde_json::json!({"training": "deny"}),
+                claimants: vec!["artist1".to_owned(), "artist2".to_owned()],
+                statements: vec!["st1".to_owned(), "st2".to_owned()],
+                disputed: true,
+            },
+            ReportRow {
+                status: "unknown".to_owned(),
+                ..ReportRow::default()
+            },
+        ];
+        (items, rows)
+    }
+
+    #[test]
+    fn report_as_csv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (items, rows) = report_fixture(dir.path());
+        let out = dir.path().join("report.csv");
+        write_report(&items, &rows, &out).expect("report");
+        assert_eq!(
+            fs::read_to_string(&out).expect("read"),
+            format!(
+                "label,path,hash,status,disputed,claimants,statements,terms\n\
+                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\"\n\
+                 s.tar:0001,,{},unknown,false,,,null\n",
+                items[0].hash, items[1].hash
+            )
+        );
+        let e = error_text(write_report(&items, &rows, &dir.path().join("r.txt")));
+        assert!(e.contains("a report is written as .csv or .jsonl"), "{e}");
+        let e = error_text(write_report(&items, &rows[..1], &out));
+        assert!(e.contains("1 report rows for 2 items"), "{e}");
+    }
+
+    #[test]
+    fn report_as_jsonl() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (items, rows) = report_fixture(dir.path());
+        let out = dir.path().join("report.jsonl");
+        write_report(&items, &rows, &out).expect("report");
+        let text = fs::read_to_string(&out).expect("read");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                serde_json::json!({
+                    "label": "a.png",
+                    "path": "data/a.png",
+                    "hash": items[0].hash.to_string(),
+                    "status": "opt-out",
+                    "disputed": true,
+                    "claimants": ["artist1", "artist2"],
+                    "statements": ["st1", "st2"],
+                    "terms": {"training": "deny"},
+                }),
+                serde_json::json!({
+                    "label": "s.tar:0001",
+                    "path": null,
+                    "hash": items[1].hash.to_string(),
+                    "status": "unknown",
+                    "disputed": false,
+                    "claimants": [],
+                    "statements": [],
+                    "terms": null,
+                }),
+            ]
+        );
+    }
+}
