@@ -296,7 +296,7 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
             .iter()
             .map(|e| b64.decode(&e.payload).unwrap_or_default())
             .collect();
-        let mut index = consentry::check::index::ConsentIndex::new();
+        let mut index = consentry::index::ConsentIndex::new();
         let reg = serde_json::to_vec(
             &json!({ "version": 1, "key": key.public_key().to_string(), "display_name": "Bench", "issued_at": Timestamp::now() }),
         )?;
@@ -309,7 +309,7 @@ async fn bench_backend(backend: &str) -> anyhow::Result<()> {
         let t = Instant::now();
         let parsed: Vec<_> = payloads
             .par_iter()
-            .map(|p| consentry::check::index::parse(consentry::log::entry::EntryKind::Statement, p))
+            .map(|p| consentry::index::parse(consentry::log::entry::EntryKind::Statement, p))
             .collect();
         for (i, p) in parsed.into_iter().enumerate() {
             let p = p.map_err(anyhow::Error::msg)?;

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod index;
 pub mod log;
 pub mod payouts;
 pub mod registry;

@@ -4,15 +4,14 @@
 //!
 //! Transport-free: the HTTP handlers feed it parsed hashes and write what
 //! it renders; `consentry verify-receipt` recomputes answers with the same
-//! [`index::ConsentIndex`] built from the log's entries.
+//! [`crate::index::ConsentIndex`] built from the log's entries.
 
-pub mod index;
 pub mod receipt;
 
 use std::fmt::Write as _;
 
 use crate::domain::{Category, ContentHash};
-use index::{Answer, ConsentIndex, Status, View};
+use crate::index::{Answer, ConsentIndex, Status, View};
 pub use receipt::{AnswerDigests, CheckReceipt, StatusCounts};
 
 /// Hashes one JSON check request may carry, at most.

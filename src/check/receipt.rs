@@ -5,10 +5,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::index::Status;
 use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
 use crate::domain::ids::{is_builder_id, is_hex64};
 use crate::domain::{Category, ContentHash, Timestamp};
+use crate::index::Status;
 use crate::log::note::{open, Checkpoint, NoteVerifier};
 
 /// The receipt payload's `version`.

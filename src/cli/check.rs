@@ -15,10 +15,10 @@ use super::count;
 use super::dataset::{self, Item, ReportRow, Source};
 use super::progress;
 use super::RegistryArgs;
-use crate::check::index::Status;
 use crate::check::{parse_purpose, AnswerDigests, CheckReceipt};
 use crate::crypto::{Envelope, SecretKey};
 use crate::domain::{Category, ContentHash, Timestamp};
+use crate::index::Status;
 use crate::log::note::NoteVerifier;
 
 /// What to do with works the registry knows nothing about.

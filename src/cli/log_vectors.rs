@@ -200,7 +200,7 @@ impl Builder {
     /// its payout record, signed by the registry key. Returns the statement
     /// envelope and the record's log index.
     fn payout(&mut self, run_id: &str, works: &[u32]) -> anyhow::Result<Value> {
-        let mut index = crate::check::index::ConsentIndex::new();
+        let mut index = crate::index::ConsentIndex::new();
         for (i, e) in self.entries.iter().enumerate() {
             index.apply_entry(i as u64, e)?;
         }

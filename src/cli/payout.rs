@@ -17,11 +17,11 @@ use super::dataset;
 use super::progress;
 use super::RegistryArgs;
 use crate::audit::Auditor;
-use crate::check::index::ConsentIndex;
 use crate::check::parse_purpose;
 use crate::crypto::{Envelope, SecretKey};
 use crate::domain::payout::{differences, PayoutRecord};
 use crate::domain::{ContentHash, Timestamp};
+use crate::index::ConsentIndex;
 use crate::log::entry::{self, EntryKind};
 use crate::log::note::NoteVerifier;
 

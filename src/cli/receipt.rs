@@ -13,10 +13,10 @@ use serde_json::Value;
 use super::audit::{feed_entries, hex_hashes};
 use super::client::Client;
 use crate::audit::Auditor;
-use crate::check::index::{ConsentIndex, Status, View};
 use crate::check::{statement_ids, AnswerDigests, CheckReceipt};
 use crate::crypto::Envelope;
 use crate::domain::ContentHash;
+use crate::index::{ConsentIndex, Status, View};
 use crate::log::merkle::verify_consistency;
 use crate::log::note::{Checkpoint, NoteVerifier};
 

@@ -8,10 +8,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::log_vectors::{entries, registry_key, VECTOR_ORIGIN};
-use crate::check::index::{ConsentIndex, View};
 use crate::check::receipt::{ReceiptCheckpoint, RECEIPT_VERSION};
 use crate::check::{statement_ids, AnswerDigests, CheckReceipt};
 use crate::domain::{Category, ContentHash, Timestamp};
+use crate::index::{ConsentIndex, View};
 use crate::log::merkle::leaf_hash;
 use crate::log::note::{sign, Checkpoint, NoteVerifier};
 use crate::log::tree::Appender;

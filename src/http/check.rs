@@ -21,13 +21,13 @@ use super::error::{ApiError, ApiResult, ProblemItem, PROBLEM_TYPE_PREFIX};
 use super::extract::{media_type, ApiQuery, AuthUser};
 use super::{AppState, Routes};
 use crate::auth::Role;
-use crate::check::index::{Status, View};
 use crate::check::receipt::ReceiptCheckpoint;
 use crate::check::{
     answer_all, parse_purpose, render_compact_line, render_full, AnswerDigests, CheckReceipt, Mode,
     MAX_CHECK_HASHES,
 };
 use crate::domain::{Category, ContentHash, Timestamp};
+use crate::index::{Status, View};
 use crate::store::CheckpointRecord;
 
 /// `POST /v1/check` bodies, at most (100,000 ISCC-form hashes take 7.2 MB).

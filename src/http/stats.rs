@@ -11,7 +11,7 @@ use time::Date;
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, Routes};
-use crate::check::index::UploadBasis;
+use crate::index::UploadBasis;
 use crate::stats::{self, Analysis, Bucket, Options};
 
 pub fn routes() -> Routes {

@@ -183,9 +183,7 @@ impl Registry {
                 lines: statement.lines(),
             }))],
         };
-        let (seq, log_receipt) = match self
-            .append_one(&append, crate::check::index::Parsed::Payout)
-            .await
+        let (seq, log_receipt) = match self.append_one(&append, crate::index::Parsed::Payout).await
         {
             Err(RegistryError::Store(StoreError::Conflict(c)))
                 if c == "payout_statements_run_key" =>

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::index::{ConsentIndex, Status, View};
 use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
 use crate::domain::payout::{
     compute, ClaimantTerms, Payout, PayoutError, PayoutRecord, PayoutStatement, RunInput,
     StatementView, UsedWork, WorkStatus, WorksDigest, STATEMENT_VERSION,
 };
 use crate::domain::{Category, ContentHash, Money, Term, Timestamp};
+use crate::index::{ConsentIndex, Status, View};
 use crate::log::note::NoteVerifier;
 
 /// A payload signed by the registry key: the envelope, the payload bytes it

@@ -5,8 +5,8 @@
 
 use super::errors::Result;
 use super::Registry;
-use crate::check::index::Parsed;
 use crate::domain::Timestamp;
+use crate::index::Parsed;
 use crate::store::{Append, AppendTx, CheckpointRecord, Document};
 use crate::transparency::Growth;
 

@@ -10,9 +10,9 @@ use rayon::prelude::*;
 use super::append::Indexed;
 use super::errors::{RegistryError, Result};
 use super::Registry;
-use crate::check::index::{self as consent_index, ConsentIndex, Parsed, View};
 use crate::crypto::{Envelope, PublicKey};
 use crate::domain::Timestamp;
+use crate::index::{self as consent_index, ConsentIndex, Parsed, View};
 use crate::store::{CheckpointRecord, Document, Store, StoreError, StoredDocument};
 use crate::transparency::{TransparencyError, TransparencyLog, TreeCheck};
 

@@ -4,11 +4,11 @@
 use super::documents::{entry_signatures, AcceptStatus, Accepted};
 use super::errors::{Rejection, RejectionKind, Result};
 use super::Registry;
-use crate::check::index::Parsed;
 use crate::crypto::{Envelope, PayloadType, PublicKey};
 use crate::domain::ids::{artist_id, document_id};
 use crate::domain::keys::{decide_key_event, KeyChange, KeyEventFacts};
 use crate::domain::{ArtistRegistration, KeyAction, KeyEvent, Timestamp};
+use crate::index::Parsed;
 use crate::store::{Append, BuilderRecord, Document, DocumentKind, Effect, KeyRecord, StoreError};
 
 /// Who a key belongs to, for authentication.

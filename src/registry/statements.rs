@@ -11,13 +11,13 @@ use super::append::Indexed;
 use super::documents::{entry_signatures, AcceptStatus, Accepted};
 use super::errors::{RegistryError, Rejection, RejectionKind, Result};
 use super::Registry;
-use crate::check::index::Parsed;
 use crate::crypto::{Envelope, KeyError, PayloadType, PublicKey, VerifiedEnvelope};
 use crate::domain::acceptance::{counts, is_stale, statement_signer, SignerRefusal};
 use crate::domain::documents::ValidStatement;
 use crate::domain::ids::document_digest;
 use crate::domain::keys::active_at;
 use crate::domain::{ContentHash, Statement, Timestamp};
+use crate::index::Parsed;
 use crate::store::{Append, AppendTx, Document, DocumentKind, Effect, StoredDocument};
 use crate::transparency::Growth;
 

@@ -6,10 +6,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use consentry::check::index::Status;
 use consentry::check::{AnswerDigests, CheckReceipt};
 use consentry::crypto::{Envelope, SecretKey};
 use consentry::domain::{ContentHash, Timestamp};
+use consentry::index::Status;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -704,7 +704,7 @@ fn receipt_vectors_match_the_implementation() {
                 .expect("b64")
         })
         .collect();
-    let mut index = consentry::check::index::ConsentIndex::new();
+    let mut index = consentry::index::ConsentIndex::new();
     for (i, e) in entries.iter().enumerate() {
         index.apply_entry(i as u64, e).expect("entry applies");
     }
@@ -717,7 +717,7 @@ fn receipt_vectors_match_the_implementation() {
         assert_eq!(receipt.checkpoint.size, c["tree_size"]);
         assert_eq!(receipt.answers.blake3, c["answers_blake3"]);
         assert_eq!(receipt.hashes.blake3, c["hashes_blake3"]);
-        let view = consentry::check::index::View {
+        let view = consentry::index::View {
             size: receipt.checkpoint.size,
             as_of: receipt.as_of,
         };

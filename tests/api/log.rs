@@ -557,7 +557,7 @@ fn spec_vectors_match_the_implementation() {
             consentry::domain::payout::PayoutRecord::parse(&record.payload).expect("record parses");
         assert_eq!(r.statement, id);
         assert!(statement.view.size <= at);
-        let mut index = consentry::check::index::ConsentIndex::new();
+        let mut index = consentry::index::ConsentIndex::new();
         for (i, e) in entries.iter().enumerate() {
             index.apply_entry(i as u64, e).expect("index");
         }

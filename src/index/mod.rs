@@ -6,6 +6,7 @@
 //! It is fed documents in log order ([`ConsentIndex::apply`]), by the
 //! registry after each commit and by `consentry verify-receipt` from the
 //! log's own entries, so both compute answers with this one engine.
+//! Checks ([`crate::check`]), statistics and payouts all read it.
 //!
 //! Layout, per registered work: its 32-byte hash in a dense vector, a 4-byte
 //! head in a parallel vector, and a 4-byte slot in a hash table keyed by a
@@ -16,9 +17,7 @@
 //! artists live in their own vectors (a statement names up to 500 works).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-
-use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 use crate::domain::claims::{resolve, Claim};
 use crate::domain::documents::ValidStatement;
@@ -29,10 +28,8 @@ use crate::domain::{
 };
 use crate::log::entry::EntryKind;
 
-/// Marks a head that points into the link chain rather than at a statement.
-const LINKED: u32 = 1 << 31;
-/// The end of a link chain.
-const NIL: u32 = u32::MAX;
+mod works;
+use works::{Works, LINKED};
 
 /// A document the index cannot take: the log and the index disagree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -257,102 +254,6 @@ impl Parsed {
             published: s.works.iter().map(|w| w.published_at).collect(),
             terms: serde_json::to_value(&s.terms).map_err(|e| e.to_string())?,
         })
-    }
-}
-
-/// Works and the statements about each.
-struct Works {
-    hasher: RandomState,
-    hashes: Vec<[u8; 32]>,
-    heads: Vec<u32>,
-    links: Vec<(u32, u32)>,
-    table: HashTable<u32>,
-}
-
-impl Works {
-    fn new() -> Self {
-        Self {
-            hasher: RandomState::new(),
-            hashes: Vec::new(),
-            heads: Vec::new(),
-            links: Vec::new(),
-            table: HashTable::new(),
-        }
-    }
-
-    fn find(&self, hash: &[u8; 32]) -> Option<u32> {
-        let h = self.hasher.hash_one(hash);
-        self.table
-            .find(h, |&w| self.hashes[w as usize] == *hash)
-            .copied()
-    }
-
-    /// Grows by a quarter rather than doubling: the vectors are most of the
-    /// index's memory.
-    fn reserve(&mut self, additional: usize) {
-        let free = self.hashes.capacity() - self.hashes.len();
-        if free < additional {
-            let more = additional.max(self.hashes.len() / 4);
-            self.hashes.reserve_exact(more);
-            self.heads.reserve_exact(more);
-        }
-    }
-
-    /// Adds `statement` to the work `hash`, which [`Works::find`] found at
-    /// `found` (or not).
-    fn add(&mut self, hash: &ContentHash, found: Option<u32>, statement: u32) {
-        let bytes = hash.as_bytes();
-        match found {
-            None => {
-                let w = u32::try_from(self.hashes.len()).unwrap_or(u32::MAX);
-                self.reserve(1);
-                self.hashes.push(*bytes);
-                self.heads.push(statement);
-                let (hasher, hashes) = (&self.hasher, &self.hashes);
-                self.table.insert_unique(hasher.hash_one(bytes), w, |&x| {
-                    hasher.hash_one(hashes[x as usize])
-                });
-            }
-            Some(w) => {
-                let head = &mut self.heads[w as usize];
-                let next = if *head & LINKED == 0 {
-                    self.links.push((*head, NIL));
-                    u32::try_from(self.links.len() - 1).unwrap_or(NIL)
-                } else {
-                    *head & !LINKED
-                };
-                self.links.push((statement, next));
-                *head = LINKED | u32::try_from(self.links.len() - 1).unwrap_or(NIL);
-            }
-        }
-    }
-
-    /// The statements about work `w`, newest first.
-    fn statements(&self, w: u32) -> impl Iterator<Item = u32> + '_ {
-        let head = self.heads[w as usize];
-        let (first, mut link) = if head & LINKED == 0 {
-            (Some(head), NIL)
-        } else {
-            (None, head & !LINKED)
-        };
-        first.into_iter().chain(std::iter::from_fn(move || {
-            if link == NIL {
-                return None;
-            }
-            let (s, next) = self.links[link as usize];
-            link = next;
-            Some(s)
-        }))
-    }
-
-    fn memory(&self) -> usize {
-        // The table holds 7/8 of its buckets; each bucket is a 4-byte slot
-        // and a control byte.
-        let buckets = (self.table.capacity() * 8 / 7).next_power_of_two();
-        self.hashes.capacity() * 32
-            + self.heads.capacity() * 4
-            + self.links.capacity() * 8
-            + buckets * 5
     }
 }
 
