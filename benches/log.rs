@@ -32,12 +32,14 @@ use consentry::audit::Auditor;
 use consentry::crypto::{pae, Envelope, PayloadType, SecretKey};
 use consentry::domain::consent::{ConsentDeclaration, Shorthand};
 use consentry::domain::documents::FORMAT_VERSION;
-use consentry::domain::{ArtistRegistration, ContentHash, Statement, Timestamp, Work};
+use consentry::domain::{
+    ArtistRegistration, CheckpointRecord, ContentHash, Statement, Timestamp, Work,
+};
 use consentry::log::entry::{encode, EntryKind, EntrySignature};
 use consentry::log::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use consentry::log::tree::Appender;
 use consentry::registry::Registry;
-use consentry::store::{CheckpointRecord, Store};
+use consentry::store::Store;
 use consentry::transparency::TransparencyLog;
 
 fn env_usize(name: &str, default: usize) -> usize {

@@ -4,6 +4,7 @@
 
 pub mod acceptance;
 pub mod canonical;
+pub mod checkpoint;
 pub mod claims;
 pub mod consent;
 pub mod documents;
@@ -14,6 +15,7 @@ pub mod payout;
 pub mod terms;
 pub mod time;
 
+pub use checkpoint::CheckpointRecord;
 pub use consent::{Category, ConsentDeclaration, ConsentSet, Preference};
 pub use documents::{ArtistRegistration, KeyAction, KeyEvent, Statement, Work};
 pub use hash::ContentHash;

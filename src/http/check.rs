@@ -26,9 +26,9 @@ use crate::check::{
     answer_all, parse_purpose, render_compact_line, render_full, AnswerDigests, CheckReceipt, Mode,
     MAX_CHECK_HASHES,
 };
+use crate::domain::CheckpointRecord;
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::index::{Status, View};
-use crate::store::CheckpointRecord;
 
 /// `POST /v1/check` bodies, at most (100,000 ISCC-form hashes take 7.2 MB).
 pub const CHECK_BODY_LIMIT: usize = 16 * 1024 * 1024;

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery};
 use super::{AppState, Routes};
+use crate::domain::CheckpointRecord;
 use crate::log::merkle::leaf_hash;
 use crate::log::tiles::TileRef;
 use crate::log::Hash;
 use crate::registry::RegistryError;
-use crate::store::CheckpointRecord;
 use crate::transparency::TransparencyError;
 
 /// Entries per page of `GET /v1/log/entries`, at most.

@@ -22,13 +22,14 @@ use crate::crypto::Envelope;
 use crate::domain::payout::PayoutSummary;
 use crate::domain::payout::{PayoutStatement, MAX_RUN_WORKS};
 use crate::domain::{Money, Timestamp};
-use crate::registry::{envelope_from_parts, RegistryError, RunReport};
+use crate::payouts::RunReport;
+use crate::registry::{envelope_from_parts, RegistryError};
 
 /// A run report's body, at most (1,000,000 works take about 74 MiB).
 pub const RUNS_BODY_LIMIT: usize = 96 * 1024 * 1024;
 /// Listing pages: default and maximum length.
 const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = crate::store::MAX_PAGE;
+use super::artists::MAX_PAGE;
 
 pub fn routes() -> Routes {
     Routes::new()

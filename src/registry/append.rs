@@ -5,9 +5,10 @@
 
 use super::errors::Result;
 use super::Registry;
+use crate::domain::CheckpointRecord;
 use crate::domain::Timestamp;
 use crate::index::Parsed;
-use crate::store::{Append, AppendTx, CheckpointRecord, Document};
+use crate::store::{Append, AppendTx, Document};
 use crate::transparency::Growth;
 
 /// A document parsed for the consent index, with its place in the log.

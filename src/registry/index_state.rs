@@ -11,9 +11,10 @@ use super::append::Indexed;
 use super::errors::{RegistryError, Result};
 use super::Registry;
 use crate::crypto::{Envelope, PublicKey};
+use crate::domain::CheckpointRecord;
 use crate::domain::Timestamp;
 use crate::index::{self as consent_index, ConsentIndex, Parsed, View};
-use crate::store::{CheckpointRecord, Document, Store, StoreError, StoredDocument};
+use crate::store::{Document, Store, StoreError, StoredDocument};
 use crate::transparency::{TransparencyError, TransparencyLog, TreeCheck};
 
 /// The consent index and the checkpoint it is level with: a check that

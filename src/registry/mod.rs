@@ -27,7 +27,6 @@ use index_state::refuse_to_serve;
 
 pub use crate::domain::acceptance::MAX_CLOCK_SKEW_SECS;
 pub use crate::domain::ids::document_id;
-pub use crate::payouts::{ReportedRun, RunReport};
 pub(crate) use documents::entry_signatures;
 pub use documents::{envelope_from_parts, stored_envelope, AcceptStatus, Accepted};
 pub use errors::{RegistryError, Rejection, RejectionKind, Result};

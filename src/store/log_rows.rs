@@ -1,10 +1,11 @@
 //! How the log's tree is laid out in rows (`log_leaves`, `checkpoints`):
 //! shared by both backends.
 
+use crate::domain::CheckpointRecord;
 use crate::domain::Timestamp;
 use crate::log::Hash;
 
-use super::{CheckpointRecord, Result, StoreError};
+use super::{Result, StoreError};
 
 /// The key of a leaf hash in `log_leaves`: its first 8 bytes, big-endian.
 pub(crate) fn leaf_prefix(leaf: &Hash) -> i64 {

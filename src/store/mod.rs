@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::crypto::PublicKey;
 use crate::domain::payout::{PayoutLine, PayoutSummary};
-use crate::domain::{ContentHash, Timestamp};
+use crate::domain::{CheckpointRecord, ContentHash, Timestamp};
 use crate::log::Hash;
 
 #[macro_use]
@@ -27,8 +27,8 @@ pub(crate) use log_rows::{
 pub(crate) use payout_sql::signed;
 pub use records::{
     parse_signatures_column, signatures_column, Append, ArtistClaim, ArtistRecord, BuilderRecord,
-    CheckpointRecord, Counts, Document, DocumentKind, Effect, KeyRecord, PayoutRow, StoredDocument,
-    WorkStatementRow, MAX_PAGE,
+    Counts, Document, DocumentKind, Effect, KeyRecord, PayoutRow, StoredDocument, WorkStatementRow,
+    MAX_PAGE,
 };
 
 pub mod postgres;

@@ -5,7 +5,6 @@ use crate::crypto::PublicKey;
 use crate::domain::payout::{PayoutLine, PayoutSummary};
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::entry::{self, EntryKind, EntrySignature};
-use crate::log::Hash;
 
 use super::{Result, StoreError};
 
@@ -141,16 +140,6 @@ impl Document {
         )
         .map_err(|e| corrupt(&e.to_string()))
     }
-}
-
-/// A signed checkpoint as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckpointRecord {
-    pub size: u64,
-    pub root: Hash,
-    /// The signed note, verbatim.
-    pub note: String,
-    pub signed_at: Timestamp,
 }
 
 /// A stored document with its position in acceptance order.

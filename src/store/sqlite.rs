@@ -12,12 +12,13 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     checkpoint_from_parts, map_constraint, owner_rows, parse_hash, parse_key, pick_hashes, signed,
-    sql, Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, CheckpointRecord, Counts,
-    Document, DocumentKind, Effect, KeyRecord, PayoutRow, Result, Store, StoreError,
-    StoredDocument, WorkStatementRow, COUNTS_SQL, MAX_PAGE,
+    sql, Append, AppendTx, ArtistClaim, ArtistRecord, BuilderRecord, Counts, Document,
+    DocumentKind, Effect, KeyRecord, PayoutRow, Result, Store, StoreError, StoredDocument,
+    WorkStatementRow, COUNTS_SQL, MAX_PAGE,
 };
 use crate::crypto::PublicKey;
 use crate::domain::payout::{PayoutLine, PayoutSummary};
+use crate::domain::CheckpointRecord;
 use crate::domain::{ContentHash, Timestamp};
 use crate::log::Hash;
 

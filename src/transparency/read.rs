@@ -2,6 +2,7 @@
 //! entries checked against the tree, proofs, tiles and receipts.
 
 use super::{Result, TransparencyError, TransparencyLog, PAGE};
+use crate::domain::CheckpointRecord;
 use crate::log::merkle::{
     consistency_proof, consistency_proof_indexes, inclusion_proof, inclusion_proof_indexes,
     leaf_hash, tree_hash, tree_hash_indexes,
@@ -9,7 +10,7 @@ use crate::log::merkle::{
 use crate::log::proof::TlogProof;
 use crate::log::tiles::{entry_bundle, TileRef};
 use crate::log::Hash;
-use crate::store::{CheckpointRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// An inclusion proof as served.
 #[derive(Debug, Clone)]

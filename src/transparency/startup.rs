@@ -3,10 +3,11 @@
 
 use super::read::stored_tree_hashes;
 use super::{Result, TransparencyError, TransparencyLog};
+use crate::domain::CheckpointRecord;
 use crate::log::note::{self, Checkpoint};
 use crate::log::tree::Appender;
 use crate::log::Hash;
-use crate::store::{CheckpointRecord, Store};
+use crate::store::Store;
 
 /// Compares the stored tree hashes from stored index `start` on with
 /// `rebuilt`.

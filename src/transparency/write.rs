@@ -4,13 +4,14 @@
 use rayon::prelude::*;
 
 use super::{Result, TransparencyError, TransparencyLog, PAGE};
+use crate::domain::CheckpointRecord;
 use crate::domain::Timestamp;
 use crate::log::merkle::leaf_hash;
 use crate::log::note::{self, Checkpoint};
 use crate::log::proof::format_tlog_proof;
 use crate::log::tree::Appender;
 use crate::log::Hash;
-use crate::store::{AppendTx, CheckpointRecord, Document, Store};
+use crate::store::{AppendTx, Document, Store};
 
 /// A tree growing inside one write transaction.
 pub struct Growth {

@@ -9,6 +9,7 @@ mod artists;
 mod audit;
 mod auth;
 mod body_memory;
+mod boundaries;
 mod check;
 mod check_cli;
 mod cli;
