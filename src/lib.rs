@@ -1,8 +1,11 @@
 //! Consentry: an open registry of artist-signed AI-training consent.
 //!
-//! Layers point inward: [`http`] and [`cli`] call [`registry`], which calls
-//! [`store`], [`transparency`] and [`crypto`], which know only [`domain`]
-//! and the format code in [`log`].
+//! Layers point inward: [`http`] and [`cli`] call [`registry`] (and
+//! [`payouts`] on top of it), which calls [`store`], [`transparency`],
+//! [`index`] and [`crypto`]; the rules are [`domain`]'s and the formats
+//! [`log`]'s, and neither knows storage or HTTP. The allowed imports of
+//! every module are a table in `tests/api/boundaries.rs`, checked by the
+//! test suite; `docs/architecture.md` explains them.
 #![forbid(unsafe_code)]
 
 pub mod audit;
