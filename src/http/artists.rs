@@ -11,6 +11,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use super::{AppState, Routes};
 use crate::auth::Role;
 use crate::crypto::Envelope;
+use crate::domain::ids::ArtistId;
 use crate::domain::ContentHash;
 use crate::registry::{stored_envelope, AcceptStatus, Accepted};
 
@@ -53,18 +54,9 @@ struct WorksPage {
 }
 
 fn check_artist_id(id: &str) -> ApiResult<()> {
-    if id.len() == 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid-parameter",
-            "an artist id is 64 lowercase hex digits",
-        ))
-    }
+    id.parse::<ArtistId>()
+        .map(drop)
+        .map_err(|e| ApiError::bad_request("invalid-parameter", e.to_string()))
 }
 
 #[tracing::instrument(skip_all, fields(artist_id = %artist_id))]

@@ -19,6 +19,7 @@ use super::{AppState, Routes};
 use crate::auth::Role;
 use crate::check::parse_purpose;
 use crate::crypto::Envelope;
+use crate::domain::ids::{ArtistId, StatementId};
 use crate::domain::payout::PayoutSummary;
 use crate::domain::payout::{PayoutStatement, MAX_RUN_WORKS};
 use crate::domain::{Money, Timestamp};
@@ -232,23 +233,14 @@ async fn list_runs(
     })))
 }
 
-fn check_hex64(id: &str, what: &str) -> ApiResult<()> {
-    if crate::domain::ids::is_hex64(id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid-parameter",
-            format!("{what} is 64 lowercase hex digits"),
-        ))
-    }
-}
-
 #[tracing::instrument(skip_all, fields(statement_id = %statement_id))]
 async fn get_payout(
     State(state): State<AppState>,
     ApiPath(statement_id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    check_hex64(&statement_id, "a statement id")?;
+    statement_id
+        .parse::<StatementId>()
+        .map_err(|e| ApiError::bad_request("invalid-parameter", e.to_string()))?;
     let row = state
         .registry
         .payout_statement(&statement_id)
@@ -280,7 +272,9 @@ async fn artist_payouts(
     ApiPath(artist_id): ApiPath<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> ApiResult<Json<Value>> {
-    check_hex64(&artist_id, "an artist id")?;
+    artist_id
+        .parse::<ArtistId>()
+        .map_err(|e| ApiError::bad_request("invalid-parameter", e.to_string()))?;
     user.require(Role::Artist)?;
     if user.subject != artist_id {
         return Err(ApiError::forbidden(

@@ -90,16 +90,8 @@ async fn get_document(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    if id.len() != 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(ApiError::bad_request(
-            "invalid-parameter",
-            "a document id is 64 lowercase hex digits",
-        ));
-    }
+    id.parse::<crate::domain::ids::DocumentId>()
+        .map_err(|e| ApiError::bad_request("invalid-parameter", e.to_string()))?;
     let d = state
         .registry
         .document(&id)
