@@ -189,7 +189,7 @@ mod tests {
         assert!(is_builder_id(&builder_id([7; 16])));
         assert!(!is_builder_id("b_07"));
         assert_eq!(
-            "AB".parse::<ArtistId>().unwrap_err().to_string(),
+            "AB".parse::<ArtistId>().expect_err("not hex").to_string(),
             "an artist id is 64 lowercase hex digits"
         );
         let id: StatementId = document_id(b"x").parse().expect("hex64");

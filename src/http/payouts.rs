@@ -224,8 +224,7 @@ async fn list_runs(
     let runs = state
         .registry
         .builder_runs(&user.subject, page.after()?, limit)
-        .await
-        .map_err(RegistryError::from)?;
+        .await?;
     let next = next_after(limit, runs.last().map(|r| r.record_seq), runs.len());
     Ok(Json(json!({
         "items": runs.iter().map(summary_json).collect::<Vec<_>>(),
@@ -244,8 +243,7 @@ async fn get_payout(
     let row = state
         .registry
         .payout_statement(&statement_id)
-        .await
-        .map_err(RegistryError::from)?
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no payout statement {statement_id}")))?;
     let corrupt = |_| {
         tracing::error!(statement_id = %statement_id, "stored payout statement does not read back");
@@ -285,8 +283,7 @@ async fn artist_payouts(
     let lines = state
         .registry
         .artist_payout_lines(&artist_id, page.after()?, limit)
-        .await
-        .map_err(RegistryError::from)?;
+        .await?;
     let next = next_after(limit, lines.last().map(|(s, _)| s.record_seq), lines.len());
     let items: Vec<Value> = lines
         .iter()
