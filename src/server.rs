@@ -2,14 +2,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use axum::Router;
+use tower::ServiceExt;
+
 use crate::auth::Auth;
 use crate::crypto::{PublicKey, SecretKey};
+use crate::http::error::ApiError;
 use crate::http::{router, AppState};
-use crate::registry::Registry;
+use crate::registry::{Registry, StartupProgress};
 use crate::store;
 use crate::transparency::TransparencyLog;
 
@@ -42,10 +48,32 @@ pub async fn app_state(
     log_origin: &str,
     limits: crate::http::limits::LimitConfig,
 ) -> anyhow::Result<AppState> {
+    app_state_with_progress(
+        store,
+        registry_key,
+        admin_key,
+        issuer,
+        log_origin,
+        limits,
+        &StartupProgress::default(),
+    )
+    .await
+}
+
+/// [`app_state`], reporting the start-up check's progress to `progress`.
+async fn app_state_with_progress(
+    store: Arc<dyn store::Store>,
+    registry_key: &SecretKey,
+    admin_key: Option<PublicKey>,
+    issuer: &str,
+    log_origin: &str,
+    limits: crate::http::limits::LimitConfig,
+    progress: &StartupProgress,
+) -> anyhow::Result<AppState> {
     let log = TransparencyLog::new(log_origin, registry_key.clone())?;
     Ok(AppState {
         registry: Arc::new(
-            Registry::new(store, log)
+            Registry::open(store, log, progress)
                 .await?
                 .with_reserved_key(admin_key),
         ),
@@ -80,33 +108,76 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         backend = store.backend(),
         "database ready, migrations applied"
     );
-    let state = app_state(
+    let addr = listener.local_addr()?;
+    // The listener answers from now on: 503 `starting` (with the check's
+    // progress) until the stored data has been checked against the log,
+    // then the registry itself.
+    println!("checking stored data against the log; http://{addr} answers 503 until it is done");
+    let progress = Arc::new(StartupProgress::default());
+    let ready: Arc<OnceLock<Router>> = Arc::default();
+    let (failed, on_failure) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(conn::serve(
+        listener,
+        starting_router(Arc::clone(&ready), Arc::clone(&progress)),
+        config.connections,
+        async {
+            tokio::select! {
+                () = shutdown_signal() => {},
+                _ = on_failure => {},
+            }
+        },
+    ));
+    let state = match app_state_with_progress(
         store,
         &key,
         config.admin_key,
         &config.issuer,
         &config.log_origin,
         config.limits,
+        &progress,
     )
-    .await?;
-    let addr = listener.local_addr()?;
+    .await
+    {
+        Ok(state) => state,
+        Err(e) => {
+            let _ = failed.send(());
+            let _ = serving.await;
+            return Err(e);
+        }
+    };
     println!("consentry registry public key: {}", key.public_key());
     println!("transparency log origin: {}", state.registry.log().origin());
     println!(
         "transparency log verifier key: {}",
         state.registry.log().verifier().to_text()
     );
+    let _ = ready.set(router(state));
     println!("listening on http://{addr}");
     tracing::info!(%addr, public_key = %key.public_key(), "serving");
-    conn::serve(
-        listener,
-        router(state),
-        config.connections,
-        shutdown_signal(),
-    )
-    .await;
+    serving.await.context("the server task failed")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// What the listener serves while the registry starts: every request is
+/// answered 503 `starting` until `ready` holds the registry's router, then
+/// passed to it.
+fn starting_router(ready: Arc<OnceLock<Router>>, progress: Arc<StartupProgress>) -> Router {
+    Router::new().fallback(move |request: Request| {
+        let (ready, progress) = (Arc::clone(&ready), Arc::clone(&progress));
+        async move {
+            match ready.get() {
+                Some(app) => match app.clone().oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                None => {
+                    let (checked, total) = progress.get();
+                    ApiError::starting(checked, total).into_response()
+                }
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {

@@ -80,6 +80,20 @@ impl ApiError {
         e
     }
 
+    /// 503 `starting`: the registry is checking its stored data against
+    /// the log (`checked` of `total` documents) and serves nothing yet.
+    pub fn starting(checked: u64, total: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            format!(
+                "the registry is starting: {checked} of {total} stored documents checked against the log"
+            ),
+        );
+        e.retry_after = Some(5);
+        e
+    }
+
     /// 503 `storage-full`: the database has no room to write; the registry
     /// answers again as soon as space is freed.
     pub fn storage_full() -> Self {

@@ -92,6 +92,23 @@ pub(super) fn refuse_to_serve(e: RegistryError) -> RegistryError {
     }
 }
 
+/// How far the start-up check has come: documents checked of all stored,
+/// for whoever asks while it runs (`serve` answers 503 `starting` with it).
+#[derive(Debug, Default)]
+pub struct StartupProgress {
+    pub checked: std::sync::atomic::AtomicU64,
+    pub total: std::sync::atomic::AtomicU64,
+}
+
+impl StartupProgress {
+    /// `(checked, total)` as last reported.
+    #[must_use]
+    pub fn get(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.checked.load(Relaxed), self.total.load(Relaxed))
+    }
+}
+
 /// Documents read per page while loading the consent index.
 const INDEX_LOAD_PAGE: u32 = 2048;
 
@@ -148,12 +165,16 @@ impl Registry {
     pub(super) async fn load_index(
         store: &Arc<dyn Store>,
         log: &TransparencyLog,
+        progress: &StartupProgress,
     ) -> Result<CheckState> {
         let started = std::time::Instant::now();
         let mut index = ConsentIndex::new();
         let works = store.counts().await?.statement_works;
         index.reserve_works(usize::try_from(works).unwrap_or(0));
         let total = store.document_count().await?;
+        progress
+            .total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
         // Three things run at once: the derived tables are digested, pages
         // of documents are read ahead, and each page's stored tree hashes
         // are compared while the next page is parsed and hashed.
@@ -189,6 +210,9 @@ impl Registry {
                 join_check(previous).await?;
             }
             compared = Some(tree.compare_stored_in_background(store.clone()));
+            progress
+                .checked
+                .store(tree.size(), std::sync::atomic::Ordering::Relaxed);
             for (seq, received_at, p) in parsed {
                 let applied = p
                     .map_err(|e| StoreError::Corrupt(format!("document {seq}: {e}")))

@@ -30,7 +30,7 @@ pub use crate::domain::ids::document_id;
 pub(crate) use documents::entry_signatures;
 pub use documents::{envelope_from_parts, stored_envelope, AcceptStatus, Accepted};
 pub use errors::{RegistryError, Rejection, RejectionKind, Result};
-pub use index_state::{CheckState, REPAIR};
+pub use index_state::{CheckState, StartupProgress, REPAIR};
 pub use keys::KeyHolder;
 pub use queries::{ArtistView, HistoryEntry, WorkView};
 pub use statements::{
@@ -58,16 +58,34 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Opens the registry over `store`: brings the log level with the
+    /// documents, then checks the stored data against the log while it
+    /// loads the consent index (refusing to serve data that disagrees).
+    ///
     /// # Errors
-    /// When the store cannot be read.
+    /// When the store cannot be read, or its data disagrees with the log
+    /// (the message ends with [`REPAIR`]).
     pub async fn new(store: Arc<dyn Store>, log: TransparencyLog) -> Result<Self> {
+        Self::open(store, log, &StartupProgress::default()).await
+    }
+
+    /// [`Registry::new`], reporting the start-up check's progress to
+    /// `progress` as it goes.
+    ///
+    /// # Errors
+    /// As [`Registry::new`].
+    pub async fn open(
+        store: Arc<dyn Store>,
+        log: TransparencyLog,
+        progress: &StartupProgress,
+    ) -> Result<Self> {
         let last = store
             .last_received_at()
             .await?
             .unwrap_or(Timestamp::from_unix_nanos(0));
         let check = async {
             log.catch_up(store.as_ref()).await?;
-            Self::load_index(&store, &log).await
+            Self::load_index(&store, &log, progress).await
         }
         .await
         .map_err(refuse_to_serve)?;

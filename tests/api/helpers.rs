@@ -633,6 +633,30 @@ impl Server {
         }
     }
 
+    /// Starts the server and returns as soon as it says it is checking its
+    /// stored data against the log (it answers 503 `starting` until then).
+    pub async fn start_until_checking(dir: &Path, database_url: &str) -> StartingServer {
+        let server = Self::spawn(dir, database_url, &[], None);
+        off_runtime(move || {
+            use std::io::BufRead;
+            let mut server = server;
+            let stdout = server.child.stdout.take().expect("stdout");
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            loop {
+                let line = lines
+                    .next()
+                    .expect("server exited before checking")
+                    .expect("read stdout");
+                if let Some(rest) = line.strip_prefix("checking stored data against the log; ") {
+                    let base = rest.split_whitespace().next().expect("address");
+                    base.clone_into(&mut server.base);
+                    return StartingServer { server, lines };
+                }
+            }
+        })
+        .await
+    }
+
     /// SIGKILL: no shutdown hooks, no flushing.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -668,6 +692,38 @@ impl Server {
             .env("CONSENTRY_URL", &self.base)
             .current_dir(&self.dir)
             .run()
+    }
+}
+
+/// A `serve` child that is still checking its stored data.
+pub struct StartingServer {
+    server: Server,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl StartingServer {
+    /// Where it answers.
+    pub fn base(&self) -> &str {
+        &self.server.base
+    }
+
+    /// Waits until it serves.
+    pub async fn until_listening(self) -> Server {
+        off_runtime(move || {
+            let StartingServer { mut server, lines } = self;
+            for line in lines {
+                let line = line.expect("read stdout");
+                if let Some(k) = line.strip_prefix("consentry registry public key: ") {
+                    k.clone_into(&mut server.public_key);
+                }
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    assert_eq!(addr, server.base, "it serves where it said it would");
+                    return server;
+                }
+            }
+            panic!("server exited before listening");
+        })
+        .await
     }
 }
 

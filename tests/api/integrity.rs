@@ -322,3 +322,75 @@ mod serving {
     use super::*;
     crate::both_backends!(an_entry_altered_while_serving_is_not_served);
 }
+
+/// While the start-up check runs, the registry answers every request with
+/// 503 `starting` (and its progress), then serves. The check is held back
+/// by a lock on `payout_lines`, a table the check reads (it counts every
+/// table) and opening the store does not (PostgreSQL: SQLite has no table
+/// locks, and the answer does not depend on the backend).
+#[tokio::test]
+async fn a_starting_registry_answers_503_starting_until_its_check_is_done() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, location) = server_database(Backend::Postgres, dir.path()).await;
+    {
+        let server = Server::start(dir.path(), &url).await;
+        let client = consentry::cli::client::Client::new(&server.base).expect("client");
+        let (status, _) = client
+            .post(
+                "/v1/artists",
+                &serde_json::json!(artist_envelope(&SecretKey::generate(), "Ana")),
+            )
+            .await
+            .expect("register");
+        assert_eq!(status, 201);
+    }
+    let raw = RawDb::open(location.as_ref().expect("postgres schema")).await;
+    let lock = raw.lock_table("payout_lines").await;
+    let starting = Server::start_until_checking(dir.path(), &url).await;
+    let http = reqwest::Client::new();
+    let key = SecretKey::generate();
+    for (method, path) in [
+        ("GET", "/healthz"),
+        ("GET", "/v1/log"),
+        ("POST", "/v1/artists"),
+    ] {
+        let request = match method {
+            "GET" => http.get(format!("{}{path}", starting.base())),
+            _ => http
+                .post(format!("{}{path}", starting.base()))
+                .json(&serde_json::json!(artist_envelope(&key, "Bo"))),
+        };
+        let response = request.send().await.expect("answered while starting");
+        assert_eq!(response.status(), 503, "{method} {path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let body: serde_json::Value = response.json().await.expect("problem");
+        assert_eq!(body["type"], "urn:consentry:problem:starting", "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("stored documents checked against the log")),
+            "{body}"
+        );
+    }
+    lock.rollback().await.expect("release the lock");
+    let server = starting.until_listening().await;
+    let client = consentry::cli::client::Client::new(&server.base).expect("client");
+    let health = client.get_json("/healthz").await.expect("serves");
+    assert_eq!(health["status"], "ok");
+    // Nothing was written while it was starting.
+    let log = client.get_json("/v1/log").await.expect("log");
+    assert_eq!(log["checkpoint"]["size"], 1, "{log}");
+}

@@ -58,6 +58,23 @@ impl RawDb {
         }
     }
 
+    /// Locks `table` against every other session (PostgreSQL's `access
+    /// exclusive` mode) until the returned transaction ends.
+    ///
+    /// # Panics
+    /// On SQLite, which has no table locks, or if the lock is refused.
+    pub async fn lock_table(&self, table: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let RawDb::Postgres(pool) = self else {
+            panic!("SQLite has no table locks");
+        };
+        let mut tx = pool.begin().await.expect("begin");
+        sqlx::query(&format!("lock table {table} in access exclusive mode"))
+            .execute(&mut *tx)
+            .await
+            .expect("lock");
+        tx
+    }
+
     /// Runs a query whose first column is text; returns that column.
     pub async fn text_column(&self, sql: &str) -> Result<Vec<String>, sqlx::Error> {
         let rows: Vec<(String,)> = match self {
