@@ -19,6 +19,17 @@ pub enum KeyHolder {
 }
 
 impl Registry {
+    /// The answer for a document already stored under `id` (a duplicate),
+    /// if one is.
+    async fn stored_duplicate(&self, id: &str) -> Result<Option<Accepted>> {
+        Ok(self
+            .store
+            .documents_by_id(&[id.to_owned()])
+            .await?
+            .first()
+            .map(|existing| Accepted::from_stored(existing, AcceptStatus::Duplicate)))
+    }
+
     async fn key_or_builder_in_use(&self, key: &PublicKey) -> Result<bool> {
         Ok(self.reserved == Some(*key)
             || self.store.key(key).await?.is_some()
@@ -50,13 +61,8 @@ impl Registry {
         }
         let id = document_id(&verified.payload);
         let mut last = self.writer.lock().await;
-        if let Some(existing) = self
-            .store
-            .documents_by_id(std::slice::from_ref(&id))
-            .await?
-            .first()
-        {
-            return Ok(Accepted::from_stored(existing, AcceptStatus::Duplicate));
+        if let Some(stored) = self.stored_duplicate(&id).await? {
+            return Ok(stored);
         }
         Self::check_not_future(reg.issued_at, Timestamp::now())?;
         if self.key_or_builder_in_use(&key).await? {
@@ -126,13 +132,8 @@ impl Registry {
         let id = document_id(&verified.payload);
 
         let mut last = self.writer.lock().await;
-        if let Some(existing) = self
-            .store
-            .documents_by_id(std::slice::from_ref(&id))
-            .await?
-            .first()
-        {
-            return Ok(Accepted::from_stored(existing, AcceptStatus::Duplicate));
+        if let Some(stored) = self.stored_duplicate(&id).await? {
+            return Ok(stored);
         }
         // The event's receipt time is `now`: every rule below is decided
         // at the instant the log records (so an auditor can re-decide it).
