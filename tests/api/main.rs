@@ -5,6 +5,7 @@ mod bin;
 mod helpers;
 mod raw_db;
 
+mod agreement;
 mod artists;
 mod audit;
 mod auth;
