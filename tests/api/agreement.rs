@@ -48,7 +48,7 @@ use crate::helpers::*;
 crate::both_backends!(registry_and_auditor_agree);
 
 const SEED: u64 = 0xC0_5E47_A6EE;
-const SEQUENCES: u64 = 40;
+const SEQUENCES: u64 = 60;
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000 * MS;
 
