@@ -109,8 +109,13 @@ impl StartupProgress {
     }
 }
 
-/// Documents read per page while loading the consent index.
-const INDEX_LOAD_PAGE: u32 = 2048;
+/// Payload bytes per page while loading the consent index, about: pages of
+/// small documents are long (few round trips), pages of large ones short
+/// (bounded memory: at most two pages are in flight).
+const INDEX_LOAD_PAGE_BYTES: usize = 2 << 20;
+/// Documents per page while loading the consent index: the first page's,
+/// and the bounds of the others'.
+const INDEX_LOAD_PAGE: (u32, u32, u32) = (256, 16, 4096);
 
 /// Reads the stored documents `0..total` in log order, page by page, one
 /// page ahead of the reader of the returned channel. A read failure is the
@@ -121,13 +126,18 @@ fn read_pages_ahead(
 ) -> tokio::sync::mpsc::Receiver<std::result::Result<Vec<StoredDocument>, StoreError>> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
-        let mut at = 0;
+        let (mut at, mut limit) = (0, INDEX_LOAD_PAGE.0);
         while at < total {
-            let page = store.documents_from(at, INDEX_LOAD_PAGE).await;
+            let page = store.documents_from(at, limit).await;
             let done = match &page {
                 Ok(p) if p.is_empty() => break,
                 Ok(p) => {
                     at += p.len() as u64;
+                    let bytes: usize = p.iter().map(|d| d.doc.payload.len()).sum();
+                    let per_doc = (bytes / p.len()).max(1);
+                    limit = u32::try_from(INDEX_LOAD_PAGE_BYTES / per_doc)
+                        .unwrap_or(u32::MAX)
+                        .clamp(INDEX_LOAD_PAGE.1, INDEX_LOAD_PAGE.2);
                     false
                 }
                 Err(_) => true,
