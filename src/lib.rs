@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod crypto;
 pub mod domain;
+pub mod fingerprint;
 pub mod http;
 pub mod index;
 pub mod log;

@@ -6,13 +6,15 @@
 //! it renders; `consentry verify-receipt` recomputes answers with the same
 //! [`crate::index::ConsentIndex`] built from the log's entries.
 
+pub mod items;
 pub mod receipt;
 
 use std::fmt::Write as _;
 
 use crate::domain::{Category, ContentHash};
 use crate::index::{Answer, ConsentIndex, Status, View};
-pub use receipt::{AnswerDigests, CheckReceipt, StatusCounts};
+pub use items::{answer_item, Item, ItemAnswer, MatchKind, Matching, MATCHING};
+pub use receipt::{AnswerDigests, CheckReceipt, MatchCounts, StatusCounts};
 
 /// Hashes one JSON check request may carry, at most.
 pub const MAX_CHECK_HASHES: usize = 100_000;
@@ -114,14 +116,59 @@ pub fn render_full(
     purpose: Category,
     line: Option<u64>,
 ) {
+    render_answer(out, index, Some(hash), answer, ids, purpose, line, None);
+}
+
+/// Renders the answer to a near-matching check's item: as
+/// [`render_full`], with `hash` null for an item without one, and the
+/// `match` and `matched` members.
+#[allow(clippy::too_many_arguments)]
+pub fn render_item(
+    out: &mut String,
+    index: &ConsentIndex,
+    item: &Item,
+    answer: &ItemAnswer,
+    ids: &[[u8; 32]],
+    purpose: Category,
+    line: Option<u64>,
+) {
+    render_answer(
+        out,
+        index,
+        item.hash.as_ref(),
+        &answer.answer,
+        ids,
+        purpose,
+        line,
+        Some(answer),
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_answer(
+    out: &mut String,
+    index: &ConsentIndex,
+    hash: Option<&ContentHash>,
+    answer: &Answer,
+    ids: &[[u8; 32]],
+    purpose: Category,
+    line: Option<u64>,
+    matched: Option<&ItemAnswer>,
+) {
     out.push('{');
     if let Some(l) = line {
         let _ = write!(out, "\"line\":{l},");
     }
     out.push_str("\"hash\":");
-    push_hash(out, hash);
+    match hash {
+        Some(h) => push_hash(out, h),
+        None => out.push_str("null"),
+    }
     let status = answer.status(purpose);
     let _ = write!(out, ",\"status\":\"{}\"", status.as_str());
+    if let Some(m) = matched {
+        items::render_match(out, m);
+    }
     if !answer.registered {
         out.push_str(",\"registered\":false}");
         return;
@@ -166,6 +213,49 @@ pub fn render_compact_line(out: &mut String, hash: &ContentHash, status: Status,
     let _ = write!(out, "{{\"line\":{line},\"hash\":");
     push_hash(out, hash);
     let _ = write!(out, ",\"status\":\"{}\"}}", status.as_str());
+}
+
+/// Renders a near-matching check's compact stream line
+/// (`{"line","hash","status","match"}`).
+pub fn render_compact_item(
+    out: &mut String,
+    item: &Item,
+    answer: &ItemAnswer,
+    status: Status,
+    line: u64,
+) {
+    let _ = write!(out, "{{\"line\":{line},\"hash\":");
+    match &item.hash {
+        Some(h) => push_hash(out, h),
+        None => out.push_str("null"),
+    }
+    let _ = write!(out, ",\"status\":\"{}\"", status.as_str());
+    match answer.kind.as_str() {
+        Some(k) => {
+            let _ = write!(out, ",\"match\":\"{k}\"}}");
+        }
+        None => out.push_str(",\"match\":null}"),
+    }
+}
+
+/// Answers near-matching `items` in `view`, feeding `digests`; calls
+/// `each` with every item, its answer, its statement ids and its status,
+/// in order.
+pub fn answer_items<'i>(
+    index: &ConsentIndex,
+    view: View,
+    purpose: Category,
+    items: impl IntoIterator<Item = &'i Item>,
+    digests: &mut AnswerDigests,
+    mut each: impl FnMut(&Item, &ItemAnswer, &[[u8; 32]], Status),
+) {
+    for item in items {
+        let answer = answer_item(index, view, item, true);
+        let status = answer.answer.status(purpose);
+        let ids = statement_ids(index, &answer.answer);
+        digests.add_item(item, &answer, status, &ids);
+        each(item, &answer, &ids, status);
+    }
 }
 
 /// Answers `hashes` in `view`, feeding `digests`; calls `each` with every

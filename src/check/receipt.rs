@@ -5,14 +5,26 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use super::items::{Item, ItemAnswer, MatchKind, Matching};
 use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
+use crate::domain::fingerprint::{ISCC_IMAGE, MATCH_BITS};
 use crate::domain::ids::{is_builder_id, is_hex64};
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::index::Status;
 use crate::log::note::{open, Checkpoint, NoteVerifier};
 
-/// The receipt payload's `version`.
+/// The receipt payload's `version` for checks by hash alone.
 pub const RECEIPT_VERSION: u32 = 1;
+/// The `version` of receipts of near-matching checks (`spec/receipt.md` §4.3).
+pub const RECEIPT_VERSION_NEAR: u32 = 2;
+
+/// How many items of a near-matching check were matched each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchCounts {
+    pub exact: u64,
+    pub near: u64,
+}
 
 /// How many hashes got each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +59,7 @@ pub struct AnswerDigests {
     answers: blake3::Hasher,
     pub count: u64,
     pub counts: StatusCounts,
+    pub matched: MatchCounts,
 }
 
 impl Default for AnswerDigests {
@@ -63,6 +76,56 @@ impl AnswerDigests {
             answers: blake3::Hasher::new(),
             count: 0,
             counts: StatusCounts::default(),
+            matched: MatchCounts::default(),
+        }
+    }
+
+    /// Adds one answer of a near-matching check (`spec/receipt.md` §4.3);
+    /// `statements` must be ascending.
+    pub fn add_item(
+        &mut self,
+        item: &Item,
+        answer: &ItemAnswer,
+        status: Status,
+        statements: &[[u8; 32]],
+    ) {
+        match &item.hash {
+            Some(h) => {
+                self.hashes.update(&[1]);
+                self.hashes.update(h.as_bytes());
+            }
+            None => {
+                self.hashes.update(&[0]);
+            }
+        }
+        self.hashes
+            .update(&[u8::try_from(item.codes.len()).unwrap_or(u8::MAX)]);
+        for code in &item.codes {
+            let body = code.body();
+            self.hashes
+                .update(&[u8::try_from(body.len()).unwrap_or(u8::MAX)]);
+            self.hashes.update(body);
+        }
+        self.answers.update(&[answer.kind.code()]);
+        self.answers
+            .update(&[u8::try_from(answer.works.len()).unwrap_or(u8::MAX)]);
+        for (work, distance) in &answer.works {
+            self.answers.update(work.as_bytes());
+            self.answers
+                .update(&[u8::try_from(*distance).unwrap_or(u8::MAX)]);
+        }
+        self.answers.update(&[status.code()]);
+        let n = u32::try_from(statements.len()).unwrap_or(u32::MAX);
+        self.answers.update(&n.to_be_bytes());
+        for id in statements {
+            self.answers.update(id);
+        }
+        self.count += 1;
+        self.counts.add(status);
+        match answer.kind {
+            MatchKind::Exact => self.matched.exact += 1,
+            MatchKind::Near => self.matched.near += 1,
+            MatchKind::None => {}
         }
     }
 
@@ -135,6 +198,12 @@ pub struct CheckReceipt {
     pub hashes: HashesDigest,
     pub answers: AnswersDigest,
     pub counts: StatusCounts,
+    /// Version 2: the matching rule the answers applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<Matching>,
+    /// Version 2: how many items were matched each way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<MatchCounts>,
 }
 
 impl CheckReceipt {
@@ -147,10 +216,15 @@ impl CheckReceipt {
         as_of: Option<Timestamp>,
         checkpoint: ReceiptCheckpoint,
         digests: &AnswerDigests,
+        matching: Option<Matching>,
     ) -> Self {
         let (hashes, answers) = digests.finish();
         Self {
-            version: RECEIPT_VERSION,
+            version: if matching.is_some() {
+                RECEIPT_VERSION_NEAR
+            } else {
+                RECEIPT_VERSION
+            },
             log: log.to_owned(),
             builder: builder.to_owned(),
             purpose,
@@ -163,6 +237,8 @@ impl CheckReceipt {
             },
             answers: AnswersDigest { blake3: answers },
             counts: digests.counts,
+            matched: matching.as_ref().map(|_| digests.matched),
+            matching,
         }
     }
 
@@ -206,8 +282,26 @@ impl CheckReceipt {
         if !is_builder_id(&receipt.builder) {
             return Err("receipt payload: `builder` is b_ and 32 lowercase hex digits".into());
         }
-        if receipt.version != RECEIPT_VERSION {
-            return Err(format!("unsupported receipt version {}", receipt.version));
+        match (receipt.version, &receipt.matching, &receipt.matched) {
+            (RECEIPT_VERSION, None, None) => {}
+            (RECEIPT_VERSION_NEAR, Some(m), Some(counts)) => {
+                if m.algorithm != ISCC_IMAGE || m.bits != MATCH_BITS {
+                    return Err(format!(
+                        "receipt payload: unsupported matching {} over {} bits",
+                        m.algorithm, m.bits
+                    ));
+                }
+                if counts.exact + counts.near > receipt.hashes.count {
+                    return Err("the receipt's match counts exceed its item count".into());
+                }
+            }
+            (RECEIPT_VERSION | RECEIPT_VERSION_NEAR, _, _) => {
+                return Err(
+                    "receipt payload: `matching` and `matched` are present exactly in version 2"
+                        .into(),
+                )
+            }
+            (v, _, _) => return Err(format!("unsupported receipt version {v}")),
         }
         if receipt.log != log.name {
             return Err(format!(

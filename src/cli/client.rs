@@ -312,7 +312,7 @@ impl Client {
         &self,
         query: &str,
         hashes: Vec<crate::domain::ContentHash>,
-        mut each: impl FnMut(Value) -> anyhow::Result<()>,
+        each: impl FnMut(Value) -> anyhow::Result<()>,
     ) -> anyhow::Result<Value> {
         const CHUNK: usize = 8192;
         let chunks =
@@ -324,12 +324,71 @@ impl Client {
                     .collect();
                 Ok::<_, std::io::Error>(bytes)
             }));
+        self.stream_check(
+            query,
+            "application/octet-stream",
+            reqwest::Body::wrap_stream(chunks),
+            each,
+        )
+        .await
+    }
+
+    /// As [`Client::check_stream`] with near matching (`match=near`): each
+    /// item is sent as an NDJSON line with its hash and image codes.
+    ///
+    /// # Errors
+    /// As [`Client::check_stream`].
+    pub async fn check_items_stream(
+        &self,
+        query: &str,
+        items: Vec<(
+            crate::domain::ContentHash,
+            Vec<crate::domain::fingerprint::ImageCode>,
+        )>,
+        each: impl FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Value> {
+        const CHUNK: usize = 4096;
+        let chunks =
+            futures_util::stream::iter((0..items.len()).step_by(CHUNK).map(move |start| {
+                let end = (start + CHUNK).min(items.len());
+                let mut bytes = Vec::new();
+                for (hash, codes) in &items[start..end] {
+                    let fps: Vec<Value> = codes
+                        .iter()
+                        .map(|c| serde_json::json!({"algorithm": crate::domain::fingerprint::ISCC_IMAGE, "value": c.to_string()}))
+                        .collect();
+                    let line = if fps.is_empty() {
+                        serde_json::json!({ "hash": hash })
+                    } else {
+                        serde_json::json!({ "hash": hash, "fingerprints": fps })
+                    };
+                    bytes.extend_from_slice(line.to_string().as_bytes());
+                    bytes.push(b'\n');
+                }
+                Ok::<_, std::io::Error>(bytes)
+            }));
+        self.stream_check(
+            &format!("{query}&match=near"),
+            "application/x-ndjson",
+            reqwest::Body::wrap_stream(chunks),
+            each,
+        )
+        .await
+    }
+
+    async fn stream_check(
+        &self,
+        query: &str,
+        content_type: &'static str,
+        body: reqwest::Body,
+        mut each: impl FnMut(Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Value> {
         let mut req = self
             .http
             .post(format!("{}/v1/check/stream?{query}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .timeout(std::time::Duration::from_secs(7 * 24 * 3600))
-            .body(reqwest::Body::wrap_stream(chunks));
+            .body(body);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -13,6 +13,7 @@ mod audit;
 pub mod check;
 pub mod client;
 pub mod dataset;
+mod fingerprint;
 mod keys;
 pub mod log_vectors;
 mod payout;
@@ -69,6 +70,9 @@ pub enum Command {
     /// `check`, then write the allowed subset: a manifest, or new webdataset
     /// shards holding only allowed samples (all their members).
     Filter(check::FilterArgs),
+    /// Print the ISCC Image-Code of image files (what `check` sends for
+    /// near matching; `--views`: every code `register` signs).
+    Fingerprint(fingerprint::FingerprintArgs),
     /// Upload-trend statistics (spec/stats.md) from any upload history: a CSV
     /// of artist,timestamp rows or gallery-dl metadata; JSON, CSV, SVG chart.
     Stats(stats::StatsArgs),
@@ -274,6 +278,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyReceipt(args) => receipt::verify_receipt(args).await,
         Command::Payout(cmd) => payout::run(cmd).await,
         Command::Stats(args) => stats::run(&args),
+        Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Vectors {
             out,
             log_out,

@@ -62,7 +62,8 @@ fn parse_ids(list: impl IntoIterator<Item = String>) -> anyhow::Result<Vec<[u8; 
 }
 
 fn row_of(v: &Value) -> anyhow::Result<Option<Row>> {
-    if v.get("done").is_some() || v.get("error").is_some() || v.get("receipt").is_some() {
+    let present = |k: &str| v.get(k).is_some_and(|x| !x.is_null());
+    if present("done") || present("error") || present("receipt") {
         return Ok(None);
     }
     let text = match v {
@@ -218,6 +219,11 @@ pub async fn verify_receipt(args: VerifyReceiptArgs) -> anyhow::Result<()> {
         receipt.checkpoint.root,
     );
 
+    if receipt.matching.is_some() && (args.answers.is_some() || args.hashes.is_some()) {
+        bail!(
+            "this is a near-matching (version 2) receipt: its signature and checkpoint verify, but --hashes and --answers recompute version 1 digests only; recompute its item and answer digests per spec/receipt.md §4.3"
+        );
+    }
     let answers = args.answers.as_deref().map(read_rows).transpose()?;
     let hashes: Option<Vec<ContentHash>> = match (&args.hashes, &answers) {
         (Some(p), _) => Some(read_rows(p)?.into_iter().map(|(h, _)| h).collect()),

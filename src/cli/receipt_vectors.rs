@@ -133,6 +133,7 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
                 note,
             },
             &digests,
+            None,
         );
         receipt.issued_at = Timestamp::from_unix_nanos(1_772_452_800_000_000_000); // 2026-03-02T12:00:00Z
         debug_assert_eq!(receipt.version, RECEIPT_VERSION);

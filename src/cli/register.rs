@@ -13,9 +13,11 @@ use super::client::{Client, SignInAs};
 use super::RegistryArgs;
 use crate::crypto::{Envelope, PayloadType, SecretKey};
 use crate::domain::consent::{ConsentDeclaration, PerCategory, Shorthand};
-use crate::domain::documents::FORMAT_VERSION;
+use crate::domain::documents::{Fingerprint, FORMAT_VERSION};
+use crate::domain::fingerprint::ISCC_IMAGE;
 use crate::domain::terms::validate_terms;
 use crate::domain::{ConsentSet, ContentHash, Money, Preference, Statement, Term, Timestamp, Work};
+use crate::fingerprint::{self, ViewKind};
 use crate::registry::MAX_STATEMENTS_PER_REQUEST;
 
 #[derive(Debug, Args)]
@@ -94,6 +96,39 @@ pub fn hash_file(path: &Path) -> anyhow::Result<ContentHash> {
         .update_reader(file)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(ContentHash::from_bytes(*hasher.finalize().as_bytes()))
+}
+
+/// BLAKE3 of a file's bytes and, for an image, the ISCC Image-Codes
+/// `consentry register` signs (a file that is not a decodable image has
+/// none; an image that fails to decode is reported and has none).
+fn hash_and_fingerprint(path: &Path) -> anyhow::Result<(ContentHash, Vec<Fingerprint>)> {
+    let is_image =
+        media_type(path).is_some_and(|m| m.starts_with("image/") && m != "image/svg+xml");
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .len();
+    if !is_image || len > 256 * 1024 * 1024 {
+        return Ok((hash_file(path)?, Vec::new()));
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let hash = ContentHash::of(&bytes);
+    match fingerprint::registered_codes(&bytes) {
+        Ok(codes) => Ok((
+            hash,
+            codes
+                .iter()
+                .map(|c| Fingerprint {
+                    algorithm: ISCC_IMAGE.to_owned(),
+                    value: c.to_string(),
+                })
+                .collect(),
+        )),
+        Err(fingerprint::Error::NotAnImage) => Ok((hash, Vec::new())),
+        Err(e) => {
+            eprintln!("{}: no fingerprint: {e}", path.display());
+            Ok((hash, Vec::new()))
+        }
+    }
 }
 
 fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -320,15 +355,29 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     }
 
     let pb = bar(files.len(), "hashing");
-    let hashed: Vec<(PathBuf, ContentHash)> = files
+    // Images are fingerprinted from the same read: the ISCC Image-Code of
+    // the whole image and of the views a dataset's crop keeps
+    // (`docs/matching.md`), signed into the statement.
+    let hashed: Vec<(PathBuf, ContentHash, Vec<Fingerprint>)> = files
         .par_iter()
         .map(|f| {
-            let h = hash_file(f);
+            let h = hash_and_fingerprint(f);
             pb.inc(1);
-            h.map(|h| (f.clone(), h))
+            h.map(|(h, fps)| (f.clone(), h, fps))
         })
         .collect::<anyhow::Result<_>>()?;
     pb.finish();
+    let fingerprinted = hashed.iter().filter(|(_, _, f)| !f.is_empty()).count();
+    if fingerprinted > 0 {
+        println!(
+            "{} fingerprinted (ISCC Image-Code, {} each at most)",
+            count(fingerprinted, "image", "images"),
+            ViewKind::REGISTERED.len()
+        );
+    }
+    let codes: std::collections::HashMap<ContentHash, Vec<Fingerprint>> =
+        hashed.iter().map(|(_, h, f)| (*h, f.clone())).collect();
+    let hashed: Vec<(PathBuf, ContentHash)> = hashed.into_iter().map(|(p, h, _)| (p, h)).collect();
     // One statement per distinct work.
     let mut unique = hashed.clone();
     unique.sort_by_key(|(_, h)| *h);
@@ -371,7 +420,7 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
                     media_type: media_type(path).map(str::to_owned),
                     title: None,
                     published_at: None,
-                    fingerprints: Vec::new(),
+                    fingerprints: codes.get(hash).cloned().unwrap_or_default(),
                 }],
                 consent: consent.clone(),
                 terms: terms.clone(),

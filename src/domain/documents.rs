@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::canonical::parse_canonical;
 use super::consent::{ConsentDeclaration, ConsentSet};
+use super::fingerprint::{ImageCode, ISCC_IMAGE};
 use super::terms::{validate_terms, Term};
 use super::{ContentHash, InvalidPayload, Timestamp};
 
@@ -24,8 +25,9 @@ pub const MAX_TEXT_CHARS: usize = 512;
 /// Fingerprints per work, at most.
 pub const MAX_FINGERPRINTS: usize = 8;
 
-/// A perceptual or similarity fingerprint of a work (for example an ISCC
-/// content code). Stored and returned verbatim; not interpreted yet.
+/// A perceptual or similarity fingerprint of a work. Those of algorithm
+/// [`ISCC_IMAGE`] must be canonical ISCC Image-Codes and are matched
+/// (`docs/matching.md`); others are stored and returned verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fingerprint {
@@ -118,6 +120,14 @@ impl Statement {
                     return Err(InvalidPayload::new(
                         "a fingerprint needs an algorithm (1-64 bytes) and a value (1-1024 bytes)",
                     ));
+                }
+                if fp.algorithm == ISCC_IMAGE {
+                    ImageCode::parse(&fp.value).map_err(|e| {
+                        InvalidPayload::new(format!(
+                            "work {}: fingerprint {ISCC_IMAGE}: {e}",
+                            work.hash
+                        ))
+                    })?;
                 }
             }
         }

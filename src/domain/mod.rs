@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod claims;
 pub mod consent;
 pub mod documents;
+pub mod fingerprint;
 pub mod hash;
 pub mod ids;
 pub mod keys;

@@ -21,10 +21,11 @@ use super::error::{ApiError, ApiResult, ProblemItem, PROBLEM_TYPE_PREFIX};
 use super::extract::{media_type, ApiQuery, AuthUser};
 use super::{AppState, Routes};
 use crate::auth::Role;
+use crate::check::items::parse_codes;
 use crate::check::receipt::ReceiptCheckpoint;
 use crate::check::{
-    answer_all, parse_purpose, render_compact_line, render_full, AnswerDigests, CheckReceipt, Mode,
-    MAX_CHECK_HASHES,
+    answer_all, answer_items, parse_purpose, render_compact_item, render_compact_line, render_full,
+    render_item, AnswerDigests, CheckReceipt, Item, Mode, MATCHING, MAX_CHECK_HASHES,
 };
 use crate::domain::CheckpointRecord;
 use crate::domain::{Category, ContentHash, Timestamp};
@@ -52,12 +53,82 @@ pub fn routes() -> Routes {
 struct CheckBody<'a> {
     #[serde(borrow)]
     purpose: Cow<'a, str>,
-    #[serde(borrow)]
-    hashes: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    hashes: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    items: Option<Vec<ItemBody<'a>>>,
     #[serde(default, borrow)]
     as_of: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     mode: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "match")]
+    matching: Option<Cow<'a, str>>,
+}
+
+/// One item of a check: a hash, image codes, or both.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemBody<'a> {
+    #[serde(default, borrow)]
+    hash: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    fingerprints: Vec<FingerprintBody<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FingerprintBody<'a> {
+    #[serde(borrow)]
+    algorithm: Cow<'a, str>,
+    #[serde(borrow)]
+    value: Cow<'a, str>,
+}
+
+/// A stream line's object: a `hash`, `fingerprints`, or both, and any
+/// other members (a manifest row's `path`, say), which are ignored.
+#[derive(Deserialize)]
+struct LineBody<'a> {
+    #[serde(default, borrow)]
+    hash: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    fingerprints: Vec<FingerprintBody<'a>>,
+}
+
+impl ItemBody<'_> {
+    fn parse(&self) -> Result<Item, String> {
+        item_of(self.hash.as_deref(), &self.fingerprints)
+    }
+}
+
+fn item_of(hash: Option<&str>, fingerprints: &[FingerprintBody<'_>]) -> Result<Item, String> {
+    let hash = hash
+        .map(|h| h.parse::<ContentHash>().map_err(|e| format!("hash: {e}")))
+        .transpose()?;
+    let codes = parse_codes(
+        fingerprints
+            .iter()
+            .map(|f| (f.algorithm.as_ref(), f.value.as_ref())),
+    )?;
+    if hash.is_none() && codes.is_empty() {
+        return Err("an item carries a hash, fingerprints, or both".into());
+    }
+    Ok(Item { hash, codes })
+}
+
+/// Whether a check matches near copies (`match`: `exact` or `near`).
+fn near_of(text: Option<&str>, default: bool) -> ApiResult<bool> {
+    match text {
+        None => Ok(default),
+        Some("exact") => Ok(false),
+        Some("near") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid-parameter",
+            format!(
+                "unknown match `{}`: use \"exact\" or \"near\"",
+                other.chars().take(64).collect::<String>()
+            ),
+        )),
+    }
 }
 
 fn purpose_of(text: &str) -> ApiResult<Category> {
@@ -100,6 +171,7 @@ fn signed_receipt(
     as_of: Option<Timestamp>,
     cp: &CheckpointRecord,
     digests: &AnswerDigests,
+    near: bool,
 ) -> ApiResult<String> {
     let receipt = CheckReceipt::new(
         state.registry.log().origin(),
@@ -108,6 +180,7 @@ fn signed_receipt(
         as_of,
         receipt_checkpoint(cp),
         digests,
+        near.then_some(MATCHING),
     );
     let envelope = state.registry.sign_receipt(&receipt)?;
     serde_json::to_string(&envelope).map_err(|_| ApiError::internal())
@@ -161,38 +234,175 @@ async fn check(
     let purpose = purpose_of(&req.purpose)?;
     let as_of = as_of_of(req.as_of.as_deref())?;
     let mode = mode_of(req.mode.as_deref())?;
-    if req.hashes.is_empty() {
+    let near = near_of(req.matching.as_deref(), req.items.is_some())?;
+    let count = match (&req.hashes, &req.items) {
+        (Some(h), None) => h.len(),
+        (None, Some(i)) => i.len(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "malformed-json",
+                "send either `hashes` or `items`",
+            ))
+        }
+    };
+    if count == 0 {
         return Err(ApiError::bad_request(
             "empty-batch",
-            "`hashes` lists at least one hash",
+            "`hashes` (or `items`) lists at least one item",
         ));
     }
-    if req.hashes.len() > MAX_CHECK_HASHES {
+    if count > MAX_CHECK_HASHES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too-many-items",
             format!(
-                "a request checks at most {MAX_CHECK_HASHES} hashes, got {}; use /v1/check/stream for more",
-                req.hashes.len()
+                "a request checks at most {MAX_CHECK_HASHES} items, got {count}; use /v1/check/stream for more"
             ),
         ));
     }
-    let hashes = parse_hash_list(&req.hashes, "hashes")?;
+    // Hash lists stay hash lists (the bulk path); items, and hashes checked
+    // with near matching, become items.
+    let (hashes, items): (Vec<ContentHash>, Vec<Item>) = match (&req.hashes, &req.items) {
+        (Some(texts), _) if !near => (parse_hash_list(texts, "hashes")?, Vec::new()),
+        (Some(texts), _) => (
+            Vec::new(),
+            parse_hash_list(texts, "hashes")?
+                .into_iter()
+                .map(|h| Item {
+                    hash: Some(h),
+                    codes: Vec::new(),
+                })
+                .collect(),
+        ),
+        (None, Some(bodies)) => (Vec::new(), parse_items(bodies, near)?),
+        (None, None) => (Vec::new(), Vec::new()),
+    };
     drop(body);
     let (view, cp) = state.registry.check_view(as_of)?;
     let task_state = state.clone();
-    let (results, digests) =
-        tokio::task::spawn_blocking(move || answer_json(&task_state, view, purpose, mode, &hashes))
-            .await
-            .map_err(|_| ApiError::internal())?;
-    let receipt = signed_receipt(&state, &user, purpose, as_of, &cp, &digests)?;
+    let (results, digests) = tokio::task::spawn_blocking(move || {
+        if near {
+            answer_items_json(&task_state, view, purpose, mode, &items)
+        } else if items.is_empty() {
+            answer_json(&task_state, view, purpose, mode, &hashes)
+        } else {
+            let hashes: Vec<ContentHash> = items.iter().filter_map(|i| i.hash).collect();
+            answer_json(&task_state, view, purpose, mode, &hashes)
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let receipt = signed_receipt(&state, &user, purpose, as_of, &cp, &digests, near)?;
     let mut out = String::with_capacity(results.len() + receipt.len() + 256);
     out.push('{');
     preamble(&mut out, purpose, as_of, &cp);
+    if near {
+        let _ = write!(
+            out,
+            ",\"matching\":{},\"matched\":{}",
+            json!(MATCHING),
+            json!(digests.matched)
+        );
+    }
     let _ = write!(out, ",\"counts\":{}", counts_json(&digests));
     out.push_str(&results);
     let _ = write!(out, ",\"receipt\":{receipt}}}");
     Ok(json_response(out))
+}
+
+/// Parses a request's items; a 400 `invalid-item` lists the invalid ones
+/// (the first 100) by index. Without near matching, every item needs a
+/// hash and carries no fingerprints.
+fn parse_items(bodies: &[ItemBody<'_>], near: bool) -> ApiResult<Vec<Item>> {
+    let mut items = Vec::with_capacity(bodies.len());
+    let mut invalid = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let parsed = body.parse().and_then(|item| {
+            if !near && (item.hash.is_none() || !item.codes.is_empty()) {
+                Err("with \"match\": \"exact\", an item is a hash without fingerprints".into())
+            } else {
+                Ok(item)
+            }
+        });
+        match parsed {
+            Ok(item) => items.push(item),
+            Err(detail) => invalid.push(ProblemItem {
+                index: Some(i),
+                kind: format!("{PROBLEM_TYPE_PREFIX}invalid-item"),
+                detail,
+            }),
+        }
+    }
+    if let Some(first) = invalid.first() {
+        let mut err = ApiError::bad_request(
+            "invalid-item",
+            format!(
+                "{} invalid items; first, items[{}]: {}",
+                invalid.len(),
+                first.index.unwrap_or_default(),
+                first.detail
+            ),
+        );
+        invalid.truncate(MAX_LISTED);
+        err.errors = invalid;
+        return Err(err);
+    }
+    Ok(items)
+}
+
+/// Answers a near-matching JSON request: `results` or `statuses` (and
+/// `matches`, one letter per item: `e`, `n` or `-`), and the digests.
+fn answer_items_json(
+    state: &AppState,
+    view: View,
+    purpose: Category,
+    mode: Mode,
+    items: &[Item],
+) -> (String, AnswerDigests) {
+    let mut digests = AnswerDigests::new();
+    let mut out = String::new();
+    state.registry.with_index(|st| match mode {
+        Mode::Compact => {
+            let mut statuses = String::with_capacity(items.len());
+            let mut matches = String::with_capacity(items.len());
+            answer_items(
+                &st.index,
+                view,
+                purpose,
+                items,
+                &mut digests,
+                |_, a, _, s| {
+                    statuses.push(char::from(s.code()));
+                    matches.push(char::from(a.kind.code()));
+                },
+            );
+            let _ = write!(
+                out,
+                ",\"statuses\":\"{statuses}\",\"matches\":\"{matches}\""
+            );
+        }
+        Mode::Full => {
+            out.reserve(items.len() * 128);
+            out.push_str(",\"results\":[");
+            let mut first = true;
+            answer_items(
+                &st.index,
+                view,
+                purpose,
+                items,
+                &mut digests,
+                |item, a, ids, _| {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    render_item(&mut out, &st.index, item, a, ids, purpose, None);
+                },
+            );
+            out.push(']');
+        }
+    });
+    (out, digests)
 }
 
 /// Parses a request's list of hashes; a 400 `invalid-hash` lists the
@@ -284,6 +494,8 @@ struct StreamParams {
     purpose: String,
     as_of: Option<String>,
     mode: Option<String>,
+    #[serde(rename = "match")]
+    matching: Option<String>,
 }
 
 /// How a stream's items are framed.
@@ -318,6 +530,13 @@ async fn stream(
     let purpose = purpose_of(&params.purpose)?;
     let as_of = as_of_of(params.as_of.as_deref())?;
     let mode = mode_of(params.mode.as_deref())?;
+    let near = near_of(params.matching.as_deref(), false)?;
+    if near && framing == Framing::Binary {
+        return Err(ApiError::bad_request(
+            "invalid-parameter",
+            "near matching needs NDJSON items (raw 32-byte records carry no fingerprints)",
+        ));
+    }
     let slot = state.limits.open_stream(&user.subject)?;
     let (view, cp) = state.registry.check_view(as_of)?;
     let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
@@ -328,6 +547,7 @@ async fn stream(
         purpose,
         as_of,
         mode,
+        near,
         view,
         cp,
         framing,
@@ -347,31 +567,32 @@ async fn stream(
         .into_response())
 }
 
-/// One item of a stream: its line (or record) number and the hash, or why
+/// One line of a stream: its line (or record) number and the item, or why
 /// the line is not one.
-type Item = (u64, Result<ContentHash, String>);
+type Line = (u64, Result<Item, String>);
 
-/// Parses one NDJSON line: a JSON string, or an object with a `hash` string.
-fn parse_line(line: &[u8]) -> Result<ContentHash, String> {
-    #[derive(Deserialize)]
-    struct Object<'a> {
-        #[serde(borrow)]
-        hash: Cow<'a, str>,
-    }
-    let text: Cow<'_, str> = match line.first() {
-        Some(b'"') => serde_json::from_slice(line).map_err(|e| format!("malformed JSON: {e}"))?,
+/// Parses one NDJSON line: a JSON string (a hash), or an object with a
+/// `hash` string, `fingerprints`, or both.
+fn parse_line(line: &[u8]) -> Result<Item, String> {
+    match line.first() {
+        Some(b'"') => {
+            let text: Cow<'_, str> =
+                serde_json::from_slice(line).map_err(|e| format!("malformed JSON: {e}"))?;
+            Ok(Item {
+                hash: Some(text.parse::<ContentHash>().map_err(|e| e.to_string())?),
+                codes: Vec::new(),
+            })
+        }
         Some(b'{') => {
-            serde_json::from_slice::<Object<'_>>(line)
-                .map_err(|e| format!("malformed JSON object: {e}"))?
-                .hash
+            let body = serde_json::from_slice::<LineBody<'_>>(line)
+                .map_err(|e| format!("malformed JSON object: {e}"))?;
+            item_of(body.hash.as_deref(), &body.fingerprints)
         }
-        _ => {
-            return Err(
-                "a line is a JSON string (\"blake3:…\") or an object with a `hash` member".into(),
-            )
-        }
-    };
-    text.parse::<ContentHash>().map_err(|e| e.to_string())
+        _ => Err(
+            "a line is a JSON string (\"blake3:…\") or an object with `hash` and/or `fingerprints`"
+                .into(),
+        ),
+    }
 }
 
 /// Splits a byte stream into items, keeping at most one partial line.
@@ -393,7 +614,7 @@ impl Splitter {
         }
     }
 
-    fn feed(&mut self, mut data: &[u8], items: &mut Vec<Item>) {
+    fn feed(&mut self, mut data: &[u8], items: &mut Vec<Line>) {
         if self.framing == Framing::Binary {
             while !data.is_empty() {
                 let take = (32 - self.partial.len()).min(data.len());
@@ -403,7 +624,12 @@ impl Splitter {
                     self.line += 1;
                     items.push((
                         self.line,
-                        ContentHash::from_slice(&self.partial).map_err(|e| e.to_string()),
+                        ContentHash::from_slice(&self.partial)
+                            .map(|h| Item {
+                                hash: Some(h),
+                                codes: Vec::new(),
+                            })
+                            .map_err(|e| e.to_string()),
                     ));
                     self.partial.clear();
                 }
@@ -439,7 +665,7 @@ impl Splitter {
         }
     }
 
-    fn push_line(no: u64, line: &[u8], items: &mut Vec<Item>) {
+    fn push_line(no: u64, line: &[u8], items: &mut Vec<Line>) {
         let line = line.trim_ascii();
         if line.is_empty() {
             return;
@@ -452,7 +678,7 @@ impl Splitter {
     }
 
     /// The end of input: a last line without a newline, or a partial record.
-    fn finish(&mut self, items: &mut Vec<Item>) {
+    fn finish(&mut self, items: &mut Vec<Line>) {
         let rest = std::mem::take(&mut self.partial);
         if self.framing == Framing::Binary {
             if !rest.is_empty() {
@@ -482,7 +708,7 @@ impl Splitter {
 /// when `binary`); for fuzzing.
 #[doc(hidden)]
 #[must_use]
-pub fn split_stream(binary: bool, chunks: &[&[u8]]) -> Vec<(u64, Result<ContentHash, String>)> {
+pub fn split_stream(binary: bool, chunks: &[&[u8]]) -> Vec<(u64, Result<Item, String>)> {
     let mut s = Splitter::new(if binary {
         Framing::Binary
     } else {
@@ -570,6 +796,7 @@ struct StreamRun {
     purpose: Category,
     as_of: Option<Timestamp>,
     mode: Mode,
+    near: bool,
     view: View,
     cp: CheckpointRecord,
     framing: Framing,
@@ -581,7 +808,7 @@ impl StreamRun {
         let mut digests = AnswerDigests::new();
         let mut errors: u64 = 0;
         let mut splitter = Splitter::new(self.framing);
-        let mut items: Vec<Item> = Vec::with_capacity(STREAM_STEP);
+        let mut items: Vec<Line> = Vec::with_capacity(STREAM_STEP);
         let mut input = body.into_data_stream();
         let mut pace = Pace::new(&self.state.limits.config);
         loop {
@@ -627,10 +854,19 @@ impl StreamRun {
             self.as_of,
             &self.cp,
             &digests,
+            self.near,
         ) {
             Ok(receipt) => {
                 let mut out = String::from("{\"done\":true,");
                 preamble(&mut out, self.purpose, self.as_of, &self.cp);
+                if self.near {
+                    let _ = write!(
+                        out,
+                        ",\"matching\":{},\"matched\":{}",
+                        json!(MATCHING),
+                        json!(digests.matched)
+                    );
+                }
                 let _ = writeln!(
                     out,
                     ",\"count\":{},\"counts\":{},\"errors\":{errors},\"receipt\":{receipt}}}",
@@ -648,12 +884,42 @@ impl StreamRun {
     }
 
     /// Answers one step of items as NDJSON lines.
-    fn answer(&self, items: &[Item], digests: &mut AnswerDigests, errors: &mut u64) -> String {
+    fn answer(&self, items: &[Line], digests: &mut AnswerDigests, errors: &mut u64) -> String {
         let mut out = String::with_capacity(items.len() * 80);
         self.state.registry.with_index(|st| {
             for (line, item) in items {
+                let item = item.as_ref().map_err(Clone::clone).and_then(|item| {
+                    if !self.near && (item.hash.is_none() || !item.codes.is_empty()) {
+                        Err("fingerprints are matched with match=near only".to_owned())
+                    } else {
+                        Ok(item)
+                    }
+                });
                 match item {
-                    Ok(hash) => {
+                    Ok(item) if self.near => {
+                        answer_items(
+                            &st.index,
+                            self.view,
+                            self.purpose,
+                            std::iter::once(item),
+                            digests,
+                            |i, a, ids, s: Status| match self.mode {
+                                Mode::Full => render_item(
+                                    &mut out,
+                                    &st.index,
+                                    i,
+                                    a,
+                                    ids,
+                                    self.purpose,
+                                    Some(*line),
+                                ),
+                                Mode::Compact => render_compact_item(&mut out, i, a, s, *line),
+                            },
+                        );
+                    }
+                    Ok(Item {
+                        hash: Some(hash), ..
+                    }) => {
                         answer_all(
                             &st.index,
                             self.view,
@@ -676,6 +942,7 @@ impl StreamRun {
                             },
                         );
                     }
+                    Ok(Item { hash: None, .. }) => {}
                     Err(e) => {
                         *errors += 1;
                         let _ = write!(

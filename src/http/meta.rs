@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::check::{CHECK_BODY_LIMIT, MAX_STREAM_LINE};
 use super::{AppState, Routes, SMALL_BODY_LIMIT, STATEMENTS_BODY_LIMIT};
 use crate::auth::{AUDIENCE, TOKEN_TTL_SECS};
-use crate::check::MAX_CHECK_HASHES;
+use crate::check::{MATCHING, MAX_CHECK_HASHES};
 use crate::crypto::PayloadType;
 use crate::domain::documents::{MAX_PAYLOAD_BYTES, MAX_WORKS_PER_STATEMENT};
 use crate::registry::{MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST};
@@ -36,6 +36,7 @@ async fn registry_info(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "name": "consentry",
         "version": env!("CARGO_PKG_VERSION"),
+        "matching": MATCHING,
         "public_key": state.registry_key.to_string(),
         "log": {
             "origin": state.registry.log().origin(),

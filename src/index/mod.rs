@@ -21,6 +21,7 @@ use std::hash::BuildHasher;
 
 use crate::domain::claims::{resolve, Claim};
 use crate::domain::documents::ValidStatement;
+use crate::domain::fingerprint::{ImageCode, ISCC_IMAGE};
 use crate::domain::keys::{key_changes, KeyChange};
 use crate::domain::{
     ArtistRegistration, Category, ConsentSet, ContentHash, KeyEvent, Preference, Statement,
@@ -28,7 +29,9 @@ use crate::domain::{
 };
 use crate::log::entry::EntryKind;
 
+pub mod near;
 mod works;
+use near::NearIndex;
 use works::{Works, LINKED};
 
 /// A document the index cannot take: the log and the index disagree.
@@ -187,6 +190,10 @@ pub enum Parsed {
         works: Vec<ContentHash>,
         /// Each work's declared `published_at`, aligned with `works`.
         published: Vec<Option<Timestamp>>,
+        /// The ISCC Image-Codes the statement gives, as (position of the
+        /// work in `works`, the code's first 64 bits); featureless codes
+        /// are left out.
+        codes: Vec<(u32, u64)>,
         terms: serde_json::Value,
     },
     /// A payout record: no effect on consent.
@@ -252,9 +259,38 @@ impl Parsed {
             consent: valid.consent,
             works: s.works.iter().map(|w| w.hash).collect(),
             published: s.works.iter().map(|w| w.published_at).collect(),
+            codes: image_codes(s),
             terms: serde_json::to_value(&s.terms).map_err(|e| e.to_string())?,
         })
     }
+}
+
+/// The matchable image codes of a statement's works.
+fn image_codes(s: &Statement) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    for (i, w) in s.works.iter().enumerate() {
+        for fp in &w.fingerprints {
+            if fp.algorithm != ISCC_IMAGE {
+                continue;
+            }
+            // Statement::parse checked every code of this algorithm.
+            if let Ok(code) = ImageCode::parse(&fp.value) {
+                if !code.is_featureless() {
+                    out.push((u32::try_from(i).unwrap_or(u32::MAX), code.prefix()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One registered work an image code is near.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NearWork {
+    /// The work's number (see [`ConsentIndex::work_hash`]).
+    pub work: u32,
+    /// Bits in which the nearest of its codes differs from the query's.
+    pub distance: u32,
 }
 
 /// The in-memory consent index.
@@ -269,6 +305,11 @@ pub struct ConsentIndex {
     /// Works newly named by an artist with a declared `published_at`, per
     /// (artist, day of publication): the `published` basis of statistics.
     published: HashMap<(u32, i64), u64>,
+    /// Image codes of registered works, for near-duplicate search; entry
+    /// `e` of the search is `near_owners[e]`: (work number, the statement
+    /// that gave the code).
+    near: NearIndex,
+    near_owners: Vec<(u32, u32)>,
 }
 
 /// Nanoseconds in a day.
@@ -322,6 +363,8 @@ impl ConsentIndex {
             statements: Vec::new(),
             works: Works::new(),
             published: HashMap::new(),
+            near: NearIndex::new(),
+            near_owners: Vec::new(),
         }
     }
 
@@ -431,6 +474,7 @@ impl ConsentIndex {
                 consent,
                 works,
                 published,
+                codes,
                 terms,
             } => {
                 let key_no = *self
@@ -455,6 +499,8 @@ impl ConsentIndex {
                 // Index the works, counting those this artist names for
                 // the first time.
                 let mut new_works = 0u32;
+                let mut work_nos =
+                    Vec::with_capacity(if codes.is_empty() { 0 } else { works.len() });
                 self.works.reserve(works.len());
                 for (w, p) in works.iter().zip(&published) {
                     let found = self.works.find(w.as_bytes());
@@ -470,7 +516,21 @@ impl ConsentIndex {
                             *self.published.entry((artist, day)).or_default() += 1;
                         }
                     }
+                    if !codes.is_empty() {
+                        work_nos.push(found.unwrap_or_else(|| {
+                            u32::try_from(self.works.hashes.len()).unwrap_or(u32::MAX)
+                        }));
+                    }
                     self.works.add(w, found, no);
+                }
+                for (at, code) in codes {
+                    let Some(&work) = work_nos.get(at as usize) else {
+                        continue;
+                    };
+                    let entry = u32::try_from(self.near_owners.len())
+                        .map_err(|_| fail("too many image codes for the index".into()))?;
+                    self.near_owners.push((work, no));
+                    self.near.insert(code, entry);
                 }
                 self.statements.push(StatementEntry {
                     seq,
@@ -622,6 +682,50 @@ impl ConsentIndex {
             effective: resolution.effective,
             current: resolution.current.iter().map(|&i| nos[i]).collect(),
         }
+    }
+
+    /// The registered works with an image code within `radius` bits of
+    /// `code` (its first 64 bits), as `view` sees them: a code counts when
+    /// the statement that gave it is in the view and counts there (its key
+    /// not revoked at its receipt). Nearest first, ties by work number;
+    /// each work once, with its nearest code's distance.
+    #[must_use]
+    pub fn near(&self, code: u64, radius: u32, view: View) -> Vec<NearWork> {
+        let mut out: Vec<NearWork> = Vec::new();
+        self.near.search(code, radius, |entry, distance| {
+            let Some(&(work, no)) = self.near_owners.get(entry as usize) else {
+                return;
+            };
+            let s = &self.statements[no as usize];
+            let counts = view.sees(s.seq, s.received_at)
+                && self
+                    .revoked_at(s.key, view)
+                    .is_none_or(|r| s.received_at < r);
+            if !counts {
+                return;
+            }
+            match out.iter_mut().find(|n| n.work == work) {
+                Some(n) => n.distance = n.distance.min(distance),
+                None => out.push(NearWork { work, distance }),
+            }
+        });
+        out.sort_unstable_by_key(|n| (n.distance, n.work));
+        out
+    }
+
+    /// The hash of work number `work` (from [`NearWork`]).
+    #[must_use]
+    pub fn work_hash(&self, work: u32) -> ContentHash {
+        ContentHash::from_bytes(self.works.hashes[work as usize])
+    }
+
+    /// How many image codes the index holds, and their bytes.
+    #[must_use]
+    pub fn near_footprint(&self) -> (usize, usize) {
+        (
+            self.near.len(),
+            self.near.memory() + self.near_owners.capacity() * 8,
+        )
     }
 
     /// Upload events for statistics: (artist number, instant, uploads). For

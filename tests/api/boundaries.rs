@@ -25,6 +25,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("check", &["domain", "crypto", "log", "index"]),
     ("audit", &["domain", "crypto", "log"]),
     ("auth", &["domain", "crypto"]),
+    // Image files to fingerprints: decoding and the ISCC normalisation.
+    ("fingerprint", &["domain"]),
     ("stats", &["domain", "index"]),
     (
         "registry",
@@ -75,8 +77,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "domain", "crypto", "log", "index", "check", "audit", "stats", "registry", "payouts",
-            "http", "server",
+            "domain",
+            "crypto",
+            "log",
+            "index",
+            "check",
+            "audit",
+            "stats",
+            "registry",
+            "payouts",
+            "http",
+            "server",
+            "fingerprint",
         ],
     ),
 ];

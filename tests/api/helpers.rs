@@ -384,6 +384,18 @@ impl TestApp {
         db.close().await;
     }
 
+    /// Every log entry, as the log serves them.
+    pub async fn log_entries(&self) -> Vec<Vec<u8>> {
+        let docs = self
+            .store()
+            .documents_from(0, u32::MAX)
+            .await
+            .expect("documents");
+        docs.iter()
+            .map(|d| d.doc.log_entry().expect("entry"))
+            .collect()
+    }
+
     /// The whole log, replayed by the auditor's engine against the latest
     /// checkpoint: signatures, key rules, root. Panics on any failure.
     pub async fn assert_log_verifies(&self) {

@@ -24,6 +24,8 @@ mod limits;
 mod load;
 mod loadgen;
 mod log;
+mod near;
+mod near_cli;
 mod newcomer_cli;
 mod openapi;
 mod payout;

@@ -13,7 +13,9 @@ use rayon::prelude::*;
 use super::shard::hash_shard;
 use super::source::{Item, Source};
 use super::to_usize;
+use crate::domain::fingerprint::ImageCode;
 use crate::domain::ContentHash;
+use crate::fingerprint;
 
 /// Files smaller than this are read in one go; larger ones are streamed.
 pub(super) const READ_WHOLE_BELOW: u64 = 16 * 1024 * 1024;
@@ -26,6 +28,44 @@ pub(super) const READ_WHOLE_BELOW: u64 = 16 * 1024 * 1024;
 /// When a file or shard cannot be read; the error names it (and the shard
 /// member, or the manifest line).
 pub fn hash_all(source: &Source, progress: Option<&ProgressBar>) -> anyhow::Result<Vec<Item>> {
+    hash_all_with(source, progress, false)
+}
+
+/// Whether a file name's extension says it is an image.
+pub(super) fn looks_like_image(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+/// Extensions of image files (what webdataset samples use too).
+pub(super) const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "avif", "jxl",
+];
+
+/// The Image-Code of a work's bytes: `(codes, why none)`. A file that is
+/// not an image has no code and no error, unless its name says it is one.
+pub(super) fn fingerprint_bytes(
+    bytes: &[u8],
+    named_image: bool,
+) -> (Vec<ImageCode>, Option<String>) {
+    match fingerprint::image_code(bytes) {
+        Ok(code) => (vec![code], None),
+        Err(fingerprint::Error::NotAnImage) if !named_image => (Vec::new(), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    }
+}
+
+/// As [`hash_all`]; with `fingerprints`, image works also get their ISCC
+/// Image-Code (computed from the same read of the bytes).
+///
+/// # Errors
+/// As [`hash_all`]. A work that cannot be fingerprinted is not an error:
+/// its item says why in `fingerprint_error`.
+pub fn hash_all_with(
+    source: &Source,
+    progress: Option<&ProgressBar>,
+    fingerprints: bool,
+) -> anyhow::Result<Vec<Item>> {
     let tick = || {
         if let Some(progress) = progress {
             progress.inc(1);
@@ -37,13 +77,15 @@ pub fn hash_all(source: &Source, progress: Option<&ProgressBar>) -> anyhow::Resu
             .par_iter()
             .map(|label| {
                 let path = folder.root.join(label);
-                let hash =
-                    hash_file(&path).with_context(|| format!("hashing {}", path.display()))?;
+                let (hash, codes, fingerprint_error) = hash_file(&path, fingerprints)
+                    .with_context(|| format!("hashing {}", path.display()))?;
                 tick();
                 Ok(Item {
                     label: label.clone(),
                     path: Some(path),
                     hash,
+                    codes,
+                    fingerprint_error,
                 })
             })
             .collect(),
@@ -51,9 +93,9 @@ pub fn hash_all(source: &Source, progress: Option<&ProgressBar>) -> anyhow::Resu
             .rows
             .par_iter()
             .map(|row| {
-                let hash = match (&row.hash, &row.path) {
-                    (Some(hash), _) => *hash,
-                    (None, Some(path)) => hash_file(path).with_context(|| {
+                let (hash, codes, fingerprint_error) = match (&row.hash, &row.path) {
+                    (Some(hash), _) => (*hash, Vec::new(), None),
+                    (None, Some(path)) => hash_file(path, fingerprints).with_context(|| {
                         format!(
                             "{} line {}: hashing {}",
                             manifest.path.display(),
@@ -69,31 +111,59 @@ pub fn hash_all(source: &Source, progress: Option<&ProgressBar>) -> anyhow::Resu
                     label: row.label.clone(),
                     path: row.path.clone(),
                     hash,
+                    codes,
+                    fingerprint_error,
                 })
             })
             .collect(),
         Source::Shards(shards) => {
             let per_shard = shards
                 .par_iter()
-                .map(|shard| hash_shard(shard, &tick))
+                .map(|shard| hash_shard(shard, &tick, fingerprints))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             Ok(per_shard.into_iter().flatten().collect())
         }
     }
 }
 
-/// Whole-file BLAKE3: small files in one read, large ones streamed.
-fn hash_file(path: &Path) -> io::Result<ContentHash> {
+/// Whole-file BLAKE3: small files in one read, large ones streamed; with
+/// `fingerprints`, the Image-Code of an image file too (read whole, up to
+/// [`READ_IMAGE_BELOW`]).
+fn hash_file(
+    path: &Path,
+    fingerprints: bool,
+) -> io::Result<(ContentHash, Vec<ImageCode>, Option<String>)> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
-    if len < READ_WHOLE_BELOW {
+    let named_image = looks_like_image(&path.to_string_lossy());
+    let limit = if fingerprints && named_image {
+        READ_IMAGE_BELOW
+    } else {
+        READ_WHOLE_BELOW
+    };
+    if len < limit {
         let mut bytes = Vec::with_capacity(to_usize(len));
         file.read_to_end(&mut bytes)?;
-        Ok(ContentHash::of(&bytes))
+        let hash = ContentHash::of(&bytes);
+        if !fingerprints {
+            return Ok((hash, Vec::new(), None));
+        }
+        let (codes, error) = fingerprint_bytes(&bytes, named_image);
+        Ok((hash, codes, error))
     } else {
-        hash_reader(file)
+        let hash = hash_reader(file)?;
+        let error = (fingerprints && named_image).then(|| {
+            format!(
+                "not fingerprinted: the file is larger than {} MiB",
+                READ_IMAGE_BELOW >> 20
+            )
+        });
+        Ok((hash, Vec::new(), error))
     }
 }
+
+/// Image files larger than this are hashed but not fingerprinted.
+pub(super) const READ_IMAGE_BELOW: u64 = 256 * 1024 * 1024;
 
 pub(super) fn hash_reader(reader: impl Read) -> io::Result<ContentHash> {
     let mut hasher = blake3::Hasher::new();

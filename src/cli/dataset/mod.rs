@@ -46,7 +46,7 @@ mod test_support;
 
 pub use filter::{write_filtered, FilterSummary};
 pub use folder::Folder;
-pub use hash::hash_all;
+pub use hash::{hash_all, hash_all_with};
 #[doc(hidden)]
 pub use manifest::parse_manifest_bytes;
 pub use manifest::{Manifest, ManifestFormat};

@@ -22,12 +22,19 @@ pub struct ReportRow {
     pub claimants: Vec<String>,
     pub statements: Vec<String>,
     pub disputed: bool,
+    /// How the item was matched: `exact`, `near`, or empty.
+    pub matched: String,
+    /// For a near match, the Hamming distance to the nearest matched work.
+    pub distance: Option<u32>,
+    /// The matched work's hash (the nearest, for a near match).
+    pub matched_hash: Option<String>,
 }
 
 /// Writes one line per item with what the caller learned about it (`rows[i]`
 /// for `items[i]`): CSV with columns
-/// `label,path,hash,status,disputed,claimants,statements,terms` (lists
-/// joined with `;`, terms as compact JSON) when `out` ends in `.csv`, JSON
+/// `label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error`
+/// (lists joined with `;`, terms as compact JSON; `error` says why an image
+/// has no fingerprint) when `out` ends in `.csv`, JSON
 /// Lines objects with the same fields (lists as arrays) when it ends in
 /// `.jsonl` / `.ndjson`. `path` is relative to the folder of `out` (empty or
 /// null for items without a file).
@@ -46,6 +53,11 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
         claimants: &'a [String],
         statements: &'a [String],
         terms: &'a serde_json::Value,
+        #[serde(rename = "match")]
+        matched: Option<&'a str>,
+        distance: Option<u32>,
+        matched_hash: Option<&'a str>,
+        error: Option<&'a str>,
     }
     ensure!(
         items.len() == rows.len(),
@@ -78,6 +90,10 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     claimants: &row.claimants,
                     statements: &row.statements,
                     terms: &row.terms,
+                    matched: (!row.matched.is_empty()).then_some(row.matched.as_str()),
+                    distance: row.distance,
+                    matched_hash: row.matched_hash.as_deref(),
+                    error: item.fingerprint_error.as_deref(),
                 };
                 serde_json::to_writer(&mut *writer, &line)?;
                 writer.write_all(b"\n")?;
@@ -95,10 +111,15 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                 "claimants",
                 "statements",
                 "terms",
+                "match",
+                "distance",
+                "matched_hash",
+                "error",
             ])?;
             for ((item, row), path) in lines {
                 let path = path.as_deref().unwrap_or_default();
-                let fields: [&str; 8] = [
+                let distance = row.distance.map(|d| d.to_string()).unwrap_or_default();
+                let fields: [&str; 12] = [
                     &item.label,
                     path,
                     &item.hash.to_string(),
@@ -107,6 +128,10 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     &row.claimants.join(";"),
                     &row.statements.join(";"),
                     &serde_json::to_string(&row.terms)?,
+                    &row.matched,
+                    &distance,
+                    row.matched_hash.as_deref().unwrap_or_default(),
+                    item.fingerprint_error.as_deref().unwrap_or_default(),
                 ];
                 csv.write_record(fields)?;
             }
@@ -131,11 +156,15 @@ mod tests {
                 label: "a.png".to_owned(),
                 path: Some(dir.join("data/a.png")),
                 hash: blake3_of(b"a"),
+                codes: Vec::new(),
+                fingerprint_error: None,
             },
             Item {
                 label: "s.tar:0001".to_owned(),
                 path: None,
                 hash: blake3_of(b"b"),
+                codes: Vec::new(),
+                fingerprint_error: None,
             },
         ];
         let rows = vec![
@@ -145,6 +174,7 @@ mod tests {
                 claimants: vec!["artist1".to_owned(), "artist2".to_owned()],
                 statements: vec!["st1".to_owned(), "st2".to_owned()],
                 disputed: true,
+                ..ReportRow::default()
             },
             ReportRow {
                 status: "unknown".to_owned(),
@@ -163,9 +193,9 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&out).expect("read"),
             format!(
-                "label,path,hash,status,disputed,claimants,statements,terms\n\
-                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\"\n\
-                 s.tar:0001,,{},unknown,false,,,null\n",
+                "label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error\n\
+                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\",,,,\n\
+                 s.tar:0001,,{},unknown,false,,,null,,,,\n",
                 items[0].hash, items[1].hash
             )
         );
@@ -198,6 +228,10 @@ mod tests {
                     "claimants": ["artist1", "artist2"],
                     "statements": ["st1", "st2"],
                     "terms": {"training": "deny"},
+                    "match": null,
+                    "distance": null,
+                    "matched_hash": null,
+                    "error": null,
                 }),
                 serde_json::json!({
                     "label": "s.tar:0001",
@@ -208,6 +242,10 @@ mod tests {
                     "claimants": [],
                     "statements": [],
                     "terms": null,
+                    "match": null,
+                    "distance": null,
+                    "matched_hash": null,
+                    "error": null,
                 }),
             ]
         );

@@ -8,18 +8,13 @@ use std::path::Path;
 
 use anyhow::{ensure, Context};
 
-use super::hash::hash_reader;
+use super::hash::{fingerprint_bytes, hash_reader, IMAGE_EXTENSIONS};
 use super::source::Item;
+use crate::domain::fingerprint::ImageCode;
 use crate::domain::ContentHash;
 
 /// Buffer size for reading and writing shards.
 const SHARD_BUFFER: usize = 1 << 20;
-
-/// Extensions (everything after the first dot, lowercased) of the member
-/// that is a webdataset sample's work.
-const IMAGE_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "avif", "jxl",
-];
 
 /// A shard's file name, used in labels and as the filtered shard's name.
 pub(super) fn shard_name(shard: &Path) -> String {
@@ -49,7 +44,16 @@ fn is_image_extension(extension: &str) -> bool {
 struct SampleHash {
     key: String,
     hash: ContentHash,
+    codes: Vec<ImageCode>,
+    fingerprint_error: Option<String>,
     from_image: bool,
+}
+
+/// What reading one member gave.
+struct MemberHash {
+    hash: ContentHash,
+    codes: Vec<ImageCode>,
+    fingerprint_error: Option<String>,
 }
 
 fn open_shard(shard: &Path) -> anyhow::Result<tar::Archive<BufReader<File>>> {
@@ -60,7 +64,11 @@ fn open_shard(shard: &Path) -> anyhow::Result<tar::Archive<BufReader<File>>> {
     )))
 }
 
-pub(super) fn hash_shard(shard: &Path, tick: &(impl Fn() + Sync)) -> anyhow::Result<Vec<Item>> {
+pub(super) fn hash_shard(
+    shard: &Path,
+    tick: &(impl Fn() + Sync),
+    fingerprints: bool,
+) -> anyhow::Result<Vec<Item>> {
     let name = shard_name(shard);
     let mut archive = open_shard(shard)?;
     let mut items = Vec::new();
@@ -71,6 +79,8 @@ pub(super) fn hash_shard(shard: &Path, tick: &(impl Fn() + Sync)) -> anyhow::Res
             label: format!("{name}:{}", sample.key),
             path: None,
             hash: sample.hash,
+            codes: sample.codes,
+            fingerprint_error: sample.fingerprint_error,
         });
     };
     let entries = archive
@@ -84,21 +94,44 @@ pub(super) fn hash_shard(shard: &Path, tick: &(impl Fn() + Sync)) -> anyhow::Res
         let member = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let (key, extension) = split_member_name(&member);
         let image = is_image_extension(extension);
-        let read_member = |entry: &mut dyn Read| {
-            hash_reader(entry)
-                .with_context(|| format!("reading member {member} of shard {}", shard.display()))
+        let read_member = |entry: &mut dyn Read| -> anyhow::Result<MemberHash> {
+            if !(fingerprints && image) {
+                return Ok(MemberHash {
+                    hash: hash_reader(entry).with_context(|| {
+                        format!("reading member {member} of shard {}", shard.display())
+                    })?,
+                    codes: Vec::new(),
+                    fingerprint_error: None,
+                });
+            }
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading member {member} of shard {}", shard.display()))?;
+            let (codes, fingerprint_error) = fingerprint_bytes(&bytes, true);
+            Ok(MemberHash {
+                hash: ContentHash::of(&bytes),
+                codes,
+                fingerprint_error,
+            })
         };
         match &mut current {
             Some(sample) if sample.key == key => {
                 if image && !sample.from_image {
-                    sample.hash = read_member(&mut entry)?;
+                    let m = read_member(&mut entry)?;
+                    sample.hash = m.hash;
+                    sample.codes = m.codes;
+                    sample.fingerprint_error = m.fingerprint_error;
                     sample.from_image = true;
                 }
             }
             _ => {
+                let m = read_member(&mut entry)?;
                 let started = SampleHash {
                     key: key.to_owned(),
-                    hash: read_member(&mut entry)?,
+                    hash: m.hash,
+                    codes: m.codes,
+                    fingerprint_error: m.fingerprint_error,
                     from_image: image,
                 };
                 if let Some(done) = current.replace(started) {

@@ -11,6 +11,7 @@ use super::folder::{read_folder, Folder};
 use super::manifest::{read_manifest, Manifest, ManifestFormat};
 use super::paths::lowercase_extension;
 use super::shard::shard_name;
+use crate::domain::fingerprint::ImageCode;
 use crate::domain::ContentHash;
 
 /// A training set on disk.
@@ -57,6 +58,12 @@ pub struct Item {
     /// and hash-only manifest rows.
     pub path: Option<PathBuf>,
     pub hash: ContentHash,
+    /// The work's ISCC Image-Code, when it was asked for and the work is
+    /// an image (`consentry check` sends it for near matching).
+    pub codes: Vec<ImageCode>,
+    /// Why an image-looking work has no code (damaged, too large, not an
+    /// image after all).
+    pub fingerprint_error: Option<String>,
 }
 
 /// Decides what the input paths are and reads the listing (folder walk,

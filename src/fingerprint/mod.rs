@@ -1,0 +1,195 @@
+//! Perceptual fingerprints of image files: decoding (JPEG, PNG, WebP, GIF's
+//! first frame, BMP, TIFF) with a pixel limit checked before any pixel is
+//! decoded, the ISCC normalisation ([`normalize`]) and the ISCC Image-Code
+//! of `iscc-lib`. `consentry register` signs them into statements;
+//! `consentry check` and `filter` send them with the hashes.
+
+pub mod normalize;
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+
+use crate::domain::fingerprint::ImageCode;
+use normalize::Area;
+
+/// Pixels an image may have, at most: larger ones are refused before they
+/// are decoded (`iscc-sdk`'s default limit, 128 Mpx).
+pub const MAX_PIXELS: u64 = 128_000_000;
+/// Bytes a decoder may allocate, at most.
+const MAX_ALLOC: u64 = 1 << 30;
+/// Bits of the codes `consentry` computes: the ISCC default.
+pub const CODE_BITS: u32 = 64;
+
+/// Why a file has no fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Not in an image format this build decodes.
+    #[error("not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)")]
+    NotAnImage,
+    #[error("the image is {width}×{height} pixels, more than the {MAX_PIXELS} allowed")]
+    TooLarge { width: u32, height: u32 },
+    #[error("the image does not decode: {0}")]
+    Decode(String),
+    #[error("the image has no pixels")]
+    Empty,
+}
+
+/// Which part of an image a code describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    /// The whole image (what any ISCC tool computes).
+    Whole,
+    /// The centred square of the shorter side: what a `center_crop`
+    /// resize keeps of a non-square image.
+    CenterSquare,
+    /// The image with 5 % cut from every side.
+    Inset5,
+    /// The whole image without the border trim: a copy whose re-encoding
+    /// noise defeats the trim of a flat band (a plain sky, a blank
+    /// margin) keeps it, and its code is this view's.
+    Untrimmed,
+}
+
+impl ViewKind {
+    /// The views `consentry register` signs, in this order.
+    pub const REGISTERED: [ViewKind; 4] = [
+        ViewKind::Whole,
+        ViewKind::CenterSquare,
+        ViewKind::Inset5,
+        ViewKind::Untrimmed,
+    ];
+
+    fn area(self, img: &RgbImage) -> Area {
+        let whole = Area::whole(img);
+        let (w, h) = (img.width(), img.height());
+        match self {
+            ViewKind::Whole | ViewKind::Untrimmed => whole,
+            ViewKind::CenterSquare => {
+                let side = w.min(h);
+                let left = (w - side) / 2;
+                let top = (h - side) / 2;
+                Area {
+                    left,
+                    top,
+                    right: left + side,
+                    bottom: top + side,
+                }
+            }
+            ViewKind::Inset5 => {
+                let dx = w / 20;
+                let dy = h / 20;
+                if w - 2 * dx == 0 || h - 2 * dy == 0 {
+                    return whole;
+                }
+                Area {
+                    left: dx,
+                    top: dy,
+                    right: w - dx,
+                    bottom: h - dy,
+                }
+            }
+        }
+    }
+}
+
+/// Decodes an image file's bytes: oriented by its EXIF tag, transparency
+/// onto white, as 8-bit RGB.
+///
+/// # Errors
+/// When the bytes are not an image of a supported format, decode to more
+/// than [`MAX_PIXELS`] pixels (refused before decoding them), or are
+/// damaged.
+pub fn decode(bytes: &[u8]) -> Result<RgbImage, Error> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    match reader.format() {
+        None => return Err(Error::NotAnImage),
+        // The JPEG decoder fills a truncated scan with grey rather than
+        // failing; a file cut short has no end-of-image marker.
+        Some(image::ImageFormat::Jpeg) => {
+            let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            if !bytes[..end].ends_with(&[0xFF, 0xD9]) {
+                return Err(Error::Decode(
+                    "the JPEG file is truncated (no end-of-image marker)".into(),
+                ));
+            }
+        }
+        Some(_) => {}
+    }
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::TooLarge { width, height });
+    }
+    if width == 0 || height == 0 {
+        return Err(Error::Empty);
+    }
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(normalize::onto_white(img))
+}
+
+fn decode_error(e: image::ImageError) -> Error {
+    match e {
+        image::ImageError::Unsupported(_) => Error::NotAnImage,
+        image::ImageError::Limits(l) => Error::Decode(format!("over the decoding limits: {l}")),
+        other => Error::Decode(other.to_string()),
+    }
+}
+
+/// The Image-Code of one view of a decoded image.
+///
+/// # Errors
+/// Never for a decoded image; [`Error::Decode`] if the code library refuses.
+pub fn view_code(img: &RgbImage, view: ViewKind) -> Result<ImageCode, Error> {
+    let area = view.area(img);
+    if view == ViewKind::Untrimmed {
+        return code_of_pixels(&normalize::normalize_untrimmed(img, area));
+    }
+    code_of_pixels(&normalize::normalize(img, area))
+}
+
+/// The Image-Code of 1,024 normalised pixels.
+///
+/// # Errors
+/// [`Error::Decode`] when there are not 1,024 of them.
+pub fn code_of_pixels(pixels: &[u8]) -> Result<ImageCode, Error> {
+    let code =
+        iscc_lib::gen_image_code_v0(pixels, CODE_BITS).map_err(|e| Error::Decode(e.to_string()))?;
+    ImageCode::parse(&code.iscc).map_err(Error::Decode)
+}
+
+/// The Image-Code of an image file's bytes, as any ISCC tool computes it
+/// (the whole image).
+///
+/// # Errors
+/// As [`decode`].
+pub fn image_code(bytes: &[u8]) -> Result<ImageCode, Error> {
+    view_code(&decode(bytes)?, ViewKind::Whole)
+}
+
+/// The codes `consentry register` signs for an image: one per
+/// [`ViewKind::REGISTERED`] view, without repeats (a square image's centre
+/// square is the whole image).
+///
+/// # Errors
+/// As [`decode`].
+pub fn registered_codes(bytes: &[u8]) -> Result<Vec<ImageCode>, Error> {
+    let img = decode(bytes)?;
+    let mut codes: Vec<ImageCode> = Vec::with_capacity(ViewKind::REGISTERED.len());
+    for view in ViewKind::REGISTERED {
+        let code = view_code(&img, view)?;
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    Ok(codes)
+}
