@@ -537,10 +537,21 @@ def parse_receipt_payload(payload: bytes) -> dict:
     timestamps and digests are checked for syntax."""
     m = members(parse_json(payload), "receipt payload",
                 {"version", "log", "builder", "purpose", "issued_at", "checkpoint", "hashes", "answers", "counts"},
-                {"as_of"})
+                {"as_of", "matching", "matched"})
     out: dict = {}
-    if integer(m["version"], "version", 0, 2**32) != 1:
-        raise Invalid(f"version is {m['version']}, not 1")
+    out["version"] = integer(m["version"], "version", 0, 2**32)
+    if out["version"] not in (1, 2):
+        raise Invalid(f"version is {m['version']}, not 1 or 2")
+    # §4.3: version 2 (near matching) has `matching` and `matched`, version 1 neither.
+    if (out["version"] == 2) != ("matching" in m) or ("matching" in m) != ("matched" in m):
+        raise Invalid("`matching` and `matched` are present exactly in version 2")
+    if out["version"] == 2:
+        mm = members(m["matching"], "matching", {"algorithm", "bits", "max_distance"})
+        if string(mm["algorithm"], "matching.algorithm") != "iscc-image-v0" or integer(mm["bits"], "matching.bits") != 64:
+            raise Invalid("matching is not iscc-image-v0 over 64 bits")
+        out["max_distance"] = integer(mm["max_distance"], "matching.max_distance", 0, 64)
+        md = members(m["matched"], "matched", {"exact", "near"})
+        out["matched"] = {k: integer(md[k], f"matched.{k}") for k in ("exact", "near")}
     out["log"] = string(m["log"], "log")
     out["builder"] = string(m["builder"], "builder")
     if not BUILDER_RE.fullmatch(out["builder"]):
@@ -670,6 +681,31 @@ def content_hash(text: object, what: str) -> bytes:
     return bytes.fromhex(s[7:])
 
 
+def image_code(text: object, what: str) -> bytes:
+    """docs/matching.md: `ISCC:` + upper-case base32 (RFC 4648, no padding)
+    of a 2-byte header (MainType CONTENT 2, SubType IMAGE 1, version 0, a
+    length index) and a body of 64 to 256 bits; returns the body."""
+    if type(text) is not str or not text.startswith("ISCC:"):
+        raise Invalid(f"{what}: not ISCC: and a code")
+    code = text[5:]
+    if not code or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in code):
+        raise Invalid(f"{what}: not upper-case base32")
+    raw = base64.b32decode(code + "=" * (-len(code) % 8))
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != code:
+        raise Invalid(f"{what}: not in canonical form")
+    if len(raw) < 10 or raw[0] != 0x21 or raw[1] >> 4 != 0:
+        raise Invalid(f"{what}: not an ISCC Image-Code v0")
+    body = raw[2:2 + 4 * ((raw[1] & 0x0F) + 1)]
+    if not 8 <= len(body) <= 32 or len(raw) != 2 + len(body):
+        raise Invalid(f"{what}: body length does not match its header")
+    return body
+
+
+def featureless(body: bytes) -> bool:
+    """A 64-bit word of the body with fewer than 8 bits set (§4.3)."""
+    return any(bin(int.from_bytes(body[i:i + 8], "big")).count("1") < 8 for i in range(0, len(body) - 7, 8))
+
+
 def parse_statement(payload: bytes) -> dict:
     """statement.md §5.2 (the members §3 and §10 use are checked in full; the
     others only for type)."""
@@ -680,9 +716,14 @@ def parse_statement(payload: bytes) -> dict:
     if type(works) is not list or not 1 <= len(works) <= 500:
         raise Invalid("works is not an array of 1 to 500 elements")
     hashes = []
+    codes = []  # (work hash, first 64 bits) of every iscc-image-v0 fingerprint (§4.3)
     for i, w in enumerate(works):
         wm = members(w, f"works[{i}]", {"hash"}, {"media_type", "title", "published_at", "fingerprints"})
         hashes.append(content_hash(wm["hash"], f"works[{i}].hash"))
+        for j, fp in enumerate(wm.get("fingerprints", [])):
+            fm = members(fp, f"works[{i}].fingerprints[{j}]", {"algorithm", "value"})
+            if fm["algorithm"] == "iscc-image-v0":
+                codes.append((hashes[-1], image_code(fm["value"], f"works[{i}].fingerprints[{j}]")))
     if len(set(hashes)) != len(hashes):
         raise Invalid("a content hash occurs twice")
     if "terms" in m and (type(m["terms"]) is not list or not m["terms"]):
@@ -690,6 +731,7 @@ def parse_statement(payload: bytes) -> dict:
     return {
         "key": string(m["key"], "key"),
         "works": hashes,
+        "codes": codes,
         "consent": expand_consent(m["consent"]),
         "issued_at": timestamp(m["issued_at"], "issued_at"),
     }
@@ -734,6 +776,53 @@ def view(log: list[tuple[Entry, object]], n: int, t: int | None) -> list[tuple[E
 def answers_in_view(log, n: int, t: int | None, purpose: str, hashes: list[bytes]) -> list[dict]:
     """§3: status for `purpose` and the ascending ids of the current
     statements, per hash, in V(n, t)."""
+    current, _, _ = state_in_view(log, n, t)
+    return [answer_of(current, h, purpose) for h in hashes]
+
+
+def answer_of(current, h: bytes, purpose: str) -> dict:
+    cur = current.get(h, {}).values()
+    prefs = {c[2][purpose] for c in cur}
+    status = "disallowed" if "disallowed" in prefs else "allowed" if "allowed" in prefs else "unknown"
+    return {"hash": h, "status": status, "statements": sorted(c[1] for c in cur)}
+
+
+def near_answers_in_view(log, n: int, t: int | None, purpose: str, items: list[dict], max_distance: int) -> list[dict]:
+    """§4.3: per item, how it matched (exact, near, none), the matched works
+    with their distances, the status and the statements."""
+    current, named, codes = state_in_view(log, n, t)
+    out = []
+    for item in items:
+        h = item["hash"]
+        if h is not None and h in named:
+            a = answer_of(current, h, purpose)
+            out.append({**a, "match": "exact", "matched": [(h, 0)]})
+            continue
+        best: dict[bytes, int] = {}
+        for q in item["codes"]:
+            if featureless(q):
+                continue
+            qv = int.from_bytes(q[:8], "big")
+            for work, c in codes:
+                d = bin(qv ^ c).count("1")
+                if d <= max_distance and d < best.get(work, 65):
+                    best[work] = d
+        matched = sorted(best.items(), key=lambda wd: (wd[1], wd[0]))[:16]
+        if not matched:
+            out.append({"hash": h, "status": "unknown", "statements": [], "match": None, "matched": []})
+            continue
+        answers = [answer_of(current, w, purpose) for w, _ in matched]
+        statuses = {a["status"] for a in answers}
+        status = "disallowed" if "disallowed" in statuses else "allowed" if "allowed" in statuses else "unknown"
+        sids = sorted({sid for a in answers for sid in a["statements"]})
+        out.append({"hash": h, "status": status, "statements": sids, "match": "near", "matched": matched})
+    return out
+
+
+def state_in_view(log, n: int, t: int | None):
+    """§3 steps 1-2 in V(n, t): per work, the current statement of each
+    artist; the works any statement in V names; and (§4.3) the counting
+    image codes that are not featureless, as (work, first 64 bits)."""
     v = view(log, n, t)
     key_artist: dict[str, str] = {}  # step 1: key id -> artist id
     revoked: dict[str, int] = {}  # step 1: revocation time in V
@@ -760,11 +849,15 @@ def answers_in_view(log, n: int, t: int | None, purpose: str, hashes: list[bytes
 
     # Step 2: counting statements; per work and artist the current one.
     current: dict[bytes, dict[str, tuple]] = {}
+    named: set[bytes] = set()
+    codes: list[tuple[bytes, int]] = []
     for e, p, key in statements:
+        named.update(p["works"])
         if key not in key_artist:
             raise Invalid(f"entry {e.index}: statement signed by {key}, which no registration or key event in V added")
         if key in revoked and not e.received_at < revoked[key]:
             continue  # does not count
+        codes.extend((w, int.from_bytes(body[:8], "big")) for w, body in p["codes"] if not featureless(body))
         artist = key_artist[key]
         rank = (p["issued_at"], e.index)
         for w in p["works"]:
@@ -772,14 +865,7 @@ def answers_in_view(log, n: int, t: int | None, purpose: str, hashes: list[bytes
             if best is None or rank > best[0]:
                 current[w][artist] = (rank, sha256(e.payload), p["consent"])
 
-    # Step 3: the answers.
-    out = []
-    for h in hashes:
-        cur = current.get(h, {}).values()
-        prefs = {c[2][purpose] for c in cur}
-        status = "disallowed" if "disallowed" in prefs else "allowed" if "allowed" in prefs else "unknown"
-        out.append({"hash": h, "status": status, "statements": sorted(c[1] for c in cur)})
-    return out
+    return current, named, codes
 
 
 # ---------------------------------------------------------------------------
@@ -788,6 +874,33 @@ def answers_in_view(log, n: int, t: int | None, purpose: str, hashes: list[bytes
 
 def hashes_digest(hashes: list[bytes]) -> str:
     return blake3_256(b"".join(hashes)).hex()
+
+
+MATCH_BYTE = {"exact": b"e", "near": b"n", None: b"-"}
+
+
+def items_digest(items: list[dict]) -> str:
+    """§4.3 item records."""
+    out = bytearray()
+    for it in items:
+        out += (b"\x01" + it["hash"]) if it["hash"] is not None else b"\x00"
+        out += bytes([len(it["codes"])])
+        for body in it["codes"]:
+            out += bytes([len(body)]) + body
+    return blake3_256(bytes(out)).hex()
+
+
+def near_answers_digest(answers: list[dict]) -> str:
+    """§4.3 answer records."""
+    out = bytearray()
+    for a in answers:
+        out += MATCH_BYTE[a["match"]] + bytes([len(a["matched"])])
+        for w, d in a["matched"]:
+            out += w + bytes([d])
+        out += STATUS_BYTE[a["status"]] + len(a["statements"]).to_bytes(4, "big")
+        for sid in a["statements"]:
+            out += sid
+    return blake3_256(bytes(out)).hex()
 
 
 def answers_digest(answers: list[dict]) -> str:
@@ -929,6 +1042,9 @@ def run_check(rep: Report, ci: int, name: str, c: dict, verifier: Verifier, log,
     except ReceiptError as e:
         rep.check(False, f"{name}: receipt is well-formed (§2)", str(e))
         return
+    if c.get("match") == "near":
+        run_near_check(rep, name, c, r, log, leaves)
+        return
     # The question of the vector is the receipt's.
     as_of = timestamp(c["as_of"], "as_of") if c["as_of"] is not None else None
     rep.check(r["purpose"] == c["purpose"] and r["as_of"] == as_of and r["as_of_text"] == c["as_of"]
@@ -1025,6 +1141,53 @@ def run_check(rep: Report, ci: int, name: str, c: dict, verifier: Verifier, log,
         rep.check(as_of is not None and bool(diff) and answers_digest(now) != ad,
                   f"{name}: negative: the same question without as_of gives different answers (hashes {diff})",
                   "the check has no as_of" if as_of is None else "same answers with and without as_of")
+
+def run_near_check(rep: Report, name: str, c: dict, r: dict, log, leaves: list[bytes]) -> None:
+    """§4.3: a near-matching check: a version 2 receipt whose item and
+    answer digests are recomputed from the log."""
+    as_of = timestamp(c["as_of"], "as_of") if c["as_of"] is not None else None
+    items = []
+    for i, it in enumerate(c["items"]):
+        if type(it) is not dict or not set(it) <= {"hash", "fingerprints"}:
+            raise Invalid(f"items[{i}] is not an object with `hash` and/or `fingerprints`")
+        if any(f.get("algorithm") != "iscc-image-v0" for f in it.get("fingerprints", [])):
+            raise Invalid(f"items[{i}]: a fingerprint is not iscc-image-v0")
+        items.append({
+            "hash": content_hash(it["hash"], f"items[{i}].hash") if "hash" in it else None,
+            "codes": [image_code(f["value"], f"items[{i}]") for f in it.get("fingerprints", [])],
+        })
+    rep.check(r["version"] == 2 and r["purpose"] == c["purpose"] and r["as_of"] == as_of and r["size"] == c["tree_size"]
+              and r["count"] == len(items),
+              f"{name}: a version 2 receipt (§4.3) for the question's purpose, as_of, checkpoint size and item count")
+    n = c["tree_size"]
+    if not rep.check(0 <= n <= len(log) and mth(leaves[:n]) == r["root"],
+                     f"{name}: RFC 9162 root of the first {n} entries of log.json equals the receipt's checkpoint root"):
+        return
+    mine = near_answers_in_view(log, n, as_of, c["purpose"], items, r["max_distance"])
+    theirs = [{"hash": content_hash(a["hash"], "hash") if a["hash"] is not None else None,
+               "status": a["status"], "statements": [bytes.fromhex(x) for x in a["statements"]],
+               "match": a["match"], "matched": [(content_hash(m["hash"], "matched"), m["distance"]) for m in a["matched"]]}
+              for a in c["answers"]]
+    rep.check(mine == theirs, f"{name}: {len(mine)} near-matching answers recomputed in V({n}, {c['as_of'] or '+inf'}) "
+                              f"with max_distance {r['max_distance']} equal the vector's (§4.3)",
+              f"\n  computed {mine}\n  vector   {theirs}")
+    hd = items_digest(items)
+    rep.check(hd == c["hashes_blake3"] == r["hashes_blake3"], f"{name}: item records digest recomputed (§4.3) = vector = receipt",
+              f"computed {hd}, receipt {r['hashes_blake3']}")
+    ad = near_answers_digest(mine)
+    rep.check(ad == c["answers_blake3"] == r["answers_blake3"], f"{name}: answer records digest recomputed (§4.3) = vector = receipt",
+              f"computed {ad}, receipt {r['answers_blake3']}")
+    counts = count_statuses(mine)
+    matched = {"exact": sum(a["match"] == "exact" for a in mine), "near": sum(a["match"] == "near" for a in mine)}
+    rep.check(counts == r["counts"] and matched == r["matched"], f"{name}: counts {counts} and matched {matched} recomputed = receipt's")
+    # Negative: one distance changed gives a different answers digest.
+    altered = [dict(a) for a in mine]
+    k = next((i for i, a in enumerate(altered) if a["match"] == "near"), None)
+    if k is not None:
+        altered[k]["matched"] = [(w, d + 2) for w, d in altered[k]["matched"]]
+    rep.check(k is not None and near_answers_digest(altered) != ad,
+              f"{name}: negative: a near answer with its distances changed gives a different answers digest")
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

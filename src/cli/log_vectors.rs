@@ -102,6 +102,28 @@ impl Builder {
         self.push(EntryKind::Statement, PayloadType::Statement, &p, &[key]);
     }
 
+    /// A one-work statement whose work carries ISCC Image-Codes (64-bit
+    /// bodies given as integers).
+    fn statement_with_codes(&mut self, key: &SecretKey, work: u32, codes: &[u64], consent: Value) {
+        let fingerprints: Vec<Value> = codes
+            .iter()
+            .map(|c| {
+                let code = crate::domain::fingerprint::ImageCode::from_body(&c.to_be_bytes())
+                    .map(|c| c.to_string())
+                    .unwrap_or_default();
+                json!({ "algorithm": crate::domain::fingerprint::ISCC_IMAGE, "value": code })
+            })
+            .collect();
+        let p = json!({
+            "version": 1,
+            "key": key_id(key),
+            "works": [{ "hash": vector_work(work).to_string(), "media_type": "image/png", "fingerprints": fingerprints }],
+            "consent": consent,
+            "issued_at": time(self.entries.len(), -30),
+        });
+        self.push(EntryKind::Statement, PayloadType::Statement, &p, &[key]);
+    }
+
     fn key_event(
         &mut self,
         artist: &str,
@@ -123,6 +145,13 @@ impl Builder {
         self.push(EntryKind::KeyEvent, PayloadType::KeyEvent, &p, signers);
     }
 }
+
+/// Ana's image code in the vector log (work 20).
+pub const VECTOR_CODE_A: u64 = 0xd3a5_96c3_5a69_3c96;
+/// Chloé's image code (work 21): 8 bits from [`VECTOR_CODE_A`].
+pub const VECTOR_CODE_B: u64 = VECTOR_CODE_A ^ 0x0000_0000_00ff_0000;
+/// Ben's featureless code (work 22): 7 bits set.
+pub const VECTOR_CODE_FLAT: u64 = 0x0000_0000_0000_007f;
 
 /// The work of the vector log numbered `n`.
 fn vector_work(n: u32) -> ContentHash {
@@ -191,6 +220,17 @@ fn build() -> anyhow::Result<(Vec<Vec<u8>>, Vec<Value>)> {
         ])),
     );
     let statements = vec![b.payout("vector-run-1", &[1, 4, 5, 10, 12, 13, 14, 99])?];
+    // Image-Codes for near matching (spec/receipt.md §4.3): Ana's work 20
+    // (opt-out) with two codes, Chloé's work 21 (opt-in) 8 bits from Ana's
+    // first code, Ben's work 22 with a featureless code (never matched).
+    b.statement_with_codes(
+        &a2,
+        20,
+        &[VECTOR_CODE_A, VECTOR_CODE_A ^ 0x0f0f_0000_0000_0000],
+        json!("opt-out"),
+    );
+    b.statement_with_codes(&c1, 21, &[VECTOR_CODE_B], json!("opt-in"));
+    b.statement_with_codes(&b2, 22, &[VECTOR_CODE_FLAT], json!("opt-out"));
     Ok((b.entries, statements))
 }
 

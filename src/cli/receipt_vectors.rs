@@ -7,9 +7,11 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::log_vectors::{entries, registry_key, VECTOR_ORIGIN};
+use super::log_vectors::{entries, registry_key, VECTOR_CODE_A, VECTOR_CODE_FLAT, VECTOR_ORIGIN};
 use crate::check::receipt::{ReceiptCheckpoint, RECEIPT_VERSION};
+use crate::check::{answer_item, Item, MATCHING};
 use crate::check::{statement_ids, AnswerDigests, CheckReceipt};
+use crate::domain::fingerprint::ImageCode;
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::index::{ConsentIndex, View};
 use crate::log::merkle::leaf_hash;
@@ -73,6 +75,48 @@ fn questions() -> Vec<Question> {
             works: vec![1, 2, 99],
         },
     ]
+}
+
+/// One near-matching question: items of an optional work and image codes.
+struct NearQuestion {
+    description: &'static str,
+    purpose: Category,
+    as_of: Option<Timestamp>,
+    tree_size: u64,
+    items: Vec<(Option<u32>, Vec<u64>)>,
+}
+
+fn near_questions() -> Vec<NearQuestion> {
+    let a = VECTOR_CODE_A;
+    let items = vec![
+        (Some(20), vec![]),
+        (None, vec![a ^ 0b11]),
+        (Some(98), vec![a ^ 0x0000_0000_000f_0000]),
+        (None, vec![a ^ 0xffff_ffff_0000_0000]),
+        (None, vec![VECTOR_CODE_FLAT ^ 1, VECTOR_CODE_FLAT]),
+        (Some(1), vec![a]),
+        (Some(99), vec![]),
+    ];
+    vec![
+        NearQuestion {
+            description: "near matching (match near), the whole log, train-ai: work 20 by hash (exact); a code 2 bits from Ana's (near, her opt-out); an unregistered hash with a code 4 bits from both Ana's and Chloé's codes (near both: a dispute, disallowed wins, both statements); a far code (no match); codes near Ben's featureless code (never matched); a registered hash with a code (the hash decides: exact); an unregistered hash without codes",
+            purpose: Category::TrainAi,
+            as_of: None,
+            tree_size: 24,
+            items: items.clone(),
+        },
+        NearQuestion {
+            description: "near matching as of 1 ns before Chloé's coded statement (entry 22) was received, search: only Ana's codes count",
+            purpose: Category::Search,
+            as_of: Some(Timestamp::from_unix_nanos(entry_time(22).unix_nanos() - 1)),
+            tree_size: 24,
+            items,
+        },
+    ]
+}
+
+fn code(body: u64) -> anyhow::Result<ImageCode> {
+    ImageCode::from_body(&body.to_be_bytes()).ok_or_else(|| anyhow::anyhow!("not a code body"))
 }
 
 /// Builds the vector document.
@@ -145,6 +189,85 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
             "as_of": q.as_of,
             "tree_size": q.tree_size,
             "hashes": hashes,
+            "answers": answers,
+            "hashes_blake3": hd,
+            "answers_blake3": ad,
+            "receipt": envelope,
+        }));
+    }
+    for q in near_questions() {
+        let size = usize::try_from(q.tree_size)?;
+        let root = roots[size - 1];
+        let text = Checkpoint {
+            origin: VECTOR_ORIGIN.to_owned(),
+            size: q.tree_size,
+            root,
+        }
+        .to_text();
+        let note = sign(&text, VECTOR_ORIGIN, &key)?;
+        let view = View {
+            size: q.tree_size,
+            as_of: q.as_of,
+        };
+        let mut digests = AnswerDigests::new();
+        let mut answers = Vec::new();
+        let mut items_json = Vec::new();
+        for (w, codes) in &q.items {
+            let item = Item {
+                hash: w.map(work),
+                codes: codes
+                    .iter()
+                    .map(|&c| code(c))
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            let a = answer_item(&index, view, &item, true);
+            let ids = statement_ids(&index, &a.answer);
+            let status = a.answer.status(q.purpose);
+            digests.add_item(&item, &a, status, &ids);
+            let mut it = json!({});
+            if let Some(h) = &item.hash {
+                it["hash"] = json!(h);
+            }
+            if !item.codes.is_empty() {
+                it["fingerprints"] = item
+                    .codes
+                    .iter()
+                    .map(|c| json!({"algorithm": MATCHING.algorithm, "value": c.to_string()}))
+                    .collect();
+            }
+            items_json.push(it);
+            answers.push(json!({
+                "hash": item.hash,
+                "match": a.kind.as_str(),
+                "matched": a.works.iter().map(|(h, d)| json!({"hash": h, "distance": d})).collect::<Vec<_>>(),
+                "status": status.as_str(),
+                "statements": ids.iter().map(hex::encode).collect::<Vec<_>>(),
+            }));
+        }
+        let (hd, ad) = digests.finish();
+        let mut receipt = CheckReceipt::new(
+            VECTOR_ORIGIN,
+            "b_00112233445566778899aabbccddeeff",
+            q.purpose,
+            q.as_of,
+            ReceiptCheckpoint {
+                size: q.tree_size,
+                root: b64.encode(root),
+                note,
+            },
+            &digests,
+            Some(MATCHING),
+        );
+        receipt.issued_at = Timestamp::from_unix_nanos(1_772_452_800_000_000_000);
+        let envelope = receipt.sign(&key)?;
+        CheckReceipt::verify(&envelope, &verifier).map_err(anyhow::Error::msg)?;
+        checks.push(json!({
+            "description": q.description,
+            "purpose": q.purpose,
+            "as_of": q.as_of,
+            "tree_size": q.tree_size,
+            "match": "near",
+            "items": items_json,
             "answers": answers,
             "hashes_blake3": hd,
             "answers_blake3": ad,
