@@ -103,12 +103,25 @@ def _check_body_ok(body):
 
 
 def _valid_codes(body):
-    """Puts a valid code in every fingerprint of a check body."""
+    """Makes a positive check body keep the rules of CheckRequest's
+    description (some phases do not consult filter_case): `hashes` or
+    `items`, not both; no empty item; no fingerprints with `match: exact`;
+    and a valid code in every fingerprint."""
+    if "hashes" in body and "items" in body:
+        del body["items"]
+    if "hashes" not in body and "items" not in body:
+        body["hashes"] = [os.environ["CONSENTRY_WORK_HASH"]]
+    exact = body.get("match") == "exact"
     for item in body.get("items") or []:
-        if isinstance(item, dict):
-            for fp in item.get("fingerprints") or []:
-                if isinstance(fp, dict):
-                    fp["value"] = VALID_CODE
+        if not isinstance(item, dict):
+            continue
+        if exact:
+            item.pop("fingerprints", None)
+        if not item.get("hash") and not item.get("fingerprints"):
+            item["hash"] = os.environ["CONSENTRY_WORK_HASH"]
+        for fp in item.get("fingerprints") or []:
+            if isinstance(fp, dict):
+                fp["value"] = VALID_CODE
 
 
 def _b64(data):

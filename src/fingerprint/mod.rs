@@ -134,7 +134,16 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, Error> {
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
-    Ok(normalize::onto_white(img))
+    Ok(normalize::onto_white(img, png_colour_key(bytes)))
+}
+
+/// Whether `bytes` are a PNG of colour type grayscale or RGB (no alpha
+/// channel): any transparency the decoder reports then comes from a `tRNS`
+/// colour key, which the reference does not apply.
+fn png_colour_key(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        && bytes.get(12..16) == Some(b"IHDR".as_slice())
+        && matches!(bytes.get(25), Some(0 | 2))
 }
 
 fn decode_error(e: image::ImageError) -> Error {

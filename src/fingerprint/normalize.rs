@@ -5,7 +5,7 @@
 //! bicubic resize to 32×32 (fixed-point, horizontal pass first, the
 //! intermediate rounded to 8 bits).
 
-use image::{DynamicImage, RgbImage};
+use image::{DynamicImage, Rgb, RgbImage, Rgba, RgbaImage};
 
 /// Per-channel tolerance of the border trim (`iscc-sdk`'s default).
 const TRIM_TOLERANCE: u8 = 16;
@@ -14,18 +14,51 @@ const TRIM_MAX_PASSES: usize = 16;
 /// Pillow's fixed-point precision for 8-bit resampling.
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
-/// An RGB image whose transparent parts are painted onto white, as Pillow's
-/// `paste(img, mask=alpha)` onto a white background rounds them.
+/// An RGB image as `iscc-sdk`'s `image_fill_transparency` leaves it after
+/// Pillow opened the file: transparent parts painted onto white (Pillow's
+/// `paste(img, mask=alpha)` rounding); 16-bit channels as Pillow reads them
+/// (the high byte of RGB and RGBA samples; 16-bit grayscale clipped to 255
+/// by its `I;16` to RGB conversion); and, with `ignore_alpha`, an alpha
+/// channel the decoder made from a PNG `tRNS` colour key dropped, as Pillow
+/// keeps such a key aside and `iscc-sdk` does not apply it.
 #[must_use]
-pub fn onto_white(img: DynamicImage) -> RgbImage {
-    if !img.color().has_alpha() {
-        return img.into_rgb8();
-    }
-    let rgba = img.into_rgba8();
-    let (w, h) = rgba.dimensions();
+pub fn onto_white(img: DynamicImage, ignore_alpha: bool) -> RgbImage {
+    let (w, h) = (img.width(), img.height());
+    let rgba: RgbaImage = match img {
+        DynamicImage::ImageLuma16(g) => {
+            let mut out = RgbImage::new(w, h);
+            for (o, p) in out.pixels_mut().zip(g.pixels()) {
+                let v = u8::try_from(p[0].min(255)).unwrap_or(u8::MAX);
+                *o = Rgb([v, v, v]);
+            }
+            return out;
+        }
+        DynamicImage::ImageLumaA16(g) => RgbaImage::from_fn(w, h, |x, y| {
+            let p = g.get_pixel(x, y);
+            let v = high_byte(p[0]);
+            Rgba([v, v, v, high_byte(p[1])])
+        }),
+        DynamicImage::ImageRgb16(c) => {
+            return RgbImage::from_fn(w, h, |x, y| {
+                let p = c.get_pixel(x, y);
+                Rgb([high_byte(p[0]), high_byte(p[1]), high_byte(p[2])])
+            });
+        }
+        DynamicImage::ImageRgba16(c) => RgbaImage::from_fn(w, h, |x, y| {
+            let p = c.get_pixel(x, y);
+            Rgba([
+                high_byte(p[0]),
+                high_byte(p[1]),
+                high_byte(p[2]),
+                high_byte(p[3]),
+            ])
+        }),
+        other if !other.color().has_alpha() => return other.into_rgb8(),
+        other => other.into_rgba8(),
+    };
     let mut out = RgbImage::new(w, h);
     for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
-        let a = u32::from(p[3]);
+        let a = if ignore_alpha { 255 } else { u32::from(p[3]) };
         for c in 0..3 {
             // DIV255(255 * (255 - a) + v * a), Pillow's rounding.
             let t = 255 * (255 - a) + u32::from(p[c]) * a + 128;
@@ -35,30 +68,51 @@ pub fn onto_white(img: DynamicImage) -> RgbImage {
     out
 }
 
+fn high_byte(v: u16) -> u8 {
+    u8::try_from(v >> 8).unwrap_or(u8::MAX)
+}
+
 /// The bounding box `(left, top, right, bottom)` (right and bottom
 /// exclusive) of the pixels of `img` inside `area` that differ from the
-/// area's top-left pixel by more than `tolerance` in any channel.
+/// area's top-left pixel by more than `tolerance` in any channel. Scans
+/// inwards from each side, so an image without a border costs a few rows
+/// and columns, not every pixel.
 fn border_bbox(img: &RgbImage, area: Area, tolerance: u8) -> Option<Area> {
+    let width = img.width() as usize;
+    let raw = img.as_raw();
     let reference = *img.get_pixel(area.left, area.top);
-    let differs = |x: u32, y: u32| {
-        let p = img.get_pixel(x, y);
-        (0..3).any(|c| p[c].abs_diff(reference[c]) > tolerance)
+    let row = |y: u32| {
+        let start = (y as usize * width + area.left as usize) * 3;
+        &raw[start..start + area.width() as usize * 3]
     };
-    let (mut left, mut top, mut right, mut bottom) = (u32::MAX, u32::MAX, 0, 0);
-    for y in area.top..area.bottom {
-        for x in area.left..area.right {
-            if differs(x, y) {
-                left = left.min(x);
-                right = right.max(x + 1);
-                top = top.min(y);
-                bottom = bottom.max(y + 1);
-            }
+    let differs = |p: &[u8]| {
+        p[0].abs_diff(reference[0]) > tolerance
+            || p[1].abs_diff(reference[1]) > tolerance
+            || p[2].abs_diff(reference[2]) > tolerance
+    };
+    let first_in = |y: u32| row(y).chunks_exact(3).position(differs);
+    let top = (area.top..area.bottom).find(|&y| first_in(y).is_some())?;
+    let bottom = (top..area.bottom)
+        .rev()
+        .find(|&y| first_in(y).is_some())
+        .map_or(top + 1, |y| y + 1);
+    let (mut left, mut right) = (area.width(), 0u32);
+    for y in top..bottom {
+        let pixels = row(y);
+        // Only pixels left of the current `left` can move it.
+        let head = &pixels[..left as usize * 3];
+        if let Some(x) = head.chunks_exact(3).position(differs) {
+            left = u32::try_from(x).unwrap_or(left);
+        }
+        let tail = &pixels[right as usize * 3..];
+        if let Some(x) = tail.chunks_exact(3).rposition(differs) {
+            right = right + u32::try_from(x).unwrap_or(0) + 1;
         }
     }
-    (left != u32::MAX).then_some(Area {
-        left,
+    Some(Area {
+        left: area.left + left,
         top,
-        right,
+        right: area.left + right,
         bottom,
     })
 }
@@ -120,13 +174,17 @@ pub fn trim(img: &RgbImage, mut area: Area) -> Area {
 /// 7471 B + 0x8000) >> 16.
 #[must_use]
 pub fn luma(img: &RgbImage, area: Area) -> Vec<u8> {
-    let mut out = Vec::with_capacity(area.width() as usize * area.height() as usize);
-    for y in area.top..area.bottom {
-        for x in area.left..area.right {
-            let p = img.get_pixel(x, y);
+    let width = img.width() as usize;
+    let (aw, ah) = (area.width() as usize, area.height() as usize);
+    let raw = img.as_raw();
+    let mut out = vec![0u8; aw * ah];
+    for (y, dst) in (area.top as usize..).zip(out.chunks_exact_mut(aw.max(1))) {
+        let start = (y * width + area.left as usize) * 3;
+        let row = &raw[start..start + aw * 3];
+        for (o, p) in dst.iter_mut().zip(row.chunks_exact(3)) {
             let l =
                 19595 * u32::from(p[0]) + 38470 * u32::from(p[1]) + 7471 * u32::from(p[2]) + 0x8000;
-            out.push(u8::try_from(l >> 16).unwrap_or(u8::MAX));
+            *o = (l >> 16) as u8;
         }
     }
     out
@@ -194,44 +252,64 @@ fn clip8(v: i64) -> u8 {
     }
 }
 
-/// Pillow's `resize((32, 32), BICUBIC)` of a grayscale image of `w`×`h`.
-#[must_use]
-pub fn resize32(pixels: &[u8], w: u32, h: u32) -> Vec<u8> {
-    const OUT: u32 = 32;
-    let (wu, hu) = (w as usize, h as usize);
-    // Horizontal pass (skipped when the width is already 32).
-    let horizontal: Vec<u8> = if w == OUT {
-        pixels.to_vec()
-    } else {
-        let coeffs = coefficients(w, OUT);
-        let mut tmp = Vec::with_capacity(hu * OUT as usize);
-        for row in pixels.chunks_exact(wu) {
-            for (xmin, k) in &coeffs {
-                let mut ss: i64 = 1 << (PRECISION_BITS - 1);
-                for (i, &kw) in k.iter().enumerate() {
-                    ss += i64::from(row[xmin + i]) * i64::from(kw);
-                }
-                tmp.push(clip8(ss));
-            }
-        }
-        tmp
-    };
-    if h == OUT {
-        return horizontal;
-    }
-    let coeffs = coefficients(h, OUT);
-    let stride = OUT as usize;
-    let mut out = vec![0u8; stride * OUT as usize];
-    for (yy, (ymin, k)) in coeffs.iter().enumerate() {
-        for xx in 0..stride {
-            let mut ss: i64 = 1 << (PRECISION_BITS - 1);
-            for (i, &kw) in k.iter().enumerate() {
-                ss += i64::from(horizontal[(ymin + i) * stride + xx]) * i64::from(kw);
-            }
-            out[yy * stride + xx] = clip8(ss);
+/// One horizontal pass: `w`×`h` to `OUT`×`h`. Sums in 32 bits as Pillow
+/// does (22 fraction bits leave two bits of headroom).
+fn horizontal_pass(pixels: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let coeffs = coefficients(w, OUT);
+    let mut out = Vec::with_capacity(h as usize * OUT as usize);
+    for row in pixels.chunks_exact(w as usize) {
+        for (xmin, k) in &coeffs {
+            let taps = &row[*xmin..*xmin + k.len()];
+            let ss = taps
+                .iter()
+                .zip(k)
+                .fold(1i32 << (PRECISION_BITS - 1), |acc, (&p, &kw)| {
+                    acc.wrapping_add(i32::from(p).wrapping_mul(kw))
+                });
+            out.push(clip8(i64::from(ss)));
         }
     }
     out
+}
+
+/// One vertical pass: `w`×`h` to `w`×`OUT`, a row of sums at a time.
+fn vertical_pass(pixels: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let coeffs = coefficients(h, OUT);
+    let stride = w as usize;
+    let mut out = Vec::with_capacity(stride * OUT as usize);
+    let mut sums = vec![0i32; stride];
+    for (ymin, k) in &coeffs {
+        sums.fill(1i32 << (PRECISION_BITS - 1));
+        for (i, &kw) in k.iter().enumerate() {
+            let row = &pixels[(ymin + i) * stride..(ymin + i + 1) * stride];
+            for (s, &p) in sums.iter_mut().zip(row) {
+                *s = s.wrapping_add(i32::from(p).wrapping_mul(kw));
+            }
+        }
+        out.extend(sums.iter().map(|&s| clip8(i64::from(s))));
+    }
+    out
+}
+
+/// The side of the normalised image.
+const OUT: u32 = 32;
+
+/// Pillow's `resize((32, 32), BICUBIC)` of a grayscale image of `w`×`h`:
+/// each pass rounded to 8 bits, the vertical pass first when the height
+/// shrinks by more than twice as much as the width (Pillow 13's
+/// `ImagingResampleInner`), else the horizontal one.
+#[must_use]
+pub fn resize32(pixels: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let (need_h, need_v) = (w != OUT, h != OUT);
+    let (dw, dh) = (i64::from(w) - i64::from(OUT), i64::from(h) - i64::from(OUT));
+    let horizontal_first = !(dh > 0 && dh > dw * 2);
+    match (need_h, need_v, horizontal_first) {
+        (false, false, _) => pixels.to_vec(),
+        (true, false, _) => horizontal_pass(pixels, w, h),
+        (false, true, _) => vertical_pass(pixels, w, h),
+        (true, true, true) => vertical_pass(&horizontal_pass(pixels, w, h), OUT, h),
+        (true, true, false) => horizontal_pass(&vertical_pass(pixels, w, h), w, OUT),
+    }
 }
 
 /// The 1,024 normalised pixels of the `area` of `img` (already oriented and
