@@ -333,19 +333,8 @@ fn parse_items(bodies: &[ItemBody<'_>], near: bool) -> ApiResult<Vec<Item>> {
             }),
         }
     }
-    if let Some(first) = invalid.first() {
-        let mut err = ApiError::bad_request(
-            "invalid-item",
-            format!(
-                "{} invalid items; first, items[{}]: {}",
-                invalid.len(),
-                first.index.unwrap_or_default(),
-                first.detail
-            ),
-        );
-        invalid.truncate(MAX_LISTED);
-        err.errors = invalid;
-        return Err(err);
+    if !invalid.is_empty() {
+        return Err(invalid_list("invalid-item", "items", "items", invalid));
     }
     Ok(items)
 }
@@ -420,21 +409,34 @@ pub(super) fn parse_hash_list(texts: &[Cow<'_, str>], member: &str) -> ApiResult
             }),
         }
     }
-    if let Some(first) = invalid.first() {
-        let mut err = ApiError::bad_request(
-            "invalid-hash",
-            format!(
-                "{} invalid hashes; first, {member}[{}]: {}",
-                invalid.len(),
-                first.index.unwrap_or_default(),
-                first.detail
-            ),
-        );
-        invalid.truncate(MAX_LISTED);
-        err.errors = invalid;
-        return Err(err);
+    if !invalid.is_empty() {
+        return Err(invalid_list("invalid-hash", "hashes", member, invalid));
     }
     Ok(hashes)
+}
+
+/// A 400 `slug` naming the first invalid element of `member` and listing
+/// the first 100 by index.
+fn invalid_list(
+    slug: &'static str,
+    what: &str,
+    member: &str,
+    mut invalid: Vec<ProblemItem>,
+) -> ApiError {
+    let (index, detail) = invalid
+        .first()
+        .map(|f| (f.index.unwrap_or_default(), f.detail.clone()))
+        .unwrap_or_default();
+    let mut err = ApiError::bad_request(
+        slug,
+        format!(
+            "{} invalid {what}; first, {member}[{index}]: {detail}",
+            invalid.len()
+        ),
+    );
+    invalid.truncate(MAX_LISTED);
+    err.errors = invalid;
+    err
 }
 
 /// Answers a whole JSON request: the `results` (full) or `statuses`
