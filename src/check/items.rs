@@ -90,40 +90,26 @@ pub struct ItemAnswer {
     pub answer: Answer,
 }
 
-/// Answers one item in `view`. With `near` off, only the hash counts.
+/// Answers one item in `view`: by its hash when that is registered, else
+/// by its codes.
 #[must_use]
-pub fn answer_item(index: &ConsentIndex, view: View, item: &Item, near: bool) -> ItemAnswer {
+pub fn answer_item(index: &ConsentIndex, view: View, item: &Item) -> ItemAnswer {
     if let Some(hash) = &item.hash {
         let answer = index.answer(hash, view);
-        if answer.registered || !near {
-            let kind = if answer.registered {
-                MatchKind::Exact
-            } else {
-                MatchKind::None
-            };
-            let works = if answer.registered {
-                vec![(*hash, 0)]
-            } else {
-                Vec::new()
-            };
+        if answer.registered {
             return ItemAnswer {
-                kind,
-                works,
+                kind: MatchKind::Exact,
+                works: vec![(*hash, 0)],
                 answer,
             };
         }
     }
     let mut found: Vec<(u32, u32)> = Vec::new();
-    if near {
-        for code in &item.codes {
-            if code.is_featureless() {
-                continue;
-            }
-            for n in index.near(code.prefix(), MATCHING.max_distance, view) {
-                match found.iter_mut().find(|(w, _)| *w == n.work) {
-                    Some(f) => f.1 = f.1.min(n.distance),
-                    None => found.push((n.work, n.distance)),
-                }
+    for code in item.codes.iter().filter(|c| !c.is_featureless()) {
+        for n in index.near(code.prefix(), MATCHING.max_distance, view) {
+            match found.iter_mut().find(|(w, _)| *w == n.work) {
+                Some(f) => f.1 = f.1.min(n.distance),
+                None => found.push((n.work, n.distance)),
             }
         }
     }
@@ -160,6 +146,25 @@ pub fn answer_item(index: &ConsentIndex, view: View, item: &Item, near: bool) ->
             effective,
             current,
         },
+    }
+}
+
+impl From<ContentHash> for Item {
+    /// An item asked by its hash alone.
+    fn from(hash: ContentHash) -> Self {
+        Self {
+            hash: Some(hash),
+            codes: Vec::new(),
+        }
+    }
+}
+
+impl Item {
+    /// Whether a check by hash alone (`match` `exact`) can take the item:
+    /// a hash, and no fingerprints.
+    #[must_use]
+    pub fn is_hash_only(&self) -> bool {
+        self.hash.is_some() && self.codes.is_empty()
     }
 }
 

@@ -250,10 +250,10 @@ pub fn answer_items<'i>(
     mut each: impl FnMut(&Item, &ItemAnswer, &[[u8; 32]], Status),
 ) {
     for item in items {
-        let answer = answer_item(index, view, item, true);
+        let answer = answer_item(index, view, item);
         let status = answer.answer.status(purpose);
         let ids = statement_ids(index, &answer.answer);
-        digests.add_item(item, &answer, status, &ids);
+        digests.add_item(item, answer.kind, &answer.works, status, &ids);
         each(item, &answer, &ids, status);
     }
 }

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::items::{Item, ItemAnswer, MatchKind, Matching};
+use super::items::{Item, MatchKind, Matching};
 use crate::crypto::{Envelope, PayloadType, PublicKey, SecretKey};
 use crate::domain::fingerprint::{ISCC_IMAGE, MATCH_BITS};
 use crate::domain::ids::{is_builder_id, is_hex64};
@@ -85,7 +85,8 @@ impl AnswerDigests {
     pub fn add_item(
         &mut self,
         item: &Item,
-        answer: &ItemAnswer,
+        kind: MatchKind,
+        works: &[(ContentHash, u32)],
         status: Status,
         statements: &[[u8; 32]],
     ) {
@@ -106,10 +107,10 @@ impl AnswerDigests {
                 .update(&[u8::try_from(body.len()).unwrap_or(u8::MAX)]);
             self.hashes.update(body);
         }
-        self.answers.update(&[answer.kind.code()]);
+        self.answers.update(&[kind.code()]);
         self.answers
-            .update(&[u8::try_from(answer.works.len()).unwrap_or(u8::MAX)]);
-        for (work, distance) in &answer.works {
+            .update(&[u8::try_from(works.len()).unwrap_or(u8::MAX)]);
+        for (work, distance) in works {
             self.answers.update(work.as_bytes());
             self.answers
                 .update(&[u8::try_from(*distance).unwrap_or(u8::MAX)]);
@@ -122,7 +123,7 @@ impl AnswerDigests {
         }
         self.count += 1;
         self.counts.add(status);
-        match answer.kind {
+        match kind {
             MatchKind::Exact => self.matched.exact += 1,
             MatchKind::Near => self.matched.near += 1,
             MatchKind::None => {}

@@ -16,7 +16,7 @@ use super::dataset::{self, Item, ReportRow, Source};
 use super::progress;
 use super::RegistryArgs;
 use crate::check::Item as CheckItem;
-use crate::check::{parse_purpose, AnswerDigests, CheckReceipt, ItemAnswer, MatchKind};
+use crate::check::{parse_purpose, AnswerDigests, CheckReceipt, MatchKind};
 use crate::crypto::{Envelope, SecretKey};
 use crate::domain::{Category, ContentHash, Timestamp};
 use crate::index::Status;
@@ -296,16 +296,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
                 hash: Some(expected.hash),
                 codes: expected.codes.clone(),
             };
-            let answer = ItemAnswer {
-                kind: p.kind,
-                works: p.works,
-                answer: crate::index::Answer {
-                    registered: p.kind != MatchKind::None,
-                    effective: crate::domain::ConsentSet::default(),
-                    current: Vec::new(),
-                },
-            };
-            digests.add_item(&item, &answer, p.answer.status, &p.ids);
+            digests.add_item(&item, p.kind, &p.works, p.answer.status, &p.ids);
         } else {
             digests.add(&expected.hash, p.answer.status, &p.ids);
         }

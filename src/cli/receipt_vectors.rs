@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::log_vectors::{entries, registry_key, VECTOR_CODE_A, VECTOR_CODE_FLAT, VECTOR_ORIGIN};
-use crate::check::receipt::{ReceiptCheckpoint, RECEIPT_VERSION};
+use crate::check::receipt::ReceiptCheckpoint;
 use crate::check::{answer_item, Item, MATCHING};
 use crate::check::{statement_ids, AnswerDigests, CheckReceipt};
 use crate::domain::fingerprint::ImageCode;
@@ -119,6 +119,53 @@ fn code(body: u64) -> anyhow::Result<ImageCode> {
     ImageCode::from_body(&body.to_be_bytes()).ok_or_else(|| anyhow::anyhow!("not a code body"))
 }
 
+/// What signs the vectors' receipts: the log's key, its verifier and the
+/// root of every tree size.
+struct Signer {
+    key: crate::crypto::SecretKey,
+    verifier: NoteVerifier,
+    roots: Vec<[u8; 32]>,
+}
+
+impl Signer {
+    /// The signed receipt of a question answered into `digests`: the
+    /// checkpoint note of `tree_size`, a fixed `issued_at`, verified back.
+    fn receipt(
+        &self,
+        purpose: Category,
+        as_of: Option<Timestamp>,
+        tree_size: u64,
+        digests: &AnswerDigests,
+        matching: Option<crate::check::Matching>,
+    ) -> anyhow::Result<crate::crypto::Envelope> {
+        let root = self.roots[usize::try_from(tree_size)? - 1];
+        let text = Checkpoint {
+            origin: VECTOR_ORIGIN.to_owned(),
+            size: tree_size,
+            root,
+        }
+        .to_text();
+        let note = sign(&text, VECTOR_ORIGIN, &self.key)?;
+        let mut receipt = CheckReceipt::new(
+            VECTOR_ORIGIN,
+            "b_00112233445566778899aabbccddeeff",
+            purpose,
+            as_of,
+            ReceiptCheckpoint {
+                size: tree_size,
+                root: base64::engine::general_purpose::STANDARD.encode(root),
+                note,
+            },
+            digests,
+            matching,
+        );
+        receipt.issued_at = Timestamp::from_unix_nanos(1_772_452_800_000_000_000); // 2026-03-02T12:00:00Z
+        let envelope = receipt.sign(&self.key)?;
+        CheckReceipt::verify(&envelope, &self.verifier).map_err(anyhow::Error::msg)?;
+        Ok(envelope)
+    }
+}
+
 /// Builds the vector document.
 ///
 /// # Errors
@@ -135,18 +182,13 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
         tree.push(leaf_hash(e))?;
         roots.push(tree.root()?);
     }
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let signer = Signer {
+        key,
+        verifier,
+        roots,
+    };
     let mut checks = Vec::new();
     for q in questions() {
-        let size = usize::try_from(q.tree_size)?;
-        let root = roots[size - 1];
-        let text = Checkpoint {
-            origin: VECTOR_ORIGIN.to_owned(),
-            size: q.tree_size,
-            root,
-        }
-        .to_text();
-        let note = sign(&text, VECTOR_ORIGIN, &key)?;
         let view = View {
             size: q.tree_size,
             as_of: q.as_of,
@@ -166,23 +208,7 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
             }));
         }
         let (hd, ad) = digests.finish();
-        let mut receipt = CheckReceipt::new(
-            VECTOR_ORIGIN,
-            "b_00112233445566778899aabbccddeeff",
-            q.purpose,
-            q.as_of,
-            ReceiptCheckpoint {
-                size: q.tree_size,
-                root: b64.encode(root),
-                note,
-            },
-            &digests,
-            None,
-        );
-        receipt.issued_at = Timestamp::from_unix_nanos(1_772_452_800_000_000_000); // 2026-03-02T12:00:00Z
-        debug_assert_eq!(receipt.version, RECEIPT_VERSION);
-        let envelope = receipt.sign(&key)?;
-        CheckReceipt::verify(&envelope, &verifier).map_err(anyhow::Error::msg)?;
+        let envelope = signer.receipt(q.purpose, q.as_of, q.tree_size, &digests, None)?;
         checks.push(json!({
             "description": q.description,
             "purpose": q.purpose,
@@ -196,15 +222,6 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
         }));
     }
     for q in near_questions() {
-        let size = usize::try_from(q.tree_size)?;
-        let root = roots[size - 1];
-        let text = Checkpoint {
-            origin: VECTOR_ORIGIN.to_owned(),
-            size: q.tree_size,
-            root,
-        }
-        .to_text();
-        let note = sign(&text, VECTOR_ORIGIN, &key)?;
         let view = View {
             size: q.tree_size,
             as_of: q.as_of,
@@ -220,10 +237,10 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
                     .map(|&c| code(c))
                     .collect::<anyhow::Result<_>>()?,
             };
-            let a = answer_item(&index, view, &item, true);
+            let a = answer_item(&index, view, &item);
             let ids = statement_ids(&index, &a.answer);
             let status = a.answer.status(q.purpose);
-            digests.add_item(&item, &a, status, &ids);
+            digests.add_item(&item, a.kind, &a.works, status, &ids);
             let mut it = json!({});
             if let Some(h) = &item.hash {
                 it["hash"] = json!(h);
@@ -245,22 +262,7 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
             }));
         }
         let (hd, ad) = digests.finish();
-        let mut receipt = CheckReceipt::new(
-            VECTOR_ORIGIN,
-            "b_00112233445566778899aabbccddeeff",
-            q.purpose,
-            q.as_of,
-            ReceiptCheckpoint {
-                size: q.tree_size,
-                root: b64.encode(root),
-                note,
-            },
-            &digests,
-            Some(MATCHING),
-        );
-        receipt.issued_at = Timestamp::from_unix_nanos(1_772_452_800_000_000_000);
-        let envelope = receipt.sign(&key)?;
-        CheckReceipt::verify(&envelope, &verifier).map_err(anyhow::Error::msg)?;
+        let envelope = signer.receipt(q.purpose, q.as_of, q.tree_size, &digests, Some(MATCHING))?;
         checks.push(json!({
             "description": q.description,
             "purpose": q.purpose,
@@ -278,7 +280,7 @@ pub fn receipt_vectors() -> anyhow::Result<Value> {
         "description": "Check receipts against the log of spec/vectors/log.json (spec/receipt.md): questions, expected answers, digests and signed receipts.",
         "generated_by": "cargo run --release -- vectors",
         "origin": VECTOR_ORIGIN,
-        "verifier_key": verifier.to_text(),
+        "verifier_key": signer.verifier.to_text(),
         "checks": checks,
     }))
 }

@@ -102,12 +102,11 @@ pub fn hash_file(path: &Path) -> anyhow::Result<ContentHash> {
 /// `consentry register` signs (a file that is not a decodable image has
 /// none; an image that fails to decode is reported and has none).
 fn hash_and_fingerprint(path: &Path) -> anyhow::Result<(ContentHash, Vec<Fingerprint>)> {
-    let is_image =
-        media_type(path).is_some_and(|m| m.starts_with("image/") && m != "image/svg+xml");
+    let is_image = fingerprint::named_as_image(&path.to_string_lossy());
     let len = std::fs::metadata(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .len();
-    if !is_image || len > 256 * 1024 * 1024 {
+    if !is_image || len > fingerprint::MAX_FILE_BYTES {
         return Ok((hash_file(path)?, Vec::new()));
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;

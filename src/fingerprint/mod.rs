@@ -18,6 +18,23 @@ use normalize::Area;
 pub const MAX_PIXELS: u64 = 128_000_000;
 /// Bytes a decoder may allocate, at most.
 const MAX_ALLOC: u64 = 1 << 30;
+/// Image files larger than this are hashed but not fingerprinted.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Extensions (lowercased) of files that are images: those fingerprinted
+/// (and reported when they cannot be), and the member that is a
+/// webdataset sample's work.
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "avif", "jxl",
+];
+
+/// Whether a file name's extension says it is an image.
+#[must_use]
+pub fn named_as_image(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
 /// Bits of the codes `consentry` computes: the ISCC default.
 pub const CODE_BITS: u32 = 64;
 

@@ -165,9 +165,15 @@ async fn near_copies_answer_with_the_registered_works_consent(app: TestApp) {
                 })
                 .unwrap_or_default(),
         };
-        let a = answer_item(&index, view, &item, true);
+        let a = answer_item(&index, view, &item);
         let status = a.answer.status(consentry::domain::Category::TrainAi);
-        d.add_item(&item, &a, status, &statement_ids(&index, &a.answer));
+        d.add_item(
+            &item,
+            a.kind,
+            &a.works,
+            status,
+            &statement_ids(&index, &a.answer),
+        );
     }
     let (h, ans) = d.finish();
     assert_eq!(h, receipt.hashes.blake3);

@@ -31,17 +31,6 @@ pub fn hash_all(source: &Source, progress: Option<&ProgressBar>) -> anyhow::Resu
     hash_all_with(source, progress, false)
 }
 
-/// Whether a file name's extension says it is an image.
-pub(super) fn looks_like_image(name: &str) -> bool {
-    name.rsplit_once('.')
-        .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
-}
-
-/// Extensions of image files (what webdataset samples use too).
-pub(super) const IMAGE_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "avif", "jxl",
-];
-
 /// The Image-Code of a work's bytes: `(codes, why none)`. A file that is
 /// not an image has no code and no error, unless its name says it is one.
 pub(super) fn fingerprint_bytes(
@@ -128,16 +117,16 @@ pub fn hash_all_with(
 
 /// Whole-file BLAKE3: small files in one read, large ones streamed; with
 /// `fingerprints`, the Image-Code of an image file too (read whole, up to
-/// [`READ_IMAGE_BELOW`]).
+/// [`fingerprint::MAX_FILE_BYTES`]).
 fn hash_file(
     path: &Path,
     fingerprints: bool,
 ) -> io::Result<(ContentHash, Vec<ImageCode>, Option<String>)> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
-    let named_image = looks_like_image(&path.to_string_lossy());
+    let named_image = fingerprint::named_as_image(&path.to_string_lossy());
     let limit = if fingerprints && named_image {
-        READ_IMAGE_BELOW
+        fingerprint::MAX_FILE_BYTES
     } else {
         READ_WHOLE_BELOW
     };
@@ -155,15 +144,12 @@ fn hash_file(
         let error = (fingerprints && named_image).then(|| {
             format!(
                 "not fingerprinted: the file is larger than {} MiB",
-                READ_IMAGE_BELOW >> 20
+                fingerprint::MAX_FILE_BYTES >> 20
             )
         });
         Ok((hash, Vec::new(), error))
     }
 }
-
-/// Image files larger than this are hashed but not fingerprinted.
-pub(super) const READ_IMAGE_BELOW: u64 = 256 * 1024 * 1024;
 
 pub(super) fn hash_reader(reader: impl Read) -> io::Result<ContentHash> {
     let mut hasher = blake3::Hasher::new();

@@ -8,10 +8,11 @@ use std::path::Path;
 
 use anyhow::{ensure, Context};
 
-use super::hash::{fingerprint_bytes, hash_reader, IMAGE_EXTENSIONS};
+use super::hash::{fingerprint_bytes, hash_reader};
 use super::source::Item;
 use crate::domain::fingerprint::ImageCode;
 use crate::domain::ContentHash;
+use crate::fingerprint::IMAGE_EXTENSIONS;
 
 /// Buffer size for reading and writing shards.
 const SHARD_BUFFER: usize = 1 << 20;

@@ -266,33 +266,31 @@ async fn check(
     }
     // Hash lists stay hash lists (the bulk path); items, and hashes checked
     // with near matching, become items.
-    let (hashes, items): (Vec<ContentHash>, Vec<Item>) = match (&req.hashes, &req.items) {
-        (Some(texts), _) if !near => (parse_hash_list(texts, "hashes")?, Vec::new()),
-        (Some(texts), _) => (
-            Vec::new(),
+    // Without near matching, items are hashes (the bulk path); with it,
+    // hashes are items.
+    let asked = match (&req.hashes, &req.items) {
+        (Some(texts), _) if near => Asked::Items(
             parse_hash_list(texts, "hashes")?
                 .into_iter()
-                .map(|h| Item {
-                    hash: Some(h),
-                    codes: Vec::new(),
-                })
+                .map(Item::from)
                 .collect(),
         ),
-        (None, Some(bodies)) => (Vec::new(), parse_items(bodies, near)?),
-        (None, None) => (Vec::new(), Vec::new()),
+        (Some(texts), _) => Asked::Hashes(parse_hash_list(texts, "hashes")?),
+        (None, Some(bodies)) if near => Asked::Items(parse_items(bodies, true)?),
+        (None, Some(bodies)) => Asked::Hashes(
+            parse_items(bodies, false)?
+                .into_iter()
+                .filter_map(|i| i.hash)
+                .collect(),
+        ),
+        (None, None) => Asked::Hashes(Vec::new()),
     };
     drop(body);
     let (view, cp) = state.registry.check_view(as_of)?;
     let task_state = state.clone();
-    let (results, digests) = tokio::task::spawn_blocking(move || {
-        if near {
-            answer_items_json(&task_state, view, purpose, mode, &items)
-        } else if items.is_empty() {
-            answer_json(&task_state, view, purpose, mode, &hashes)
-        } else {
-            let hashes: Vec<ContentHash> = items.iter().filter_map(|i| i.hash).collect();
-            answer_json(&task_state, view, purpose, mode, &hashes)
-        }
+    let (results, digests) = tokio::task::spawn_blocking(move || match asked {
+        Asked::Hashes(hashes) => answer_json(&task_state, view, purpose, mode, &hashes),
+        Asked::Items(items) => answer_items_json(&task_state, view, purpose, mode, &items),
     })
     .await
     .map_err(|_| ApiError::internal())?;
@@ -314,6 +312,12 @@ async fn check(
     Ok(json_response(out))
 }
 
+/// What a check asks about, as answered.
+enum Asked {
+    Hashes(Vec<ContentHash>),
+    Items(Vec<Item>),
+}
+
 /// Parses a request's items; a 400 `invalid-item` lists the invalid ones
 /// (the first 100) by index. Without near matching, every item needs a
 /// hash and carries no fingerprints.
@@ -322,7 +326,7 @@ fn parse_items(bodies: &[ItemBody<'_>], near: bool) -> ApiResult<Vec<Item>> {
     let mut invalid = Vec::new();
     for (i, body) in bodies.iter().enumerate() {
         let parsed = body.parse().and_then(|item| {
-            if !near && (item.hash.is_none() || !item.codes.is_empty()) {
+            if !near && !item.is_hash_only() {
                 Err("with \"match\": \"exact\", an item is a hash without fingerprints".into())
             } else {
                 Ok(item)

@@ -96,10 +96,9 @@ fn parse_line(line: &[u8]) -> Result<Item, String> {
         Some(b'"') => {
             let text: Cow<'_, str> =
                 serde_json::from_slice(line).map_err(|e| format!("malformed JSON: {e}"))?;
-            Ok(Item {
-                hash: Some(text.parse::<ContentHash>().map_err(|e| e.to_string())?),
-                codes: Vec::new(),
-            })
+            text.parse::<ContentHash>()
+                .map(Item::from)
+                .map_err(|e| e.to_string())
         }
         Some(b'{') => {
             let body = serde_json::from_slice::<LineBody<'_>>(line)
@@ -143,10 +142,7 @@ impl Splitter {
                     items.push((
                         self.line,
                         ContentHash::from_slice(&self.partial)
-                            .map(|h| Item {
-                                hash: Some(h),
-                                codes: Vec::new(),
-                            })
+                            .map(Item::from)
                             .map_err(|e| e.to_string()),
                     ));
                     self.partial.clear();
@@ -407,7 +403,7 @@ impl StreamRun {
         self.state.registry.with_index(|st| {
             for (line, item) in items {
                 let item = item.as_ref().map_err(Clone::clone).and_then(|item| {
-                    if !self.near && (item.hash.is_none() || !item.codes.is_empty()) {
+                    if !self.near && !item.is_hash_only() {
                         Err("fingerprints are matched with match=near only".to_owned())
                     } else {
                         Ok(item)
