@@ -605,6 +605,18 @@ impl ConsentIndex {
         ContentHash::from_bytes(self.works.hashes[work as usize])
     }
 
+    /// Stops the near-duplicate search from packing its codes as they are
+    /// added, until [`ConsentIndex::pack_near`]: for a bulk load.
+    pub fn defer_near_packing(&mut self) {
+        self.near.defer_packing();
+    }
+
+    /// Packs the near-duplicate search's codes (see [`near`]): after a bulk
+    /// load.
+    pub fn pack_near(&mut self) {
+        self.near.pack();
+    }
+
     /// How many image codes the index holds, and their bytes.
     #[must_use]
     pub fn near_footprint(&self) -> (usize, usize) {

@@ -2,79 +2,243 @@
 //! (Norouzi, Punjani and Fleet, "Fast Search in Hamming Space with
 //! Multi-Index Hashing", CVPR 2012).
 //!
-//! Each code is cut into four 16-bit chunks, and each chunk indexes the code
-//! in its own table of 65,536 buckets. Two codes within distance `r` agree
-//! to within `⌊r/4⌋` bits on at least one chunk; more precisely (the
-//! paper's Proposition 2), writing `r = 4q + a`, one of the first `a + 1`
-//! chunks is within `q` bits or one of the others within `q − 1`. A search
-//! probes exactly those neighbourhoods and checks the full distance of
-//! every code it finds there, so it returns every code within `r` and no
-//! other: it is exact, not approximate.
+//! Each code is cut into four chunks (of 17, 17, 17 and 13 bits), and each
+//! chunk indexes the code in its own table. Two codes within distance `r`
+//! agree closely on at least one chunk: writing `r = 4q + a`, one of the
+//! first `a + 1` chunks is within `q` bits or one of the others within
+//! `q − 1` (the paper's Proposition 2: the chunks' radii plus one sum to
+//! `r + 1`, whatever their sizes). A search probes exactly those
+//! neighbourhoods and checks the full distance of every code it finds
+//! there, so it returns every code within `r` and no other: it is exact,
+//! not approximate. At the registry's radius of 6 the three 17-bit chunks
+//! are probed within 1 bit and the 13-bit one exactly: 55 buckets, about
+//! 5,300 codes at ten million, fewer than with four 16-bit chunks (52
+//! buckets, about 8,000 codes).
 //!
-//! Buckets hold the codes themselves beside their entry numbers, so a probe
-//! scans contiguous memory. Chosen over a BK- or VP-tree because its cost
-//! does not grow with the depth of a tree, inserts are O(1) (the index grows
-//! with every logged statement), and its cost at a radius is predictable:
-//! `Σ C(16, ≤ radius_i)` bucket scans of about `n / 65,536` codes each.
+//! A bucket of chunk `i` holds, for each of its codes, the 32 bits after
+//! chunk `i` (a filter) and the code's slot. A probe scans the filters,
+//! contiguous 4-byte words: a code within `r` of the query has its filter
+//! within `r` minus the probe's own distance, which only about three in ten
+//! thousand unrelated codes pass. Only those are looked up in full.
+//!
+//! What bounds a search at millions of codes is memory, not arithmetic:
+//! each bucket is a random place in hundreds of megabytes. So most codes
+//! are *packed*: each table is one array of filters sorted by bucket, with
+//! the buckets' starts beside it, and a search first looks up where all
+//! its buckets are and touches every cache line of them, so that the
+//! memory system fetches them together, then scans them. Codes inserted
+//! since the last packing sit in growable buckets, scanned the same way;
+//! they are packed when they outnumber an eighth of the packed ones (or on
+//! [`NearIndex::pack`]), so inserting stays amortised O(1).
+//!
+//! Chosen over a BK- or VP-tree because its cost does not grow with the
+//! depth of a tree and its cost at a radius is predictable: a sum over the
+//! chunks of `C(bits, ≤ radius)` bucket scans of `n / 2^bits` filters.
 
 /// Chunks per code.
 const CHUNKS: usize = 4;
-/// Bits per chunk.
-const CHUNK_BITS: u32 = 16;
+/// Bits of each chunk, from the code's most significant bit.
+const CHUNK_BITS: [u32; CHUNKS] = [17, 17, 17, 13];
+/// Where each chunk ends, in bits from the code's most significant bit.
+const CHUNK_ENDS: [u32; CHUNKS] = [17, 34, 51, 64];
 
+/// Buckets of chunk `i`'s table.
+const fn buckets(i: usize) -> usize {
+    1 << CHUNK_BITS[i]
+}
+/// Unpacked codes never trigger a packing below this many.
+const MIN_UNPACKED: usize = 1 << 16;
+
+/// A growable bucket of unpacked codes.
 #[derive(Debug, Default, Clone)]
 struct Bucket {
+    /// The two chunks after this bucket's, per code.
+    filters: Vec<u32>,
+    /// Where each code is in [`NearIndex::codes`].
+    slots: Vec<u32>,
+}
+
+/// One chunk's table over the packed codes: bucket `k` is
+/// `filters[starts[k]..starts[k + 1]]`, and the same range of `slots`.
+#[derive(Debug, Clone, Default)]
+struct Packed {
+    starts: Vec<u32>,
+    filters: Vec<u32>,
+    slots: Vec<u32>,
+}
+
+impl Packed {
+    /// Chunk `i`'s table over `codes` (all of them fit in `u32` slots).
+    fn build(codes: &[u64], i: usize) -> Self {
+        let mut starts = vec![0u32; buckets(i) + 1];
+        for &c in codes {
+            starts[chunk(c, i) + 1] += 1;
+        }
+        for k in 0..buckets(i) {
+            starts[k + 1] += starts[k];
+        }
+        let mut next = starts.clone();
+        let mut filters = vec![0u32; codes.len()];
+        let mut slots = vec![0u32; codes.len()];
+        for (slot, &c) in codes.iter().enumerate() {
+            let k = chunk(c, i);
+            let at = next[k] as usize;
+            next[k] += 1;
+            filters[at] = filter(c, i);
+            #[allow(clippy::cast_possible_truncation)] // inserts stop at u32::MAX
+            let slot = slot as u32;
+            slots[at] = slot;
+        }
+        Self {
+            starts,
+            filters,
+            slots,
+        }
+    }
+
+    fn bucket(&self, k: usize) -> (&[u32], &[u32]) {
+        match (self.starts.get(k), self.starts.get(k + 1)) {
+            (Some(&s), Some(&e)) => {
+                let r = s as usize..e as usize;
+                (&self.filters[r.clone()], &self.slots[r])
+            }
+            _ => (&[], &[]),
+        }
+    }
+}
+
+/// The codes, each with the entry number the caller gave it.
+#[derive(Debug, Clone, Default)]
+pub struct NearIndex {
+    /// Tables over `codes[..packed_len]`.
+    packed: [Packed; CHUNKS],
+    packed_len: usize,
+    /// Tables over `codes[packed_len..]` (empty until the first such code).
+    unpacked: Vec<Vec<Bucket>>,
+    /// Whether inserts pack when the unpacked codes grow (see the module
+    /// documentation); off during a bulk load, which packs once at its end.
+    deferred: bool,
     codes: Vec<u64>,
     entries: Vec<u32>,
 }
 
-/// The codes, each with the entry number the caller gave it.
-#[derive(Debug, Clone)]
-pub struct NearIndex {
-    tables: Vec<Vec<Bucket>>,
-    len: usize,
+fn chunk(code: u64, i: usize) -> usize {
+    #[allow(clippy::cast_possible_truncation)] // at most 17 bits
+    let k = ((code >> (64 - CHUNK_ENDS[i])) & ((1 << CHUNK_BITS[i]) - 1)) as usize;
+    k
 }
 
-impl Default for NearIndex {
-    fn default() -> Self {
-        Self::new()
+/// The 32 bits of `code` after chunk `i` (cyclically).
+fn filter(code: u64, i: usize) -> u32 {
+    #[allow(clippy::cast_possible_truncation)] // the top 32 bits
+    let f = (code.rotate_left(CHUNK_ENDS[i]) >> 32) as u32;
+    f
+}
+
+/// The radius chunk `i` is probed at, for `radius = 4q + a`: `q` for the
+/// first `a + 1` chunks, `q − 1` for the others (none when `q` is 0).
+fn chunk_radius(i: usize, q: u32, a: usize) -> Option<u32> {
+    if i <= a {
+        Some(q)
+    } else {
+        q.checked_sub(1)
     }
 }
 
-fn chunk(code: u64, i: usize) -> usize {
-    ((code >> (CHUNK_BITS as usize * (CHUNKS - 1 - i))) & 0xffff) as usize
+/// Calls `hit(k)` for every `k` with `filters[k]` within `limit` bits of
+/// `want`. Blocks of eight are tested without branches first: a hit is
+/// rare, and the test then compiles to vector instructions.
+#[inline]
+fn scan(filters: &[u32], want: u32, limit: u32, mut hit: impl FnMut(usize)) {
+    let blocks = filters.chunks_exact(8);
+    let tail = blocks.remainder();
+    for (b, block) in blocks.enumerate() {
+        let any = block
+            .iter()
+            .fold(false, |any, &f| any | ((f ^ want).count_ones() <= limit));
+        if any {
+            for (j, &f) in block.iter().enumerate() {
+                if (f ^ want).count_ones() <= limit {
+                    hit(b * 8 + j);
+                }
+            }
+        }
+    }
+    let base = filters.len() - tail.len();
+    for (j, &f) in tail.iter().enumerate() {
+        if (f ^ want).count_ones() <= limit {
+            hit(base + j);
+        }
+    }
 }
 
 impl NearIndex {
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            tables: (0..CHUNKS)
-                .map(|_| vec![Bucket::default(); 1 << CHUNK_BITS])
-                .collect(),
-            len: 0,
-        }
+        Self::default()
     }
 
     /// How many codes it holds.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.len
+        self.codes.len()
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.codes.is_empty()
     }
 
-    /// Adds `code` as entry `entry`.
+    /// Adds `code` as entry `entry`. Holds at most `u32::MAX` codes; more
+    /// are ignored.
     pub fn insert(&mut self, code: u64, entry: u32) {
-        for (i, table) in self.tables.iter_mut().enumerate() {
-            let b = &mut table[chunk(code, i)];
-            b.codes.push(code);
-            b.entries.push(entry);
+        let Ok(slot) = u32::try_from(self.codes.len()) else {
+            return;
+        };
+        if self.unpacked.is_empty() {
+            self.unpacked = (0..CHUNKS)
+                .map(|i| vec![Bucket::default(); buckets(i)])
+                .collect();
         }
-        self.len += 1;
+        for (i, table) in self.unpacked.iter_mut().enumerate() {
+            let b = &mut table[chunk(code, i)];
+            b.filters.push(filter(code, i));
+            b.slots.push(slot);
+        }
+        self.codes.push(code);
+        self.entries.push(entry);
+        let unpacked = self.codes.len() - self.packed_len;
+        if !self.deferred && unpacked > MIN_UNPACKED.max(self.packed_len / 8) {
+            self.pack();
+        }
+    }
+
+    /// Stops inserts from packing until the next [`NearIndex::pack`]: for a
+    /// bulk load, which then packs once.
+    pub fn defer_packing(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Packs every code (see the module documentation), and lets inserts
+    /// pack again.
+    pub fn pack(&mut self) {
+        self.deferred = false;
+        if self.packed_len == self.codes.len() {
+            return;
+        }
+        let codes = &self.codes;
+        self.packed = std::thread::scope(|s| {
+            let tables: Vec<_> = (0..CHUNKS)
+                .map(|i| s.spawn(move || Packed::build(codes, i)))
+                .collect();
+            let mut out: [Packed; CHUNKS] = Default::default();
+            for (o, t) in out.iter_mut().zip(tables) {
+                *o = t.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+            out
+        });
+        self.packed_len = self.codes.len();
+        self.unpacked = Vec::new();
     }
 
     /// Calls `found(entry, distance)` for every code within `radius` bits
@@ -82,26 +246,50 @@ impl NearIndex {
     pub fn search(&self, query: u64, radius: u32, mut found: impl FnMut(u32, u32)) {
         let q = radius / CHUNKS as u32;
         let a = (radius % CHUNKS as u32) as usize;
-        for i in 0..CHUNKS {
-            let chunk_radius = if i <= a {
-                q
-            } else if q == 0 {
+        let mut check = |i: usize, slot: u32| {
+            let slot = slot as usize;
+            let code = self.codes[slot];
+            let d = (code ^ query).count_ones();
+            // Report a code from the first chunk that can find it, so that
+            // each is reported once.
+            if d <= radius && first_finder(code, query, q, a) == i {
+                found(self.entries[slot], d);
+            }
+        };
+        // The packed buckets: where they are, then a touch of each (the
+        // loads are independent, so they overlap), then the scans.
+        let mut spans: Vec<(usize, usize, u32)> = Vec::with_capacity(64);
+        for (i, t) in self.packed.iter().enumerate() {
+            let Some(r) = chunk_radius(i, q, a) else {
                 continue;
-            } else {
-                q - 1
             };
-            let key = chunk(query, i);
-            let table = &self.tables[i];
-            for_each_within(key, chunk_radius, |probe| {
-                let b = &table[probe];
-                for (k, &code) in b.codes.iter().enumerate() {
-                    let d = (code ^ query).count_ones();
-                    // Report a code from the first chunk that can find it,
-                    // so that each is reported once.
-                    if d <= radius && first_finder(code, query, q, a) == i {
-                        found(b.entries[k], d);
-                    }
+            for_each_within(chunk(query, i), CHUNK_BITS[i], r, |k, d| {
+                if !t.bucket(k).0.is_empty() {
+                    spans.push((i, k, radius - d));
                 }
+            });
+        }
+        let mut touched = 0u32;
+        for &(i, k, _) in &spans {
+            let (filters, _) = self.packed[i].bucket(k);
+            for f in filters.iter().step_by(16) {
+                touched ^= f;
+            }
+        }
+        std::hint::black_box(touched);
+        for &(i, k, limit) in &spans {
+            let (filters, slots) = self.packed[i].bucket(k);
+            scan(filters, filter(query, i), limit, |j| check(i, slots[j]));
+        }
+        // The unpacked ones.
+        for (i, table) in self.unpacked.iter().enumerate() {
+            let Some(r) = chunk_radius(i, q, a) else {
+                continue;
+            };
+            let want = filter(query, i);
+            for_each_within(chunk(query, i), CHUNK_BITS[i], r, |k, d| {
+                let b = &table[k];
+                scan(&b.filters, want, radius - d, |j| check(i, b.slots[j]));
             });
         }
     }
@@ -109,13 +297,20 @@ impl NearIndex {
     /// Bytes held.
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.tables
+        let packed: usize = self
+            .packed
+            .iter()
+            .map(|p| (p.starts.capacity() + p.filters.capacity() + p.slots.capacity()) * 4)
+            .sum();
+        let unpacked: usize = self
+            .unpacked
             .iter()
             .flatten()
             .map(|b| {
-                b.codes.capacity() * 8 + b.entries.capacity() * 4 + std::mem::size_of::<Bucket>()
+                (b.filters.capacity() + b.slots.capacity()) * 4 + std::mem::size_of::<Bucket>()
             })
-            .sum()
+            .sum();
+        packed + unpacked + self.codes.capacity() * 8 + self.entries.capacity() * 4
     }
 }
 
@@ -123,28 +318,28 @@ impl NearIndex {
 fn first_finder(code: u64, query: u64, q: u32, a: usize) -> usize {
     for i in 0..CHUNKS {
         let d = ((chunk(code, i) ^ chunk(query, i)) as u64).count_ones();
-        let limit = if i <= a { Some(q) } else { q.checked_sub(1) };
-        if limit.is_some_and(|l| d <= l) {
+        if chunk_radius(i, q, a).is_some_and(|l| d <= l) {
             return i;
         }
     }
     CHUNKS
 }
 
-/// Calls `f` with every 16-bit value within `radius` bits of `key`.
-fn for_each_within(key: usize, radius: u32, mut f: impl FnMut(usize)) {
-    f(key);
+/// Calls `f(k, d)` with every `bits`-bit value `k` within `radius` bits of
+/// `key`, `d` bits from it.
+fn for_each_within(key: usize, bits: u32, radius: u32, mut f: impl FnMut(usize, u32)) {
+    f(key, 0);
     if radius >= 1 {
-        for i in 0..CHUNK_BITS {
+        for i in 0..bits {
             let k1 = key ^ (1 << i);
-            f(k1);
+            f(k1, 1);
             if radius >= 2 {
-                for j in (i + 1)..CHUNK_BITS {
+                for j in (i + 1)..bits {
                     let k2 = k1 ^ (1 << j);
-                    f(k2);
+                    f(k2, 2);
                     if radius >= 3 {
-                        for l in (j + 1)..CHUNK_BITS {
-                            f(k2 ^ (1 << l));
+                        for l in (j + 1)..bits {
+                            f(k2 ^ (1 << l), 3);
                         }
                     }
                 }
@@ -183,6 +378,7 @@ mod tests {
             s
         };
         let mut index = NearIndex::new();
+        index.defer_packing();
         let mut codes = Vec::new();
         let base: Vec<u64> = (0..200).map(|_| next()).collect();
         for i in 0..5_000u32 {
@@ -197,19 +393,53 @@ mod tests {
             }
             codes.push(c);
             index.insert(c, i);
+            // Part packed, part not: both are searched.
+            if i == 3_000 {
+                index.pack();
+                index.defer_packing();
+            }
         }
-        for radius in 0..=12 {
-            for t in 0..50 {
-                let query = if t % 2 == 0 {
+        assert_eq!(index.len(), codes.len());
+        let queries: Vec<u64> = (0..50)
+            .map(|t| {
+                if t % 2 == 0 {
                     base[t % 200] ^ (1 << (t % 64))
                 } else {
                     next()
-                };
-                let mut got = Vec::new();
-                index.search(query, radius, |e, d| got.push((e, d)));
-                got.sort_unstable();
-                assert_eq!(got, brute(&codes, query, radius), "radius {radius}");
+                }
+            })
+            .collect();
+        let agrees = |index: &NearIndex| {
+            for radius in 0..=12 {
+                for &query in &queries {
+                    let mut got = Vec::new();
+                    index.search(query, radius, |e, d| got.push((e, d)));
+                    got.sort_unstable();
+                    assert_eq!(got, brute(&codes, query, radius), "radius {radius}");
+                }
             }
+        };
+        agrees(&index);
+        index.pack();
+        agrees(&index);
+    }
+
+    #[test]
+    fn inserts_pack_as_the_index_grows() {
+        let mut index = NearIndex::new();
+        let n = u32::try_from(MIN_UNPACKED).unwrap_or(u32::MAX) + 10;
+        for e in 0..n {
+            index.insert(u64::from(e).wrapping_mul(0x9e37_79b9_7f4a_7c15), e);
         }
+        assert_eq!(index.packed_len, MIN_UNPACKED + 1);
+        assert_eq!(index.len(), n as usize);
+        let code = 5u64.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut got = Vec::new();
+        index.search(code ^ 0b101, 2, |e, d| got.push((e, d)));
+        assert_eq!(got, vec![(5, 2)]);
+        let last = u64::from(n - 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        got.clear();
+        index.search(last, 0, |e, d| got.push((e, d)));
+        assert_eq!(got, vec![(n - 1, 0)]);
     }
 }

@@ -181,6 +181,7 @@ impl Registry {
         let mut index = ConsentIndex::new();
         let works = store.counts().await?.statement_works;
         index.reserve_works(usize::try_from(works).unwrap_or(0));
+        index.defer_near_packing();
         let total = store.document_count().await?;
         progress
             .total
@@ -242,6 +243,7 @@ impl Registry {
         if let Some(previous) = compared.take() {
             join_check(previous).await?;
         }
+        index.pack_near();
         if index.size() < total {
             return Err(StoreError::Corrupt(format!(
                 "{total} documents are counted but {} were read in log order",
