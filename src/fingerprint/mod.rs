@@ -121,7 +121,8 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, Error> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Decode(e.to_string()))?;
-    match reader.format() {
+    let reader_format = reader.format();
+    match reader_format {
         None => return Err(Error::NotAnImage),
         // The JPEG decoder fills a truncated scan with grey rather than
         // failing; a file cut short has no end-of-image marker.
@@ -147,11 +148,56 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, Error> {
         return Err(Error::Empty);
     }
     let orientation = decoder.orientation().ok();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    let exact = if reader_format == Some(image::ImageFormat::Jpeg) {
+        libjpeg_pixels(bytes)
+    } else {
+        None
+    };
+    let mut img = match exact {
+        Some(img) => img,
+        None => DynamicImage::from_decoder(decoder).map_err(decode_error)?,
+    };
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
     Ok(normalize::onto_white(img, png_colour_key(bytes)))
+}
+
+/// A JPEG's pixels as libjpeg-turbo decodes them (its accurate integer
+/// IDCT and "fancy" upsampling, the defaults), which is what Pillow, and so
+/// the reference, sees: the decoder of the `image` crate rounds chroma
+/// upsampling differently, a difference of a few levels that changes an
+/// Image-Code in about one JPEG of twenty (`docs/matching.md`). `None` for
+/// what this path does not take (CMYK and YCCK, arithmetic coding) or
+/// cannot decode: the `image` crate's decoder then does. The caller has
+/// checked the dimensions against [`MAX_PIXELS`].
+fn libjpeg_pixels(bytes: &[u8]) -> Option<DynamicImage> {
+    use mozjpeg::{ColorSpace, Decompress};
+    // libjpeg reports a fatal error by unwinding out of the decoder.
+    std::panic::catch_unwind(|| {
+        let dec = Decompress::new_mem(bytes).ok()?;
+        let (w, h) = (
+            u32::try_from(dec.width()).ok()?,
+            u32::try_from(dec.height()).ok()?,
+        );
+        match dec.color_space() {
+            ColorSpace::JCS_GRAYSCALE => {
+                let mut started = dec.grayscale().ok()?;
+                let pixels = started.read_scanlines::<u8>().ok()?;
+                started.finish().ok()?;
+                image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
+            }
+            ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => {
+                let mut started = dec.rgb().ok()?;
+                let pixels = started.read_scanlines::<u8>().ok()?;
+                started.finish().ok()?;
+                RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+            }
+            _ => None,
+        }
+    })
+    .ok()
+    .flatten()
 }
 
 /// Whether `bytes` are a PNG of colour type grayscale or RGB (no alpha
@@ -218,4 +264,87 @@ pub fn registered_codes(bytes: &[u8]) -> Result<Vec<ImageCode>, Error> {
         }
     }
     Ok(codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::codecs::jpeg::JpegEncoder;
+
+    /// A 64×48 colour JPEG (4:2:0, as the image crate's encoder writes).
+    fn jpeg() -> Vec<u8> {
+        let img = RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x + y) * 2) as u8])
+        });
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .expect("encode");
+        out
+    }
+
+    /// Where the frame header's height is (`SOF0` marker + 5).
+    fn sof0_height_at(bytes: &[u8]) -> usize {
+        bytes
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("SOF0")
+            + 5
+    }
+
+    #[test]
+    fn a_jpeg_decodes_through_libjpeg() {
+        let bytes = jpeg();
+        let img = decode(&bytes).expect("decodes");
+        assert_eq!(img.dimensions(), (64, 48));
+        let exact = libjpeg_pixels(&bytes).expect("libjpeg takes it");
+        assert_eq!(exact.into_rgb8(), img);
+    }
+
+    #[test]
+    fn a_jpeg_declaring_a_huge_frame_is_refused_before_decoding() {
+        let mut bytes = jpeg();
+        let at = sof0_height_at(&bytes);
+        bytes[at..at + 4].copy_from_slice(&[0x75, 0x30, 0x75, 0x30]); // 30,000 × 30,000
+        assert_eq!(
+            decode(&bytes),
+            Err(Error::TooLarge {
+                width: 30_000,
+                height: 30_000
+            })
+        );
+    }
+
+    #[test]
+    fn damaged_jpegs_give_pixels_or_an_error_never_a_panic() {
+        let good = jpeg();
+        let at = sof0_height_at(&good);
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        // Garbage through the scan, the end-of-image marker kept.
+        for step in [7, 13, 31] {
+            let mut b = good.clone();
+            let end = b.len() - 2;
+            for i in (good.len() / 2..end).step_by(step) {
+                b[i] ^= 0x5A;
+            }
+            cases.push(b);
+        }
+        // A frame header that contradicts itself: zero components, an
+        // impossible sampling factor, a length past the end.
+        for (offset, value) in [(4, 0u8), (6, 0xFF), (-3, 0xFF)] {
+            let mut b = good.clone();
+            let i = at.checked_add_signed(offset).expect("offset");
+            b[i] = value;
+            cases.push(b);
+        }
+        for bytes in cases {
+            // libjpeg's fatal errors unwind out of it: caught, `None`.
+            let _ = libjpeg_pixels(&bytes);
+            match decode(&bytes) {
+                Ok(img) => assert!(img.width() > 0 && img.height() > 0),
+                Err(Error::Decode(_) | Error::NotAnImage | Error::Empty) => {}
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+    }
 }

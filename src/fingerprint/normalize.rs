@@ -180,8 +180,8 @@ pub fn luma(img: &RgbImage, area: Area) -> Vec<u8> {
     let mut out = vec![0u8; aw * ah];
     for (y, dst) in (area.top as usize..).zip(out.chunks_exact_mut(aw.max(1))) {
         let start = (y * width + area.left as usize) * 3;
-        let row = &raw[start..start + aw * 3];
-        for (o, p) in dst.iter_mut().zip(row.chunks_exact(3)) {
+        let (row, _) = raw[start..start + aw * 3].as_chunks::<3>();
+        for (o, p) in dst.iter_mut().zip(row) {
             let l =
                 19595 * u32::from(p[0]) + 38470 * u32::from(p[1]) + 7471 * u32::from(p[2]) + 0x8000;
             *o = (l >> 16) as u8;
