@@ -5,8 +5,11 @@
 //! ```text
 //! benches/matching/setup.sh                       # Pillow, scikit-image, iscc-sdk
 //! python3 benches/matching/make_set.py /tmp/matchset
-//! MATCH_SET=/tmp/matchset cargo bench --bench matching
+//! MATCH_SET=/tmp/matchset cargo bench --bench matching --features simd-jpeg
 //! ```
+//!
+//! (`simd-jpeg` needs nasm; without it JPEGs decode to the same pixels
+//! through libjpeg-turbo's plain C code, about half as fast.)
 //!
 //! The set: `originals/` (registered works), one folder per kind of copy
 //! (same base names as the originals), `distractors/` (images that are not
@@ -301,6 +304,8 @@ fn lookup() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let started = Instant::now();
     let mut index = NearIndex::new();
+    // As the registry loads its log at startup: inserts, then one packing.
+    index.defer_packing();
     let mut hashes: hashbrown::HashMap<[u8; 32], u32> = hashbrown::HashMap::with_capacity(n);
     let mut sample = Vec::new();
     for e in 0..n {
@@ -315,9 +320,12 @@ fn lookup() {
             sample.push((c, h));
         }
     }
+    let inserted = started.elapsed();
+    index.pack();
     println!(
-        "\nlookup index: {n} random codes and {n} hashes built in {:.1} s; near index {} MiB",
-        started.elapsed().as_secs_f64(),
+        "\nlookup index: {n} random codes and {n} hashes built in {:.1} s, codes packed in {:.1} s; near index {} MiB",
+        inserted.as_secs_f64(),
+        (started.elapsed() - inserted).as_secs_f64(),
         index.memory() >> 20
     );
     // Queries: half near a registered code (a few bits flipped), half random.
@@ -383,11 +391,16 @@ fn fingerprinting(set: &Path) {
     #[allow(clippy::cast_precision_loss)]
     let rate = files.len() as f64 / start.elapsed().as_secs_f64();
     println!(
-        "\nfingerprinting {} files of {} ({} coded) on {} threads: {:.0} files/s",
+        "\nfingerprinting {} files of {} ({} coded) on {} threads, JPEG decoding {}: {:.0} files/s",
         files.len(),
         dir.display(),
         ok,
         rayon::current_num_threads(),
+        if cfg!(feature = "simd-jpeg") {
+            "with SIMD"
+        } else {
+            "in plain C (build with --features simd-jpeg for SIMD)"
+        },
         rate
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/matching/reference_speed.py");
@@ -400,17 +413,31 @@ fn fingerprinting(set: &Path) {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
             print!("{text}");
-            if let Some(py) = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("files/s "))
-                .filter_map(|v| v.trim().parse::<f64>().ok())
-                .reduce(f64::max)
-            {
-                println!(
-                    "consentry / fastest Python reference: {:.2}x (target ≥ 3x): {}",
-                    rate / py,
-                    if rate / py >= 3.0 { "met" } else { "NOT met" }
-                );
+            // Each stack prints its name line, then `files/s <rate>`.
+            let mut name = "";
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("files/s ") {
+                    let Ok(py) = v.trim().parse::<f64>() else {
+                        continue;
+                    };
+                    // The target is set against the ISCC reference, which
+                    // computes the same code; pHash is another algorithm,
+                    // reported for scale.
+                    let iscc = name == "iscc-sdk";
+                    println!(
+                        "consentry / {name}: {:.2}x{}",
+                        rate / py,
+                        if !iscc {
+                            String::new()
+                        } else if rate / py >= 3.0 {
+                            " (target ≥ 3x): met".into()
+                        } else {
+                            " (target ≥ 3x): NOT met".into()
+                        }
+                    );
+                } else if let Some((n, _)) = line.split_once(' ') {
+                    name = n;
+                }
             }
         }
         Ok(out) => println!(
