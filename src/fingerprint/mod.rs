@@ -271,7 +271,7 @@ mod tests {
     use super::*;
     use image::codecs::jpeg::JpegEncoder;
 
-    /// A 64×48 colour JPEG (4:2:0, as the image crate's encoder writes).
+    /// A 64×48 colour JPEG.
     fn jpeg() -> Vec<u8> {
         let img = RgbImage::from_fn(64, 48, |x, y| {
             image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x + y) * 2) as u8])

@@ -52,7 +52,7 @@ const MIN_UNPACKED: usize = 1 << 16;
 /// A growable bucket of unpacked codes.
 #[derive(Debug, Default, Clone)]
 struct Bucket {
-    /// The two chunks after this bucket's, per code.
+    /// The 32 bits after this table's chunk, per code.
     filters: Vec<u32>,
     /// Where each code is in [`NearIndex::codes`].
     slots: Vec<u32>,
@@ -146,8 +146,9 @@ fn chunk_radius(i: usize, q: u32, a: usize) -> Option<u32> {
 }
 
 /// Calls `hit(k)` for every `k` with `filters[k]` within `limit` bits of
-/// `want`. Blocks of eight are tested without branches first: a hit is
-/// rare, and the test then compiles to vector instructions.
+/// `want`. Blocks of eight are tested as a whole first: a hit is rare, so
+/// a block is almost always passed over at once (measured faster than a
+/// test per filter).
 #[inline]
 fn scan(filters: &[u32], want: u32, limit: u32, mut hit: impl FnMut(usize)) {
     let blocks = filters.chunks_exact(8);
