@@ -39,8 +39,17 @@
 const CHUNKS: usize = 4;
 /// Bits of each chunk, from the code's most significant bit.
 const CHUNK_BITS: [u32; CHUNKS] = [17, 17, 17, 13];
-/// Where each chunk ends, in bits from the code's most significant bit.
-const CHUNK_ENDS: [u32; CHUNKS] = [17, 34, 51, 64];
+
+/// Where chunk `i` ends, in bits from the code's most significant bit.
+const fn chunk_end(i: usize) -> u32 {
+    let mut end = 0;
+    let mut j = 0;
+    while j <= i {
+        end += CHUNK_BITS[j];
+        j += 1;
+    }
+    end
+}
 
 /// Buckets of chunk `i`'s table.
 const fn buckets(i: usize) -> usize {
@@ -96,13 +105,11 @@ impl Packed {
         }
     }
 
-    fn bucket(&self, k: usize) -> (&[u32], &[u32]) {
+    /// Where bucket `k` is in `filters` and `slots`.
+    fn bucket(&self, k: usize) -> std::ops::Range<usize> {
         match (self.starts.get(k), self.starts.get(k + 1)) {
-            (Some(&s), Some(&e)) => {
-                let r = s as usize..e as usize;
-                (&self.filters[r.clone()], &self.slots[r])
-            }
-            _ => (&[], &[]),
+            (Some(&s), Some(&e)) => s as usize..e as usize,
+            _ => 0..0,
         }
     }
 }
@@ -124,14 +131,14 @@ pub struct NearIndex {
 
 fn chunk(code: u64, i: usize) -> usize {
     #[allow(clippy::cast_possible_truncation)] // at most 17 bits
-    let k = ((code >> (64 - CHUNK_ENDS[i])) & ((1 << CHUNK_BITS[i]) - 1)) as usize;
+    let k = ((code >> (64 - chunk_end(i))) & ((1 << CHUNK_BITS[i]) - 1)) as usize;
     k
 }
 
 /// The 32 bits of `code` after chunk `i` (cyclically).
 fn filter(code: u64, i: usize) -> u32 {
     #[allow(clippy::cast_possible_truncation)] // the top 32 bits
-    let f = (code.rotate_left(CHUNK_ENDS[i]) >> 32) as u32;
+    let f = (code.rotate_left(chunk_end(i)) >> 32) as u32;
     f
 }
 
@@ -259,28 +266,31 @@ impl NearIndex {
         };
         // The packed buckets: where they are, then a touch of each (the
         // loads are independent, so they overlap), then the scans.
-        let mut spans: Vec<(usize, usize, u32)> = Vec::with_capacity(64);
+        let mut spans: Vec<(usize, std::ops::Range<usize>, u32)> = Vec::with_capacity(64);
         for (i, t) in self.packed.iter().enumerate() {
             let Some(r) = chunk_radius(i, q, a) else {
                 continue;
             };
             for_each_within(chunk(query, i), CHUNK_BITS[i], r, |k, d| {
-                if !t.bucket(k).0.is_empty() {
-                    spans.push((i, k, radius - d));
+                let span = t.bucket(k);
+                if !span.is_empty() {
+                    spans.push((i, span, radius - d));
                 }
             });
         }
         let mut touched = 0u32;
-        for &(i, k, _) in &spans {
-            let (filters, _) = self.packed[i].bucket(k);
-            for f in filters.iter().step_by(16) {
+        for (i, span, _) in &spans {
+            for f in self.packed[*i].filters[span.clone()].iter().step_by(16) {
                 touched ^= f;
             }
         }
         std::hint::black_box(touched);
-        for &(i, k, limit) in &spans {
-            let (filters, slots) = self.packed[i].bucket(k);
-            scan(filters, filter(query, i), limit, |j| check(i, slots[j]));
+        for (i, span, limit) in spans {
+            let t = &self.packed[i];
+            let slots = &t.slots[span.clone()];
+            scan(&t.filters[span], filter(query, i), limit, |j| {
+                check(i, slots[j]);
+            });
         }
         // The unpacked ones.
         for (i, table) in self.unpacked.iter().enumerate() {
