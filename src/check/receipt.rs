@@ -90,23 +90,7 @@ impl AnswerDigests {
         status: Status,
         statements: &[[u8; 32]],
     ) {
-        match &item.hash {
-            Some(h) => {
-                self.hashes.update(&[1]);
-                self.hashes.update(h.as_bytes());
-            }
-            None => {
-                self.hashes.update(&[0]);
-            }
-        }
-        self.hashes
-            .update(&[u8::try_from(item.codes.len()).unwrap_or(u8::MAX)]);
-        for code in &item.codes {
-            let body = code.body();
-            self.hashes
-                .update(&[u8::try_from(body.len()).unwrap_or(u8::MAX)]);
-            self.hashes.update(body);
-        }
+        item_record(&mut self.hashes, item);
         self.answers.update(&[kind.code()]);
         self.answers
             .update(&[u8::try_from(works.len()).unwrap_or(u8::MAX)]);
@@ -151,6 +135,27 @@ impl AnswerDigests {
             self.hashes.finalize().to_hex().to_string(),
             self.answers.finalize().to_hex().to_string(),
         )
+    }
+}
+
+/// Feeds an item's record of a near-matching check's `hashes` digest
+/// (`spec/receipt.md` §4.3): a flag and the hash if any, then the codes'
+/// bodies, each after its length.
+fn item_record(digest: &mut blake3::Hasher, item: &Item) {
+    match &item.hash {
+        Some(h) => {
+            digest.update(&[1]);
+            digest.update(h.as_bytes());
+        }
+        None => {
+            digest.update(&[0]);
+        }
+    }
+    digest.update(&[u8::try_from(item.codes.len()).unwrap_or(u8::MAX)]);
+    for code in &item.codes {
+        let body = code.body();
+        digest.update(&[u8::try_from(body.len()).unwrap_or(u8::MAX)]);
+        digest.update(body);
     }
 }
 
@@ -337,6 +342,19 @@ impl CheckReceipt {
             d.update(h.as_bytes());
         }
         hashes.len() as u64 == self.hashes.count
+            && d.finalize().to_hex().as_str() == self.hashes.blake3
+    }
+
+    /// Whether `items`, in this order, are the items a near-matching
+    /// (version 2) receipt covers: its count and the BLAKE3 digest of their
+    /// records (`spec/receipt.md` §4.3).
+    #[must_use]
+    pub fn covers_items(&self, items: &[Item]) -> bool {
+        let mut d = blake3::Hasher::new();
+        for item in items {
+            item_record(&mut d, item);
+        }
+        items.len() as u64 == self.hashes.count
             && d.finalize().to_hex().as_str() == self.hashes.blake3
     }
 

@@ -88,12 +88,12 @@ pub struct CheckArgs {
     /// Exit with code 3 when any work has this status (repeatable).
     #[arg(long, value_enum)]
     pub fail_on: Vec<FailOn>,
-    /// `near`: images are also fingerprinted (ISCC Image-Code) and matched
-    /// with registered works' codes, so resized and re-encoded copies are
-    /// found (a version 2 receipt; `payout report` and `verify-receipt
-    /// --hashes` take version 1 receipts only, so it is not the default
-    /// yet); `exact` (default): by the hash of the bytes alone.
-    #[arg(long = "match", value_enum, default_value = "exact")]
+    /// `near` (default): images are also fingerprinted (ISCC Image-Code)
+    /// and matched with registered works' codes, so resized and
+    /// re-encoded copies are found (a version 2 receipt); `exact`: by the
+    /// hash of the bytes alone (a version 1 receipt, the one `payout
+    /// report --receipt` takes).
+    #[arg(long = "match", value_enum, default_value = "near")]
     pub matching: MatchMode,
     /// No progress bars.
     #[arg(long)]
@@ -203,6 +203,7 @@ fn parse_answer(line: &Value) -> anyhow::Result<Parsed> {
             .then(|| works.first().map(|w| w.1))
             .flatten(),
         matched_hash: works.first().map(|w| w.0.to_string()),
+        matched_works: works.clone(),
     };
     Ok(Parsed {
         hash,

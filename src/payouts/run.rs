@@ -236,6 +236,13 @@ impl Registry {
             ))
             .into());
         }
+        if receipt.matching.is_some() {
+            return Err(mismatch(
+                "the check receipt is of a near-matching check (version 2): a payout counts works by their hashes, so it takes the receipt of a check with `match` `exact` (`consentry check --match exact`)"
+                    .into(),
+            )
+            .into());
+        }
         if !receipt.covers(&run.works) {
             return Err(mismatch(format!(
                 "`works` ({} hashes) is not the hash list the receipt covers ({} hashes), in its order",

@@ -800,3 +800,14 @@ pub fn ok(out: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The CLI's stderr, after asserting it failed (its output shown otherwise).
+#[track_caller]
+pub fn fails(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "succeeded; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

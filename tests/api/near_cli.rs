@@ -2,8 +2,9 @@
 //! register` signs ISCC Image-Codes of real images; `consentry check` and
 //! `filter` fingerprint a dataset of resized, re-encoded copies and find
 //! them as `near` matches with the artist's consent, report the match and
-//! its distance, and keep a version 2 receipt that verifies; `--match
-//! exact` finds nothing; damaged and fake images get a per-item error.
+//! its distance, and keep a version 2 receipt that verifies with the report
+//! (offline and against the log); `--match exact` finds nothing; damaged
+//! and fake images get a per-item error.
 
 use std::path::Path;
 
@@ -129,8 +130,6 @@ async fn check_finds_resized_copies_of_registered_images(backend: Backend) {
             "train-ai",
             "--key",
             "lab.key",
-            "--match",
-            "near",
             "--report",
             "report.jsonl",
             "--receipt",
@@ -192,18 +191,185 @@ async fn check_finds_resized_copies_of_registered_images(backend: Backend) {
         .as_str()
         .expect("verifier key")
         .to_owned();
+    assert!(receipt["payload"].is_string());
+    // The report lists each item's codes and matched works, so the receipt
+    // verifies with it offline and every answer is recomputed from the log.
     let out = ok(&server
         .cli(&[
             "verify-receipt",
             "near.receipt.json",
             "--verifier-key",
             &vkey,
+            "--answers",
+            "report.jsonl",
             "--log",
             &server.base,
         ])
         .await);
-    assert!(out.contains("ok: receipt signed by"), "{out}");
-    assert!(receipt["payload"].is_string());
+    for expected in [
+        "ok: receipt signed by",
+        "7 items for train-ai",
+        "near matching: iscc-image-v0 within 6 of 64 bits",
+        "ok: the items list matches the receipt (7 items)",
+        "ok: the answers match the receipt",
+        "ok: every answer recomputed from the log matches the receipt",
+    ] {
+        assert!(out.contains(expected), "{expected}: {out}");
+    }
+    // A report with one distance changed, or one code dropped, does not.
+    let text = std::fs::read_to_string(d.join("report.jsonl")).expect("report");
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let near_row = lines
+        .iter()
+        .position(|r| r["match"] == "near")
+        .expect("a near row");
+    let mut altered = lines.clone();
+    let d0 = altered[near_row]["matched"][0]["distance"]
+        .as_u64()
+        .expect("distance");
+    altered[near_row]["matched"][0]["distance"] = (d0 + 2).into();
+    let write = |name: &str, rows: &[Value]| {
+        let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(d.join(name), body).expect("write");
+    };
+    write("altered.jsonl", &altered);
+    let err = fails(
+        &server
+            .cli(&[
+                "verify-receipt",
+                "near.receipt.json",
+                "--verifier-key",
+                &vkey,
+                "--answers",
+                "altered.jsonl",
+            ])
+            .await,
+    );
+    assert!(err.contains("an answer was altered"), "{err}");
+    lines[near_row]["fingerprints"] = Value::Array(Vec::new());
+    write("dropped.jsonl", &lines);
+    let err = fails(
+        &server
+            .cli(&[
+                "verify-receipt",
+                "near.receipt.json",
+                "--verifier-key",
+                &vkey,
+                "--answers",
+                "dropped.jsonl",
+            ])
+            .await,
+    );
+    assert!(err.contains("is not the one the receipt covers"), "{err}");
+    // The items as a request sends them and the answers as the API returns
+    // them (without codes) verify together; the answers alone cannot.
+    let items: Vec<Value> = lines
+        .iter()
+        .zip(text.lines())
+        .map(|(r, original)| {
+            let original: Value = serde_json::from_str(original).expect("json");
+            let codes: Vec<Value> = original["fingerprints"]
+                .as_array()
+                .expect("fingerprints")
+                .iter()
+                .map(|c| serde_json::json!({"algorithm": "iscc-image-v0", "value": c}))
+                .collect();
+            serde_json::json!({"hash": r["hash"], "fingerprints": codes})
+        })
+        .collect();
+    let answers: Vec<Value> = text
+        .lines()
+        .map(|l| {
+            let r: Value = serde_json::from_str(l).expect("json");
+            serde_json::json!({
+                "hash": r["hash"], "status": r["status"], "statements": r["statements"],
+                "match": r["match"], "matched": r["matched"],
+            })
+        })
+        .collect();
+    write("items.ndjson", &items);
+    write("answers.ndjson", &answers);
+    let out = ok(&server
+        .cli(&[
+            "verify-receipt",
+            "near.receipt.json",
+            "--verifier-key",
+            &vkey,
+            "--hashes",
+            "items.ndjson",
+            "--answers",
+            "answers.ndjson",
+        ])
+        .await);
+    assert!(out.contains("ok: the answers match the receipt"), "{out}");
+    let err = fails(
+        &server
+            .cli(&[
+                "verify-receipt",
+                "near.receipt.json",
+                "--verifier-key",
+                &vkey,
+                "--answers",
+                "answers.ndjson",
+            ])
+            .await,
+    );
+    assert!(
+        err.contains("give --hashes with the items as sent"),
+        "{err}"
+    );
+    // The CSV report verifies too.
+    ok(&server
+        .cli(&[
+            "check",
+            "data",
+            "--purpose",
+            "train-ai",
+            "--key",
+            "lab.key",
+            "--report",
+            "report.csv",
+            "--receipt",
+            "csv.receipt.json",
+        ])
+        .await);
+    let out = ok(&server
+        .cli(&[
+            "verify-receipt",
+            "csv.receipt.json",
+            "--verifier-key",
+            &vkey,
+            "--answers",
+            "report.csv",
+        ])
+        .await);
+    assert!(out.contains("ok: the answers match the receipt"), "{out}");
+    // A payout report takes receipts of checks by hash only, and says so.
+    let err = fails(
+        &server
+            .cli(&[
+                "payout",
+                "report",
+                "data",
+                "--run-id",
+                "near-run",
+                "--purpose",
+                "train-ai",
+                "--pool-minor",
+                "1000",
+                "--currency",
+                "EUR",
+                "--receipt",
+                "near.receipt.json",
+                "--key",
+                "lab.key",
+            ])
+            .await,
+    );
+    assert!(err.contains("near-matching check"), "{err}");
 
     // --match exact: the copies are unknown.
     let out = ok(&server
@@ -233,8 +399,6 @@ async fn check_finds_resized_copies_of_registered_images(backend: Backend) {
             "train-ai",
             "--key",
             "lab.key",
-            "--match",
-            "near",
             "--out",
             "kept.csv",
             "--receipt",

@@ -119,6 +119,8 @@ async fn report_and_verify_payouts(backend: Backend) {
             "train-genai",
             "--key",
             "lab.key",
+            "--match",
+            "exact",
             "--receipt",
             "check.json",
             "--quiet",

@@ -28,13 +28,35 @@ pub struct ReportRow {
     pub distance: Option<u32>,
     /// The matched work's hash (the nearest, for a near match).
     pub matched_hash: Option<String>,
+    /// Every matched work with its distance, as the registry answered
+    /// (nearest first): what a version 2 receipt signs.
+    pub matched_works: Vec<(ContentHash, u32)>,
+}
+
+/// A matched work as the report writes it.
+#[derive(Serialize)]
+struct MatchedWork<'a> {
+    hash: &'a ContentHash,
+    distance: u32,
+}
+
+fn matched_works(row: &ReportRow) -> Vec<MatchedWork<'_>> {
+    row.matched_works
+        .iter()
+        .map(|(hash, distance)| MatchedWork {
+            hash,
+            distance: *distance,
+        })
+        .collect()
 }
 
 /// Writes one line per item with what the caller learned about it (`rows[i]`
 /// for `items[i]`): CSV with columns
-/// `label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error`
-/// (lists joined with `;`, terms as compact JSON; `error` says why an image
-/// has no fingerprint) when `out` ends in `.csv`, JSON
+/// `label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error,fingerprints,matched`
+/// (lists joined with `;`, terms and the matched works as compact JSON;
+/// `error` says why an image has no fingerprint; `fingerprints` are the
+/// item's image codes as sent, `matched` every work it matched with its
+/// distance) when `out` ends in `.csv`, JSON
 /// Lines objects with the same fields (lists as arrays) when it ends in
 /// `.jsonl` / `.ndjson`. `path` is relative to the folder of `out` (empty or
 /// null for items without a file).
@@ -54,10 +76,12 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
         statements: &'a [String],
         terms: &'a serde_json::Value,
         #[serde(rename = "match")]
-        matched: Option<&'a str>,
+        kind: Option<&'a str>,
         distance: Option<u32>,
         matched_hash: Option<&'a str>,
         error: Option<&'a str>,
+        fingerprints: Vec<String>,
+        matched: Vec<MatchedWork<'a>>,
     }
     ensure!(
         items.len() == rows.len(),
@@ -90,10 +114,12 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     claimants: &row.claimants,
                     statements: &row.statements,
                     terms: &row.terms,
-                    matched: (!row.matched.is_empty()).then_some(row.matched.as_str()),
+                    kind: (!row.matched.is_empty()).then_some(row.matched.as_str()),
                     distance: row.distance,
                     matched_hash: row.matched_hash.as_deref(),
                     error: item.fingerprint_error.as_deref(),
+                    fingerprints: item.codes.iter().map(ToString::to_string).collect(),
+                    matched: matched_works(row),
                 };
                 serde_json::to_writer(&mut *writer, &line)?;
                 writer.write_all(b"\n")?;
@@ -115,11 +141,19 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                 "distance",
                 "matched_hash",
                 "error",
+                "fingerprints",
+                "matched",
             ])?;
             for ((item, row), path) in lines {
                 let path = path.as_deref().unwrap_or_default();
                 let distance = row.distance.map(|d| d.to_string()).unwrap_or_default();
-                let fields: [&str; 12] = [
+                let codes: Vec<String> = item.codes.iter().map(ToString::to_string).collect();
+                let matched = if row.matched_works.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::to_string(&matched_works(row))?
+                };
+                let fields: [&str; 14] = [
                     &item.label,
                     path,
                     &item.hash.to_string(),
@@ -132,6 +166,8 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     &distance,
                     row.matched_hash.as_deref().unwrap_or_default(),
                     item.fingerprint_error.as_deref().unwrap_or_default(),
+                    &codes.join(";"),
+                    &matched,
                 ];
                 csv.write_record(fields)?;
             }
@@ -148,6 +184,7 @@ mod tests {
 
     use super::*;
     use crate::cli::dataset::test_support::{blake3_of, error_text};
+    use crate::domain::fingerprint::ImageCode;
 
     /// Items under `dir` (the report's folder in the tests).
     fn report_fixture(dir: &Path) -> (Vec<Item>, Vec<ReportRow>) {
@@ -163,7 +200,7 @@ mod tests {
                 label: "s.tar:0001".to_owned(),
                 path: None,
                 hash: blake3_of(b"b"),
-                codes: Vec::new(),
+                codes: vec![ImageCode::parse("ISCC:EEA4GQZQTY6J5DTH").expect("code")],
                 fingerprint_error: None,
             },
         ];
@@ -177,7 +214,11 @@ mod tests {
                 ..ReportRow::default()
             },
             ReportRow {
-                status: "unknown".to_owned(),
+                status: "allowed".to_owned(),
+                matched: "near".to_owned(),
+                distance: Some(2),
+                matched_hash: Some(blake3_of(b"w").to_string()),
+                matched_works: vec![(blake3_of(b"w"), 2), (blake3_of(b"v"), 4)],
                 ..ReportRow::default()
             },
         ];
@@ -193,10 +234,13 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&out).expect("read"),
             format!(
-                "label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error\n\
-                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\",,,,\n\
-                 s.tar:0001,,{},unknown,false,,,null,,,,\n",
-                items[0].hash, items[1].hash
+                "label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error,fingerprints,matched\n\
+                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\",,,,,,\n\
+                 s.tar:0001,,{},allowed,false,,,null,near,2,{w},,ISCC:EEA4GQZQTY6J5DTH,\"[{{\"\"hash\"\":\"\"{w}\"\",\"\"distance\"\":2}},{{\"\"hash\"\":\"\"{v}\"\",\"\"distance\"\":4}}]\"\n",
+                items[0].hash,
+                items[1].hash,
+                w = blake3_of(b"w"),
+                v = blake3_of(b"v"),
             )
         );
         let e = error_text(write_report(&items, &rows, &dir.path().join("r.txt")));
@@ -232,20 +276,27 @@ mod tests {
                     "distance": null,
                     "matched_hash": null,
                     "error": null,
+                    "fingerprints": [],
+                    "matched": [],
                 }),
                 serde_json::json!({
                     "label": "s.tar:0001",
                     "path": null,
                     "hash": items[1].hash.to_string(),
-                    "status": "unknown",
+                    "status": "allowed",
                     "disputed": false,
                     "claimants": [],
                     "statements": [],
                     "terms": null,
-                    "match": null,
-                    "distance": null,
-                    "matched_hash": null,
+                    "match": "near",
+                    "distance": 2,
+                    "matched_hash": blake3_of(b"w").to_string(),
                     "error": null,
+                    "fingerprints": ["ISCC:EEA4GQZQTY6J5DTH"],
+                    "matched": [
+                        {"hash": blake3_of(b"w").to_string(), "distance": 2},
+                        {"hash": blake3_of(b"v").to_string(), "distance": 4},
+                    ],
                 }),
             ]
         );
