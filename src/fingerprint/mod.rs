@@ -189,15 +189,44 @@ fn libjpeg_pixels(bytes: &[u8]) -> Option<DynamicImage> {
             }
             ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => {
                 let mut started = dec.rgb().ok()?;
-                let pixels = started.read_scanlines::<u8>().ok()?;
+                let len = (w as usize).checked_mul(h as usize)?.checked_mul(3)?;
+                let mut pixels = pixel_buffer(len);
+                let read = started.read_scanlines_into(&mut pixels[..]).ok()?.len();
                 started.finish().ok()?;
-                RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+                (read == len)
+                    .then(|| RgbImage::from_raw(w, h, pixels))
+                    .flatten()
+                    .map(DynamicImage::ImageRgb8)
             }
             _ => None,
         }
     })
     .ok()
     .flatten()
+}
+
+thread_local! {
+    /// The pixel buffer of the last image this thread decoded, kept for
+    /// the next one: a fresh buffer of a large image is memory the kernel
+    /// must map and zero page by page.
+    static SPARE_PIXELS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` bytes, the thread's spare one when it has one.
+fn pixel_buffer(len: usize) -> Vec<u8> {
+    let mut buf = SPARE_PIXELS.with_borrow_mut(std::mem::take);
+    buf.resize(len, 0);
+    buf
+}
+
+/// Gives a decoded image's pixels back for the thread's next image.
+fn recycle(img: RgbImage) {
+    let buf = img.into_raw();
+    SPARE_PIXELS.with_borrow_mut(|spare| {
+        if buf.capacity() > spare.capacity() {
+            *spare = buf;
+        }
+    });
 }
 
 /// Whether `bytes` are a PNG of colour type grayscale or RGB (no alpha
@@ -245,7 +274,10 @@ pub fn code_of_pixels(pixels: &[u8]) -> Result<ImageCode, Error> {
 /// # Errors
 /// As [`decode`].
 pub fn image_code(bytes: &[u8]) -> Result<ImageCode, Error> {
-    view_code(&decode(bytes)?, ViewKind::Whole)
+    let img = decode(bytes)?;
+    let code = view_code(&img, ViewKind::Whole);
+    recycle(img);
+    code
 }
 
 /// The codes `consentry register` signs for an image: one per
@@ -258,11 +290,18 @@ pub fn registered_codes(bytes: &[u8]) -> Result<Vec<ImageCode>, Error> {
     let img = decode(bytes)?;
     let mut codes: Vec<ImageCode> = Vec::with_capacity(ViewKind::REGISTERED.len());
     for view in ViewKind::REGISTERED {
-        let code = view_code(&img, view)?;
+        let code = match view_code(&img, view) {
+            Ok(code) => code,
+            Err(e) => {
+                recycle(img);
+                return Err(e);
+            }
+        };
         if !codes.contains(&code) {
             codes.push(code);
         }
     }
+    recycle(img);
     Ok(codes)
 }
 

@@ -170,22 +170,29 @@ pub fn trim(img: &RgbImage, mut area: Area) -> Area {
     area
 }
 
-/// Pillow's `convert("L")` of the pixels of `area`: L = (19595 R + 38470 G +
-/// 7471 B + 0x8000) >> 16.
+/// Pillow's `convert("L")` of one row of RGB pixels: L = (19595 R +
+/// 38470 G + 7471 B + 0x8000) >> 16.
+fn luma_row(rgb: &[u8], out: &mut [u8]) {
+    let (pixels, _) = rgb.as_chunks::<3>();
+    for (o, p) in out.iter_mut().zip(pixels) {
+        let l = 19595 * u32::from(p[0]) + 38470 * u32::from(p[1]) + 7471 * u32::from(p[2]) + 0x8000;
+        *o = (l >> 16) as u8;
+    }
+}
+
+/// Row `y` of `area` of `img`, as RGB bytes.
+fn area_row(img: &RgbImage, area: Area, y: u32) -> &[u8] {
+    let start = (y as usize * img.width() as usize + area.left as usize) * 3;
+    &img.as_raw()[start..start + area.width() as usize * 3]
+}
+
+/// Pillow's `convert("L")` of the pixels of `area`.
 #[must_use]
 pub fn luma(img: &RgbImage, area: Area) -> Vec<u8> {
-    let width = img.width() as usize;
     let (aw, ah) = (area.width() as usize, area.height() as usize);
-    let raw = img.as_raw();
     let mut out = vec![0u8; aw * ah];
-    for (y, dst) in (area.top as usize..).zip(out.chunks_exact_mut(aw.max(1))) {
-        let start = (y * width + area.left as usize) * 3;
-        let (row, _) = raw[start..start + aw * 3].as_chunks::<3>();
-        for (o, p) in dst.iter_mut().zip(row) {
-            let l =
-                19595 * u32::from(p[0]) + 38470 * u32::from(p[1]) + 7471 * u32::from(p[2]) + 0x8000;
-            *o = (l >> 16) as u8;
-        }
+    for (y, dst) in (area.top..).zip(out.chunks_exact_mut(aw.max(1))) {
+        luma_row(area_row(img, area, y), dst);
     }
     out
 }
@@ -252,22 +259,26 @@ fn clip8(v: i64) -> u8 {
     }
 }
 
-/// One horizontal pass: `w`×`h` to `OUT`×`h`. Sums in 32 bits as Pillow
-/// does (22 fraction bits leave two bits of headroom).
+/// One output sample of a pass: the taps of `pixels` from `start` weighted
+/// by `k`, summed in 32 bits as Pillow does (22 fraction bits leave two
+/// bits of headroom), rounded to 8 bits.
+fn sample(pixels: &[u8], start: usize, k: &[i32]) -> u8 {
+    let taps = &pixels[start..start + k.len()];
+    let ss = taps
+        .iter()
+        .zip(k)
+        .fold(1i32 << (PRECISION_BITS - 1), |acc, (&p, &kw)| {
+            acc.wrapping_add(i32::from(p).wrapping_mul(kw))
+        });
+    clip8(i64::from(ss))
+}
+
+/// One horizontal pass: `w`×`h` to `OUT`×`h`.
 fn horizontal_pass(pixels: &[u8], w: u32, h: u32) -> Vec<u8> {
     let coeffs = coefficients(w, OUT);
     let mut out = Vec::with_capacity(h as usize * OUT as usize);
     for row in pixels.chunks_exact(w as usize) {
-        for (xmin, k) in &coeffs {
-            let taps = &row[*xmin..*xmin + k.len()];
-            let ss = taps
-                .iter()
-                .zip(k)
-                .fold(1i32 << (PRECISION_BITS - 1), |acc, (&p, &kw)| {
-                    acc.wrapping_add(i32::from(p).wrapping_mul(kw))
-                });
-            out.push(clip8(i64::from(ss)));
-        }
+        out.extend(coeffs.iter().map(|(xmin, k)| sample(row, *xmin, k)));
     }
     out
 }
@@ -312,20 +323,42 @@ pub fn resize32(pixels: &[u8], w: u32, h: u32) -> Vec<u8> {
     }
 }
 
+/// Pillow's `resize((32, 32), BICUBIC)` of the luma of `area` of `img`,
+/// as [`resize32`] of [`luma`] computes it. When the horizontal pass comes
+/// first, each row's luma is resampled as soon as it is computed, so the
+/// full-size grayscale image is never held.
+fn gray32(img: &RgbImage, area: Area) -> Vec<u8> {
+    let (w, h) = (area.width(), area.height());
+    let (dw, dh) = (i64::from(w) - i64::from(OUT), i64::from(h) - i64::from(OUT));
+    let horizontal_first = !(dh > 0 && dh > dw * 2);
+    if w == OUT || !horizontal_first {
+        return resize32(&luma(img, area), w, h);
+    }
+    let coeffs = coefficients(w, OUT);
+    let mut row = vec![0u8; w as usize];
+    let mut mid = Vec::with_capacity(h as usize * OUT as usize);
+    for y in area.top..area.bottom {
+        luma_row(area_row(img, area, y), &mut row);
+        mid.extend(coeffs.iter().map(|(xmin, k)| sample(&row, *xmin, k)));
+    }
+    if h == OUT {
+        mid
+    } else {
+        vertical_pass(&mid, OUT, h)
+    }
+}
+
 /// The 1,024 normalised pixels of the `area` of `img` (already oriented and
 /// on white): trimmed, grayscale, 32×32.
 #[must_use]
 pub fn normalize(img: &RgbImage, area: Area) -> Vec<u8> {
-    let area = trim(img, area);
-    let gray = luma(img, area);
-    resize32(&gray, area.width(), area.height())
+    gray32(img, trim(img, area))
 }
 
 /// As [`normalize`], without the border trim.
 #[must_use]
 pub fn normalize_untrimmed(img: &RgbImage, area: Area) -> Vec<u8> {
-    let gray = luma(img, area);
-    resize32(&gray, area.width(), area.height())
+    gray32(img, area)
 }
 
 #[cfg(test)]
@@ -354,6 +387,39 @@ mod tests {
             (area.left, area.top, area.right, area.bottom),
             (10, 20, 90, 80)
         );
+    }
+
+    #[test]
+    fn row_by_row_resampling_equals_the_two_passes() {
+        for (w, h) in [
+            (512u32, 512u32),
+            (700, 90),
+            (90, 700),
+            (33, 200),
+            (32, 77),
+            (300, 32),
+            (5, 3),
+        ] {
+            let img = RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([(x * 7 + y) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+            });
+            for area in [
+                Area::whole(&img),
+                Area {
+                    left: 1,
+                    top: 2,
+                    right: w,
+                    bottom: h - 1,
+                },
+            ] {
+                let gray = luma(&img, area);
+                assert_eq!(
+                    gray32(&img, area),
+                    resize32(&gray, area.width(), area.height()),
+                    "{w}×{h} {area:?}"
+                );
+            }
+        }
     }
 
     #[test]
