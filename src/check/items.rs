@@ -67,6 +67,16 @@ impl MatchKind {
         }
     }
 
+    /// The kind [`MatchKind::as_str`] names: `exact` or `near`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "exact" => Some(MatchKind::Exact),
+            "near" => Some(MatchKind::Near),
+            _ => None,
+        }
+    }
+
     #[must_use]
     pub const fn as_str(self) -> Option<&'static str> {
         match self {

@@ -345,11 +345,19 @@ impl CheckReceipt {
             && d.finalize().to_hex().as_str() == self.hashes.blake3
     }
 
-    /// Whether `items`, in this order, are the items a near-matching
-    /// (version 2) receipt covers: its count and the BLAKE3 digest of their
-    /// records (`spec/receipt.md` §4.3).
+    /// Whether `items`, in this order, are what the receipt covers: for
+    /// version 1, their hashes (§4.1; every item a hash alone); for a
+    /// near-matching (version 2) receipt, their records (`spec/receipt.md`
+    /// §4.3). Both by count and BLAKE3 digest.
     #[must_use]
     pub fn covers_items(&self, items: &[Item]) -> bool {
+        if self.matching.is_none() {
+            let hashes: Option<Vec<ContentHash>> = items
+                .iter()
+                .map(|i| i.is_hash_only().then_some(i.hash).flatten())
+                .collect();
+            return hashes.is_some_and(|h| self.covers(&h));
+        }
         let mut d = blake3::Hasher::new();
         for item in items {
             item_record(&mut d, item);

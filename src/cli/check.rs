@@ -146,6 +146,25 @@ struct Parsed {
     works: Vec<(ContentHash, u32)>,
 }
 
+/// An answer's matched works, `[{"hash": …, "distance": …}, …]`, as the
+/// check endpoints and the report write them.
+pub(super) fn matched_works(v: &Value) -> anyhow::Result<Vec<(ContentHash, u32)>> {
+    let mut works = Vec::new();
+    for m in v.as_array().into_iter().flatten() {
+        let h: ContentHash = m["hash"]
+            .as_str()
+            .context("a matched work without a hash")?
+            .parse()
+            .context("a matched work's hash")?;
+        let d = m["distance"]
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .context("a matched work without a distance")?;
+        works.push((h, d));
+    }
+    Ok(works)
+}
+
 fn parse_answer(line: &Value) -> anyhow::Result<Parsed> {
     let hash: Option<ContentHash> = match &line["hash"] {
         Value::Null => None,
@@ -165,24 +184,11 @@ fn parse_answer(line: &Value) -> anyhow::Result<Parsed> {
         hex::decode_to_slice(s, &mut id).context("a statement id")?;
         raw.push(id);
     }
-    let kind = match line["match"].as_str() {
-        Some("exact") => MatchKind::Exact,
-        Some("near") => MatchKind::Near,
-        _ => MatchKind::None,
-    };
-    let mut works = Vec::new();
-    for m in line["matched"].as_array().into_iter().flatten() {
-        let h: ContentHash = m["hash"]
-            .as_str()
-            .context("a matched work without a hash")?
-            .parse()
-            .context("a matched work's hash")?;
-        let d = m["distance"]
-            .as_u64()
-            .and_then(|d| u32::try_from(d).ok())
-            .context("a matched work without a distance")?;
-        works.push((h, d));
-    }
+    let kind = line["match"]
+        .as_str()
+        .and_then(MatchKind::from_name)
+        .unwrap_or(MatchKind::None);
+    let works = matched_works(&line["matched"])?;
     let claimants = line["claimants"].as_array().cloned().unwrap_or_default();
     let terms: Vec<Value> = claimants
         .iter()
@@ -199,10 +205,6 @@ fn parse_answer(line: &Value) -> anyhow::Result<Parsed> {
         statements,
         disputed: line["disputed"].as_bool().unwrap_or(false),
         matched: kind.as_str().unwrap_or_default().to_owned(),
-        distance: (kind == MatchKind::Near)
-            .then(|| works.first().map(|w| w.1))
-            .flatten(),
-        matched_hash: works.first().map(|w| w.0.to_string()),
         matched_works: works.clone(),
     };
     Ok(Parsed {

@@ -11,6 +11,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::audit::{feed_entries, hex_hashes};
+use super::check::matched_works;
 use super::client::Client;
 use crate::audit::Auditor;
 use crate::check::items::parse_codes;
@@ -83,29 +84,11 @@ fn parse_ids(list: impl IntoIterator<Item = String>) -> anyhow::Result<Vec<[u8; 
 }
 
 fn match_kind(text: Option<&str>) -> anyhow::Result<MatchKind> {
-    Ok(match text {
-        None | Some("") => MatchKind::None,
-        Some("exact") => MatchKind::Exact,
-        Some("near") => MatchKind::Near,
-        Some(other) => bail!("`match` is exact, near or empty, not `{other}`"),
-    })
-}
-
-/// The matched works of an answer: `[{"hash": …, "distance": …}, …]`.
-fn matched_works(v: &Value) -> anyhow::Result<Vec<(ContentHash, u32)>> {
-    let mut works = Vec::new();
-    for m in v.as_array().into_iter().flatten() {
-        let hash: ContentHash = m["hash"]
-            .as_str()
-            .context("a matched work without a hash")?
-            .parse()?;
-        let distance = m["distance"]
-            .as_u64()
-            .and_then(|d| u32::try_from(d).ok())
-            .context("a matched work without a distance")?;
-        works.push((hash, distance));
+    match text {
+        None | Some("") => Ok(MatchKind::None),
+        Some(name) => MatchKind::from_name(name)
+            .with_context(|| format!("`match` is exact, near or empty, not `{name}`")),
     }
-    Ok(works)
 }
 
 /// An item's fingerprints: `ISCC:…` strings (a report) or
@@ -415,13 +398,7 @@ pub async fn verify_receipt(args: VerifyReceiptArgs) -> anyhow::Result<()> {
         _ => None,
     };
     if let Some(items) = &items {
-        let covered = if near {
-            receipt.covers_items(items)
-        } else {
-            let hashes: Vec<ContentHash> = items.iter().filter_map(|i| i.hash).collect();
-            receipt.covers(&hashes)
-        };
-        if !covered {
+        if !receipt.covers_items(items) {
             let hint = if near
                 && args.hashes.is_none()
                 && answers

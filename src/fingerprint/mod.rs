@@ -288,21 +288,18 @@ pub fn image_code(bytes: &[u8]) -> Result<ImageCode, Error> {
 /// As [`decode`].
 pub fn registered_codes(bytes: &[u8]) -> Result<Vec<ImageCode>, Error> {
     let img = decode(bytes)?;
-    let mut codes: Vec<ImageCode> = Vec::with_capacity(ViewKind::REGISTERED.len());
-    for view in ViewKind::REGISTERED {
-        let code = match view_code(&img, view) {
-            Ok(code) => code,
-            Err(e) => {
-                recycle(img);
-                return Err(e);
+    let codes = ViewKind::REGISTERED.into_iter().try_fold(
+        Vec::with_capacity(ViewKind::REGISTERED.len()),
+        |mut codes, view| {
+            let code = view_code(&img, view)?;
+            if !codes.contains(&code) {
+                codes.push(code);
             }
-        };
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
-    }
+            Ok(codes)
+        },
+    );
     recycle(img);
-    Ok(codes)
+    codes
 }
 
 #[cfg(test)]

@@ -192,20 +192,18 @@ async fn check_finds_resized_copies_of_registered_images(backend: Backend) {
         .expect("verifier key")
         .to_owned();
     assert!(receipt["payload"].is_string());
+    let verify = |receipt: &str, more: &[&str]| {
+        let mut args = vec!["verify-receipt", receipt, "--verifier-key", &vkey];
+        args.extend_from_slice(more);
+        server.cli(&args)
+    };
     // The report lists each item's codes and matched works, so the receipt
     // verifies with it offline and every answer is recomputed from the log.
-    let out = ok(&server
-        .cli(&[
-            "verify-receipt",
-            "near.receipt.json",
-            "--verifier-key",
-            &vkey,
-            "--answers",
-            "report.jsonl",
-            "--log",
-            &server.base,
-        ])
-        .await);
+    let out = ok(&verify(
+        "near.receipt.json",
+        &["--answers", "report.jsonl", "--log", &server.base],
+    )
+    .await);
     for expected in [
         "ok: receipt signed by",
         "7 items for train-ai",
@@ -236,33 +234,11 @@ async fn check_finds_resized_copies_of_registered_images(backend: Backend) {
         std::fs::write(d.join(name), body).expect("write");
     };
     write("altered.jsonl", &altered);
-    let err = fails(
-        &server
-            .cli(&[
-                "verify-receipt",
-                "near.receipt.json",
-                "--verifier-key",
-                &vkey,
-                "--answers",
-                "altered.jsonl",
-            ])
-            .await,
-    );
+    let err = fails(&verify("near.receipt.json", &["--answers", "altered.jsonl"]).await);
     assert!(err.contains("an answer was altered"), "{err}");
     lines[near_row]["fingerprints"] = Value::Array(Vec::new());
     write("dropped.jsonl", &lines);
-    let err = fails(
-        &server
-            .cli(&[
-                "verify-receipt",
-                "near.receipt.json",
-                "--verifier-key",
-                &vkey,
-                "--answers",
-                "dropped.jsonl",
-            ])
-            .await,
-    );
+    let err = fails(&verify("near.receipt.json", &["--answers", "dropped.jsonl"]).await);
     assert!(err.contains("is not the one the receipt covers"), "{err}");
     // The items as a request sends them and the answers as the API returns
     // them (without codes) verify together; the answers alone cannot.
@@ -292,31 +268,13 @@ async fn check_finds_resized_copies_of_registered_images(backend: Backend) {
         .collect();
     write("items.ndjson", &items);
     write("answers.ndjson", &answers);
-    let out = ok(&server
-        .cli(&[
-            "verify-receipt",
-            "near.receipt.json",
-            "--verifier-key",
-            &vkey,
-            "--hashes",
-            "items.ndjson",
-            "--answers",
-            "answers.ndjson",
-        ])
-        .await);
+    let out = ok(&verify(
+        "near.receipt.json",
+        &["--hashes", "items.ndjson", "--answers", "answers.ndjson"],
+    )
+    .await);
     assert!(out.contains("ok: the answers match the receipt"), "{out}");
-    let err = fails(
-        &server
-            .cli(&[
-                "verify-receipt",
-                "near.receipt.json",
-                "--verifier-key",
-                &vkey,
-                "--answers",
-                "answers.ndjson",
-            ])
-            .await,
-    );
+    let err = fails(&verify("near.receipt.json", &["--answers", "answers.ndjson"]).await);
     assert!(
         err.contains("give --hashes with the items as sent"),
         "{err}"
@@ -336,16 +294,7 @@ async fn check_finds_resized_copies_of_registered_images(backend: Backend) {
             "csv.receipt.json",
         ])
         .await);
-    let out = ok(&server
-        .cli(&[
-            "verify-receipt",
-            "csv.receipt.json",
-            "--verifier-key",
-            &vkey,
-            "--answers",
-            "report.csv",
-        ])
-        .await);
+    let out = ok(&verify("csv.receipt.json", &["--answers", "report.csv"]).await);
     assert!(out.contains("ok: the answers match the receipt"), "{out}");
     // A payout report takes receipts of checks by hash only, and says so.
     let err = fails(

@@ -24,13 +24,25 @@ pub struct ReportRow {
     pub disputed: bool,
     /// How the item was matched: `exact`, `near`, or empty.
     pub matched: String,
-    /// For a near match, the Hamming distance to the nearest matched work.
-    pub distance: Option<u32>,
-    /// The matched work's hash (the nearest, for a near match).
-    pub matched_hash: Option<String>,
     /// Every matched work with its distance, as the registry answered
-    /// (nearest first): what a version 2 receipt signs.
+    /// (nearest first): what a version 2 receipt signs. The report's
+    /// `matched_hash` is the first, and for a near match `distance` its
+    /// distance.
     pub matched_works: Vec<(ContentHash, u32)>,
+}
+
+impl ReportRow {
+    /// The nearest matched work's hash.
+    fn matched_hash(&self) -> Option<String> {
+        self.matched_works.first().map(|w| w.0.to_string())
+    }
+
+    /// For a near match, the distance to the nearest matched work.
+    fn distance(&self) -> Option<u32> {
+        (self.matched == "near")
+            .then(|| self.matched_works.first().map(|w| w.1))
+            .flatten()
+    }
 }
 
 /// A matched work as the report writes it.
@@ -78,7 +90,7 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
         #[serde(rename = "match")]
         kind: Option<&'a str>,
         distance: Option<u32>,
-        matched_hash: Option<&'a str>,
+        matched_hash: Option<String>,
         error: Option<&'a str>,
         fingerprints: Vec<String>,
         matched: Vec<MatchedWork<'a>>,
@@ -115,8 +127,8 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     statements: &row.statements,
                     terms: &row.terms,
                     kind: (!row.matched.is_empty()).then_some(row.matched.as_str()),
-                    distance: row.distance,
-                    matched_hash: row.matched_hash.as_deref(),
+                    distance: row.distance(),
+                    matched_hash: row.matched_hash(),
                     error: item.fingerprint_error.as_deref(),
                     fingerprints: item.codes.iter().map(ToString::to_string).collect(),
                     matched: matched_works(row),
@@ -146,7 +158,7 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
             ])?;
             for ((item, row), path) in lines {
                 let path = path.as_deref().unwrap_or_default();
-                let distance = row.distance.map(|d| d.to_string()).unwrap_or_default();
+                let distance = row.distance().map(|d| d.to_string()).unwrap_or_default();
                 let codes: Vec<String> = item.codes.iter().map(ToString::to_string).collect();
                 let matched = if row.matched_works.is_empty() {
                     String::new()
@@ -164,7 +176,7 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     &serde_json::to_string(&row.terms)?,
                     &row.matched,
                     &distance,
-                    row.matched_hash.as_deref().unwrap_or_default(),
+                    &row.matched_hash().unwrap_or_default(),
                     item.fingerprint_error.as_deref().unwrap_or_default(),
                     &codes.join(";"),
                     &matched,
@@ -216,8 +228,6 @@ mod tests {
             ReportRow {
                 status: "allowed".to_owned(),
                 matched: "near".to_owned(),
-                distance: Some(2),
-                matched_hash: Some(blake3_of(b"w").to_string()),
                 matched_works: vec![(blake3_of(b"w"), 2), (blake3_of(b"v"), 4)],
                 ..ReportRow::default()
             },
