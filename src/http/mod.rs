@@ -29,6 +29,7 @@ pub mod meta;
 pub mod payouts;
 pub mod statements;
 pub mod stats;
+pub mod web;
 pub mod works;
 
 pub use error::{ApiError, ApiResult};
@@ -158,6 +159,7 @@ async fn method_not_allowed() -> ApiError {
 pub fn router(state: AppState) -> Router {
     all_routes()
         .router
+        .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))

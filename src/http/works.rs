@@ -1,17 +1,58 @@
-//! Works: effective consent, claimants, dispute flag and full history.
+//! Works: effective consent, claimants, dispute flag and full history; and
+//! the registered works near an image's codes, for anyone to look up.
 
 use axum::extract::State;
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use super::{AppState, Routes};
+use crate::check::items::parse_codes;
+use crate::check::{answer_item, Item, MATCHING};
+use crate::domain::fingerprint::ISCC_IMAGE;
 use crate::domain::ContentHash;
 use crate::registry::HistoryEntry;
 
 pub fn routes() -> Routes {
-    Routes::new().get("/v1/works/{hash}", get_work)
+    Routes::new()
+        .get("/v1/works/{hash}", get_work)
+        .get("/v1/near", get_near)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NearQuery {
+    /// Comma-separated ISCC Image-Codes (at most 8).
+    codes: String,
+}
+
+/// The registered works whose image codes are near any of `codes`, nearest
+/// first, at the latest checkpoint: what a near-matching check would match,
+/// without a token and without a receipt (a lookup, not a check).
+#[tracing::instrument(skip_all)]
+async fn get_near(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<NearQuery>,
+) -> ApiResult<Json<Value>> {
+    let codes = parse_codes(q.codes.split(',').map(|c| (ISCC_IMAGE, c)))
+        .map_err(|e| ApiError::bad_request("invalid-parameter", format!("`codes`: {e}")))?;
+    let (view, cp) = state.registry.check_view(None)?;
+    let item = Item { hash: None, codes };
+    let answer = state
+        .registry
+        .with_index(|st| answer_item(&st.index, view, &item));
+    let matched: Vec<Value> = answer
+        .works
+        .iter()
+        .map(|(hash, distance)| json!({ "hash": hash, "distance": distance }))
+        .collect();
+    Ok(Json(json!({
+        "matching": MATCHING,
+        "checkpoint": { "size": cp.size },
+        "matched": matched,
+    })))
 }
 
 fn entry_json(h: &HistoryEntry, hash: &ContentHash) -> Value {

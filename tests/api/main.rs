@@ -39,3 +39,4 @@ mod stats_api;
 mod storage;
 mod upgrade;
 mod vectors;
+mod web;

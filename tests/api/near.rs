@@ -20,6 +20,7 @@ crate::both_backends!(
     near_matches_follow_as_of_disputes_and_revocations,
     bad_fingerprints_are_refused_and_change_nothing,
     streams_match_near_items_line_by_line,
+    anyone_looks_up_the_works_near_an_image,
 );
 
 /// A valid, feature-rich 64-bit code derived from `n`.
@@ -509,4 +510,81 @@ async fn streams_match_near_items_line_by_line(app: TestApp) {
         )
         .await;
     r.assert_problem(400, "invalid-parameter");
+}
+
+/// `GET /v1/near`: without a token, the works a near-matching check would
+/// match, nearest first; bad codes are 400 and change nothing.
+async fn anyone_looks_up_the_works_near_an_image(app: TestApp) {
+    let a = app.artist("Ada").await;
+    let (w1, w2) = (work(1), work(2));
+    app.submit(
+        &a.token,
+        &[statement_with_codes(
+            &a.key,
+            &[(w1, vec![code(1), code(11)]), (w2, vec![flip(code(1), 4)])],
+            json!("opt-out"),
+            ago(60),
+        )],
+    )
+    .await
+    .assert_status(201);
+    let near = |codes: &[u64]| {
+        let q: Vec<String> = codes.iter().map(|&c| text(c)).collect();
+        format!("/v1/near?codes={}", q.join(","))
+    };
+    let r = app.get(&near(&[flip(code(1), 1)])).await;
+    r.assert_status(200);
+    assert_eq!(
+        r.body["matched"],
+        json!([
+            {"hash": w1.to_string(), "distance": 1},
+            // flip() flips bits 0, 7, 14, 21: the query shares bit 0.
+            {"hash": w2.to_string(), "distance": 3},
+        ])
+    );
+    assert_eq!(r.body["matching"], json!(MATCHING));
+    assert!(r.body["checkpoint"]["size"]
+        .as_u64()
+        .is_some_and(|s| s >= 2));
+    // The nearest of several codes counts; a far code matches nothing.
+    let r = app.get(&near(&[code(99), code(11)])).await;
+    r.assert_status(200);
+    assert_eq!(
+        r.body["matched"],
+        json!([{"hash": w1.to_string(), "distance": 0}])
+    );
+    let r = app.get(&near(&[code(99)])).await;
+    r.assert_status(200);
+    assert_eq!(r.body["matched"], json!([]));
+    // What the check answers for the same item.
+    let token = builder(&app).await;
+    let r = app
+        .post(
+            "/v1/check",
+            &json!({"purpose": "train-ai", "items": [{"fingerprints": fp(flip(code(1), 1))}]}),
+            Some(&token),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(
+        r.body["results"][0]["matched"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let before = app.counts().await;
+    let nine: Vec<u64> = (0..9).map(code).collect();
+    for bad in [
+        "/v1/near".to_owned(),
+        "/v1/near?codes=".to_owned(),
+        "/v1/near?codes=ISCC:EEA4GQZQTY6J5DT".to_owned(),
+        "/v1/near?codes=ISCC:EAASKDNZNYGUUF5A".to_owned(),
+        format!(
+            "/v1/near?codes={}&as_of=2026-01-01T00:00:00Z",
+            text(code(1))
+        ),
+        near(&nine),
+    ] {
+        app.get(&bad).await.assert_problem(400, "invalid-parameter");
+    }
+    assert_eq!(app.counts().await, before);
 }
