@@ -148,5 +148,16 @@ fn every_file_of_the_app_is_listed_and_nothing_is_foreign() {
         for foreign in ["http://", "https://", "//cdn", "fonts.googleapis"] {
             assert!(!text.contains(foreign), "{name} refers to {foreign}");
         }
+        // Text goes into pages as text: no markup from strings, no eval.
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ] {
+            assert!(!text.contains(sink), "{name} uses {sink}");
+        }
     }
 }

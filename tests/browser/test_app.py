@@ -307,6 +307,9 @@ def test_an_artist_registers_works_in_the_browser(registry, driver, downloads, s
         stranger.get(registry.url + "/#/lookup")
         pick(stranger, "#pick-files", [resized])
         wait_text(stranger, "#match-kind", "Near match")
+        near_text = stranger.find_element(By.CSS_SELECTOR, ".lookup-result").text
+        assert XSS_NAME in near_text and "Differs in" in near_text, near_text
+        no_xss(stranger)
         shoot(stranger, shots, b, "09-lookup-near")
 
         unknown = tmp_path / "unknown.png"
@@ -332,7 +335,11 @@ def test_bad_input_is_explained_and_changes_nothing(registry, driver, tmp_path):
     """Errors reach the page in words: a damaged key file, an empty name,
     a contradiction in the consent, a key the registry does not know."""
     driver.get(registry.url + "/")
+    # An empty name is stopped by the browser (a required field); blanks by the page.
     wait(driver, "#create-artist").click()
+    assert driver.execute_script("return document.getElementById('display-name').validity.valueMissing")
+    driver.find_element(By.ID, "display-name").send_keys("   ")
+    driver.find_element(By.ID, "create-artist").click()
     wait_text(driver, "#notice", "Give the name")
     bad = tmp_path / "bad.key"
     bad.write_text("-----BEGIN PRIVATE KEY-----\nMCowBQYDK2VwAyEA\n-----END PRIVATE KEY-----\n")
@@ -347,7 +354,7 @@ def test_bad_input_is_explained_and_changes_nothing(registry, driver, tmp_path):
     driver.find_element(By.ID, "restore-name").send_keys("Restored Artist")
     driver.find_element(By.ID, "register-restored").click()
     wait_text(driver, "#who", "Signed in as Restored Artist")
-    size = get_json(f"{registry.url}/v1/log")["size"]
+    size = get_json(f"{registry.url}/v1/log")["checkpoint"]["size"]
     # A contradiction is refused in the page, before anything is signed.
     f = tmp_path / "one.txt"
     f.write_text("one")
@@ -358,7 +365,7 @@ def test_bad_input_is_explained_and_changes_nothing(registry, driver, tmp_path):
     Select(driver.find_element(By.CSS_SELECTOR, "select[name='train-genai']")).select_by_value("allowed")
     driver.find_element(By.ID, "submit-works").click()
     wait_text(driver, "#notice", "cannot be allowed while AI training is not")
-    assert get_json(f"{registry.url}/v1/log")["size"] == size
+    assert get_json(f"{registry.url}/v1/log")["checkpoint"]["size"] == size
     # A clock far ahead is corrected by the registry's: the statement is accepted.
     driver.execute_script("const real = Date.now; Date.now = () => real() + 3 * 86400 * 1000;")
     Select(driver.find_element(By.CSS_SELECTOR, "select[name='train-genai']")).select_by_value("disallowed")

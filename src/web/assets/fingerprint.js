@@ -10,17 +10,23 @@
 // Every floating-point expression keeps the Rust operation order (JS
 // numbers are IEEE f64 like Rust's f64, and neither fuses multiply-adds), the
 // fixed-point resampling wraps in 32 bits like the Rust, and the DCT's
-// cosines are the exact values glibc's cos gives the Rust build (copied, as
-// engines' Math.cos may differ from glibc in the last bit).
+// cosines are the exact values Rust's f64::cos (glibc) gives, copied, as
+// engines' Math.cos may differ in the last bit (V8's does for two of them).
 //
 // Dependency-free ES module; runs in a page or a Web Worker (no DOM needed:
 // createImageBitmap and OffscreenCanvas).
 //
-// Pixels: the browser decodes the file; PNG, GIF, BMP and lossless WebP
-// decode bit-exactly, so their codes equal the registry's. JPEGs decode with
-// libjpeg-turbo in Chromium as in the registry (accurate integer IDCT, fancy
-// upsampling), nearly always giving the same code. Formats the registry
-// decodes and browsers do not (TIFF) have no fingerprint here.
+// Pixels: the browser decodes the file without colour management
+// (colorSpaceConversion 'none': no ICC profile, no gAMA, as the registry).
+// PNG, GIF, BMP and WebP decode to the registry's pixels, so their codes are
+// equal; JPEGs decode with libjpeg-turbo in Chromium as in the registry
+// (accurate integer IDCT, fancy upsampling): equal too in every test so far.
+// Where browsers and the registry part, this module follows the registry:
+// a PNG colour key (tRNS of a grey or RGB PNG) is not applied, 16-bit grey
+// PNGs are decoded here (the registry clips their samples at 255), a WebP's
+// EXIF orientation is applied (Chromium ignores it), a JPEG without its
+// end-of-image marker is refused. Formats the registry decodes and browsers
+// do not (TIFF) have no fingerprint here.
 
 /** The algorithm name of these codes in statements and checks
  * (`src/domain/fingerprint.rs` ISCC_IMAGE). */
@@ -239,6 +245,23 @@ function exifOrientation(b) {
   return 1;
 }
 
+let crcTable = null;
+
+/** CRC-32 (ISO-HDLC, PNG's) of bytes[from, to). */
+function crc32(bytes, from, to) {
+  if (!crcTable) {
+    crcTable = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
+    }
+  }
+  let c = -1;
+  for (let i = from; i < to; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
 /** Decodes a 16-bit grayscale PNG as the registry does: every sample
  * min(v, 255), oriented by its eXIf chunk (`Orientation`, `apply_orientation`). */
 async function decodeGray16Png(blob) {
@@ -250,21 +273,28 @@ async function decodeGray16Png(blob) {
   let orientation = 1;
   let off = 8;
   let seenIdat = false;
-  while (off + 8 <= bytes.length) {
+  let ended = false;
+  // Like the registry's decoder (and browsers'), a chunk cut short, a bad
+  // CRC or a missing IEND is an error.
+  const damaged = (why) => new FingerprintError('decode', `the image does not decode: ${why}`);
+  while (!ended) {
+    if (off + 12 > bytes.length) throw damaged('unexpected end of file');
     const len = be32(bytes, off);
+    if (off + 12 + len > bytes.length) throw damaged('unexpected end of file');
+    if (crc32(bytes, off + 4, off + 8 + len) !== be32(bytes, off + 8 + len)) throw damaged('a PNG chunk fails its CRC');
     const type = String.fromCharCode(bytes[off + 4], bytes[off + 5], bytes[off + 6], bytes[off + 7]);
-    const data = bytes.subarray(off + 8, Math.min(off + 8 + len, bytes.length));
+    const data = bytes.subarray(off + 8, off + 8 + len);
     if (type === 'IDAT') { idat.push(data); seenIdat = true; }
     else if (type === 'eXIf' && !seenIdat) orientation = exifOrientation(data);
-    else if (type === 'IEND') break;
+    else if (type === 'IEND') ended = true;
     off += 12 + len;
   }
   let raw;
   try {
     const stream = new Blob(idat).stream().pipeThrough(new DecompressionStream('deflate'));
     raw = new Uint8Array(await new Response(stream).arrayBuffer());
-  } catch (e) {
-    throw new FingerprintError('decode', `the image does not decode: damaged PNG data (${e.message})`);
+  } catch {
+    throw damaged('damaged PNG image data');
   }
   const gray = new Uint8Array(width * height);
   let pos = 0;
@@ -489,10 +519,11 @@ const OUT = 32;
  * a pixel's four bytes are read as one 32-bit word, R in the low byte. */
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
-/** The pixels as 32-bit words, or null when they cannot be viewed so. */
+/** The pixels as 32-bit words (signed, which V8 keeps as small integers),
+ * or null when they cannot be viewed so. */
 function words(rgba) {
   return LITTLE_ENDIAN && rgba.byteOffset % 4 === 0
-    ? new Uint32Array(rgba.buffer, rgba.byteOffset, rgba.length >> 2) : null;
+    ? new Int32Array(rgba.buffer, rgba.byteOffset, rgba.length >> 2) : null;
 }
 
 /** normalize::onto_white for 8-bit RGBA with some transparency:
@@ -596,24 +627,31 @@ function trim(px, width, area) {
 /** normalize::luma_row for a whole image: Pillow's convert("L"),
  * L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16 (ITU-R 601-2). Each
  * pixel's luma depends on it alone, so one plane serves every view.
- * Returns whether every pixel was opaque (else the caller puts the pixels
- * onto white and computes the plane again). */
-function lumaPlane(px, n, out) {
-  const u32 = words(px);
-  let alpha = 0xff;
-  if (u32) {
-    for (let i = 0; i < n; i++) {
-      const v = u32[i];
-      alpha &= v >>> 24;
-      out[i] = (19595 * (v & 0xff) + 38470 * ((v >>> 8) & 0xff) + 7471 * ((v >>> 16) & 0xff) + 0x8000) >>> 16;
-    }
-  } else {
-    for (let i = 0, p = 0; i < n; i++, p += 4) {
-      alpha &= px[p + 3];
-      out[i] = (19595 * px[p] + 38470 * px[p + 1] + 7471 * px[p + 2] + 0x8000) >>> 16;
+ *
+ * The plane holds rows four by four, interleaved ("quads"): the luma of
+ * (x, y) is at ((y >> 2) * width + x) * 4 + (y & 3), so the horizontal
+ * pass reads four rows' samples in one 32-bit word. Returns whether every
+ * pixel was opaque (else the caller puts the pixels onto white and computes
+ * the plane again). */
+function lumaQuads(px, width, height, out) {
+  const w32 = words(px);
+  let all = -1;
+  for (let y = 0; y < height; y++) {
+    let o = (y >> 2) * width * 4 + (y & 3);
+    if (w32) {
+      for (let i = y * width, end = i + width; i < end; i++, o += 4) {
+        const v = w32[i];
+        all &= v;
+        out[o] = (19595 * (v & 0xff) + 38470 * ((v >> 8) & 0xff) + 7471 * ((v >> 16) & 0xff) + 0x8000) >> 16;
+      }
+    } else {
+      for (let p = y * width * 4, end = p + width * 4; p < end; p += 4, o += 4) {
+        all &= (px[p + 3] << 24) | 0xffffff;
+        out[o] = (19595 * px[p] + 38470 * px[p + 1] + 7471 * px[p + 2] + 0x8000) >> 16;
+      }
     }
   }
-  return alpha === 0xff;
+  return all >>> 24 === 0xff;
 }
 
 /** normalize::bicubic (Pillow's bicubic filter, a = -0.5). */
@@ -679,18 +717,21 @@ function clip8(v) {
   return v >> PRECISION_BITS;
 }
 
-/** normalize::horizontal_pass (and `sample`) of the `w`×`h` window at
- * (x0, y0) of `src` (rows `stride` apart): to 32×`h` in `out`. The sums
- * wrap in 32 bits as the Rust's (Math.imul, | 0); integer sums, so the
- * order of the terms does not matter. Four rows at a time share each
- * weight (about twice as fast in V8). */
-function horizontalPass(src, stride, x0, y0, w, h, out) {
+/** Where the four bytes of a 32-bit word of quads land: the offsets in
+ * `mid` of the rows of its lanes (low byte first). */
+const LANE_ROW = LITTLE_ENDIAN ? [0, OUT, 2 * OUT, 3 * OUT] : [3 * OUT, 2 * OUT, OUT, 0];
+
+/** normalize::horizontal_pass (and `sample`) of the columns [left, left
+ * + w) of the luma quads (`q32`, the plane as 32-bit words, `width` words a
+ * quad row) for the quad rows [q0, q1): 32 samples a row into `mid` (row y
+ * at y * 32). The sums wrap in 32 bits as the Rust's (Math.imul, | 0);
+ * integer sums, so the order of the terms does not matter. Rows past the
+ * image's last (the last quad's padding) give samples nobody reads. */
+function horizontalQuads(q32, width, left, w, q0, q1, mid) {
   const { start, count, weights, kmax } = coefficients(w);
-  const s1 = stride, s2 = 2 * stride, s3 = 3 * stride;
-  let y = 0;
-  for (; y + 4 <= h; y += 4) {
-    const row = (y0 + y) * stride + x0;
-    const o = y * OUT;
+  for (let q = q0; q < q1; q++) {
+    const row = q * width + left;
+    const o = q * 4 * OUT;
     for (let xx = 0; xx < OUT; xx++) {
       const n = count[xx];
       const k0 = xx * kmax;
@@ -698,23 +739,29 @@ function horizontalPass(src, stride, x0, y0, w, h, out) {
       let a = HALF, b = HALF, c = HALF, d = HALF;
       for (let i = 0; i < n; i++, p++) {
         const k = weights[k0 + i];
-        a = (a + Math.imul(src[p], k)) | 0;
-        b = (b + Math.imul(src[p + s1], k)) | 0;
-        c = (c + Math.imul(src[p + s2], k)) | 0;
-        d = (d + Math.imul(src[p + s3], k)) | 0;
+        const v = q32[p];
+        a = (a + Math.imul(v & 0xff, k)) | 0;
+        b = (b + Math.imul((v >> 8) & 0xff, k)) | 0;
+        c = (c + Math.imul((v >> 16) & 0xff, k)) | 0;
+        d = (d + Math.imul((v >> 24) & 0xff, k)) | 0;
       }
-      out[o + xx] = clip8(a);
-      out[o + OUT + xx] = clip8(b);
-      out[o + 2 * OUT + xx] = clip8(c);
-      out[o + 3 * OUT + xx] = clip8(d);
+      mid[o + LANE_ROW[0] + xx] = clip8(a);
+      mid[o + LANE_ROW[1] + xx] = clip8(b);
+      mid[o + LANE_ROW[2] + xx] = clip8(c);
+      mid[o + LANE_ROW[3] + xx] = clip8(d);
     }
   }
-  for (; y < h; y++) {
-    const row = (y0 + y) * stride + x0;
+}
+
+/** normalize::horizontal_pass of a plain `w`×`h` image (rows `w` apart):
+ * to 32×`h` in `out` (after a vertical pass that came first). */
+function horizontalPass(src, w, h, out) {
+  const { start, count, weights, kmax } = coefficients(w);
+  for (let y = 0; y < h; y++) {
     for (let xx = 0; xx < OUT; xx++) {
       const n = count[xx];
       const k0 = xx * kmax;
-      let p = row + start[xx];
+      let p = y * w + start[xx];
       let a = HALF;
       for (let i = 0; i < n; i++, p++) a = (a + Math.imul(src[p], weights[k0 + i])) | 0;
       out[y * OUT + xx] = clip8(a);
@@ -723,29 +770,63 @@ function horizontalPass(src, stride, x0, y0, w, h, out) {
   return out;
 }
 
-/** normalize::vertical_pass of the `w`×`h` window at (x0, y0) of `src`:
- * to `w`×32 in `out`, a row of sums at a time. */
-function verticalPass(src, stride, x0, y0, w, h, out) {
+/** The offset of row y, column x0 of a plane `stride` wide, and the step
+ * between its columns: plain rows, or the luma quads. */
+const rowAt = (quads, stride, x0, y) => (quads ? ((y >> 2) * stride + x0) * 4 + (y & 3) : y * stride + x0);
+
+/** normalize::vertical_pass of the `w`×`h` window at (x0, y0) of `src` (a
+ * plane `stride` wide; the luma quads when `quads`): to `w`×32 in `out`, a
+ * row of sums at a time. */
+function verticalPass(src, stride, x0, y0, w, h, out, quads) {
   const { start, count, weights, kmax } = coefficients(h);
+  const step = quads ? 4 : 1;
   const sums = new Int32Array(w);
   for (let yy = 0; yy < OUT; yy++) {
     sums.fill(HALF);
     const n = count[yy];
     for (let i = 0; i < n; i++) {
       const k = weights[yy * kmax + i];
-      const row = (y0 + start[yy] + i) * stride + x0;
-      for (let x = 0; x < w; x++) sums[x] = (sums[x] + Math.imul(src[row + x], k)) | 0;
+      let p = rowAt(quads, stride, x0, y0 + start[yy] + i);
+      for (let x = 0; x < w; x++, p += step) sums[x] = (sums[x] + Math.imul(src[p], k)) | 0;
     }
     for (let x = 0; x < w; x++) out[yy * w + x] = clip8(sums[x]);
   }
   return out;
 }
 
+/** The horizontal pass of the columns [left, left + w), rows [top,
+ * bottom), of the image's luma: 32 samples a row, kept per image by column
+ * window (`plane.rows`), as views with the same columns (the whole image
+ * trimmed at the top or bottom only, a portrait's centre square, the
+ * untrimmed image) share their rows. Computed four rows (a quad) at a time. */
+function horizontalRows(plane, left, w, top, bottom) {
+  const key = `${left},${w}`;
+  let entry = plane.rows.get(key);
+  if (!entry) {
+    const quads = (plane.height + 3) >> 2;
+    entry = { mid: new Uint8Array(quads * 4 * OUT), done: new Uint8Array(quads) };
+    plane.rows.set(key, entry);
+  }
+  const { mid, done } = entry;
+  const last = (bottom - 1) >> 2;
+  let q = top >> 2;
+  while (q <= last) {
+    if (done[q]) { q++; continue; }
+    let end = q;
+    while (end <= last && !done[end]) end++;
+    horizontalQuads(plane.q32, plane.width, left, w, q, end, mid);
+    done.fill(1, q, end);
+    q = end;
+  }
+  return mid;
+}
+
 /** normalize::resize32 / gray32: Pillow's resize((32, 32), BICUBIC) of the
- * `area` of a luma plane `width` wide: each pass rounded to 8 bits, the
- * vertical pass first when the height shrinks by more than twice as much as
- * the width (Pillow 13's ImagingResampleInner), else the horizontal one. */
-function gray32(luma, width, area) {
+ * `area` of the luma: each pass rounded to 8 bits, the vertical pass first
+ * when the height shrinks by more than twice as much as the width (Pillow
+ * 13's ImagingResampleInner), else the horizontal one. */
+function gray32(plane, area) {
+  const { luma, width } = plane;
   const w = area.right - area.left;
   const h = area.bottom - area.top;
   const needH = w !== OUT;
@@ -756,18 +837,22 @@ function gray32(luma, width, area) {
   const out = new Uint8Array(OUT * OUT);
   if (!needH && !needV) {
     for (let y = 0; y < OUT; y++) {
-      out.set(luma.subarray((area.top + y) * width + area.left, (area.top + y) * width + area.left + OUT), y * OUT);
+      const p = rowAt(true, width, area.left, area.top + y);
+      for (let x = 0; x < OUT; x++) out[y * OUT + x] = luma[p + 4 * x];
     }
     return out;
   }
-  if (needH && !needV) return horizontalPass(luma, width, area.left, area.top, w, h, out);
-  if (!needH && needV) return verticalPass(luma, width, area.left, area.top, w, h, out);
+  if (!needH) return verticalPass(luma, width, area.left, area.top, w, h, out, true);
   if (horizontalFirst) {
-    const mid = horizontalPass(luma, width, area.left, area.top, w, h, new Uint8Array(h * OUT));
-    return verticalPass(mid, OUT, 0, 0, OUT, h, out);
+    const mid = horizontalRows(plane, area.left, w, area.top, area.bottom);
+    if (!needV) {
+      out.set(mid.subarray(area.top * OUT, area.bottom * OUT));
+      return out;
+    }
+    return verticalPass(mid, OUT, 0, area.top, OUT, h, out, false);
   }
-  const mid = verticalPass(luma, width, area.left, area.top, w, h, new Uint8Array(w * OUT));
-  return horizontalPass(mid, w, 0, 0, w, OUT, out);
+  const mid = verticalPass(luma, width, area.left, area.top, w, h, new Uint8Array(w * OUT), true);
+  return horizontalPass(mid, w, OUT, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -801,7 +886,7 @@ function viewArea(view, w, h) {
 
 let spareLuma = new Uint8Array(0);
 
-/** Checks a decoded image and returns its pixels on white. */
+/** Checks a decoded image; returns its pixels on white and their luma. */
 function prepared(image) {
   const { width, height, rgba } = image || {};
   if (!Number.isInteger(width) || !Number.isInteger(height) || !rgba ||
@@ -813,23 +898,24 @@ function prepared(image) {
     throw new FingerprintError('too-large',
       `the image is ${width}×${height} pixels, more than the ${MAX_PIXELS} allowed`);
   }
-  const n = width * height;
-  // A plane of luma reused from image to image (up to 24 Mpx kept).
-  let luma = spareLuma.length >= n ? spareLuma.subarray(0, n) : new Uint8Array(n);
-  if (luma.length > spareLuma.length && n <= 24_000_000) spareLuma = luma;
+  // The luma quads, in a buffer reused from image to image (up to 24 MB kept).
+  const size = ((height + 3) >> 2) * 4 * width;
+  const luma = spareLuma.length >= size ? spareLuma.subarray(0, size) : new Uint8Array(size);
+  if (size > spareLuma.length && size <= 24_000_000) spareLuma = luma;
   let px = rgba;
-  if (!lumaPlane(px, n, luma)) {
+  if (!lumaQuads(px, width, height, luma)) {
     px = ontoWhite(rgba);
-    lumaPlane(px, n, luma);
+    lumaQuads(px, width, height, luma);
   }
-  return { width, height, px, luma };
+  const q32 = new Int32Array(luma.buffer, luma.byteOffset, size >> 2);
+  return { width, height, px, plane: { luma, q32, width, height, rows: new Map() } };
 }
 
 /** The codes of `views` (fingerprint::view_code each), in order; with
  * `dedupe`, without repeats. Views whose normalised area is the same share
  * a code, computed once. */
 function codesOfViews(image, views, dedupe) {
-  const { width, height, px, luma } = prepared(image);
+  const { width, height, px, plane } = prepared(image);
   const byArea = new Map();
   const codes = [];
   for (const view of views) {
@@ -838,7 +924,7 @@ function codesOfViews(image, views, dedupe) {
     const key = `${normalised.left},${normalised.top},${normalised.right},${normalised.bottom}`;
     let code = byArea.get(key);
     if (code === undefined) {
-      code = codeOfPixels(gray32(luma, width, normalised));
+      code = codeOfPixels(gray32(plane, normalised));
       byArea.set(key, code);
     }
     if (!dedupe || !codes.includes(code)) codes.push(code);
@@ -888,8 +974,8 @@ export async function fileCodes(blob) {
 // ---------------------------------------------------------------------------
 
 /** cos((i + 0.5) π / n) for n = 32, 16, 8, 4, 2 and i < n / 2, exactly as
- * the Rust build computes `((i as f64 + 0.5) * PI / n as f64).cos()`
- * (glibc's correctly rounded values; Math.cos may differ in the last bit). */
+ * the Rust build computes `((i as f64 + 0.5) * PI / n as f64).cos()` (glibc;
+ * V8's Math.cos differs in the last bit for n = 32, i = 7 and 8). */
 const COS = {
   32: [0.9987954562051724, 0.989176509964781, 0.970031253194544, 0.9415440651830208,
     0.9039892931234433, 0.8577286100002721, 0.8032075314806449, 0.7409511253549591,

@@ -4,7 +4,7 @@
 // images, the ISCC Image-Codes `consentry register` signs.
 
 import './vendor/blake3.umd.min.js';
-import { fileCodes } from './fingerprint.js';
+import { decodeImage, registeredCodes, namedAsImage, MAX_FILE_BYTES } from './fingerprint.js';
 
 const CHUNK = 16 * 1024 * 1024;
 let hasherPromise;
@@ -27,8 +27,9 @@ async function blake3(file) {
   return `blake3:${h.digest('hex')}`;
 }
 
+// The files `consentry register` fingerprints: by name, at most 256 MiB.
 function looksLikeImage(file) {
-  return /^image\/(jpeg|png|webp|gif|bmp|tiff)$/.test(file.type) || /\.(jpe?g|png|webp|gif|bmp|tiff?)$/i.test(file.name || '');
+  return namedAsImage(file.name || '') && file.size <= MAX_FILE_BYTES;
 }
 
 self.onmessage = async (event) => {
@@ -39,10 +40,9 @@ self.onmessage = async (event) => {
     let note = null;
     if (fingerprint && looksLikeImage(file)) {
       try {
-        codes = await fileCodes(file);
-        if (!codes) note = 'the browser could not decode this image: registered without fingerprints';
+        codes = registeredCodes(await decodeImage(file));
       } catch (e) {
-        note = `no fingerprint: ${e.message}`;
+        note = `no fingerprint (${e.message}): registered by its bytes only`;
       }
     }
     self.postMessage({ id, hash, codes, note });

@@ -574,7 +574,7 @@ export function lookupPage(ctx) {
       out.replaceChildren(...lines,
         h('h2', { id: 'match-kind' }, 'Near match: a registered work looks like this image'),
         h('p', {}, `These bytes are not registered, but ${near.matched.length === 1 ? 'a registered work\'s image code is' : `${near.matched.length} registered works' image codes are`} within ${near.matching.max_distance} bits of this image's: most likely a resized or re-encoded copy. A dataset check would answer with their consent.`),
-        views.map((v, i) => h('div', { class: 'near' }, h('h3', {}, `Differs in ${near.matched[i].distance} of ${near.matching.bits} bits`), workView(v, { verifierKey: info.log.verifier_key }))));
+        ...views.map((v, i) => h('div', { class: 'near' }, h('h3', {}, `Differs in ${near.matched[i].distance} of ${near.matching.bits} bits`), workView(v, { verifierKey: info.log.verifier_key }))));
     } catch (e) {
       failure(e, 'The lookup failed');
       out.replaceChildren();
