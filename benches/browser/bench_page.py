@@ -74,13 +74,18 @@ def page_run(reg: Registry, files: list[Path]) -> tuple[float, float, float]:
         WebDriverWait(d, 30).until(EC.text_to_be_present_in_element((By.ID, "who"), "Signed in"))
         d.get(reg.url + "/#/register")
         WebDriverWait(d, 30).until(EC.presence_of_element_located((By.ID, "pick-files")))
+        # The longest gap between 10 ms timer ticks, from the moment the page
+        # holds the files (the browser's own work of taking 1,000 files from
+        # the picker is not the app's).
         d.execute_script("""
             window.__gap = 0; let last = performance.now();
-            window.__tick = setInterval(() => { const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 10);""")
+            window.__tick = setInterval(() => { const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 10);
+            document.getElementById('pick-files').addEventListener('change', () => { window.__gap = 0; last = performance.now(); }, {capture: true});""")
         start = time.perf_counter()
         d.find_element(By.ID, "pick-files").send_keys("\n".join(map(str, files)))
         WebDriverWait(d, 3600).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".summary"), "Nothing has been sent yet"))
         hashed = time.perf_counter() - start
+        print("  page says:", d.find_element(By.CSS_SELECTOR, ".summary").text)
         d.find_element(By.ID, "submit-works").click()
         WebDriverWait(d, 3600).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".summary"), "Registered:"))
         total = time.perf_counter() - start

@@ -26,7 +26,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("CONSENTRY_BIN", ROOT / "target" / "debug" / "consentry"))
+BIN = Path(os.environ.get("CONSENTRY_BIN", ROOT / "target" / "debug" / "consentry")).resolve()
 POSTGRES = os.environ.get("CONSENTRY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 SHOTS = ROOT / "target" / "browser-screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -10,6 +10,7 @@ desktop and phone widths go to target/browser-screenshots/<backend>/.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import subprocess
@@ -179,8 +180,8 @@ def test_an_artist_registers_works_in_the_browser(registry, driver, downloads, s
     portfolio = make_portfolio(tmp_path / "portfolio")
     assert len(portfolio) == 50
     driver.get(registry.url + "/#/register")
-    wait(driver, "#pick-files")
-    pick(driver, "#pick-files", portfolio)
+    # The folder picker (an <input webkitdirectory>), as an artist picks a folder.
+    wait(driver, "#pick-folder").send_keys(str(tmp_path / "portfolio"))
     wait_text(driver, ".summary", "50 works from 50 files")
     driver.find_element(By.CSS_SELECTOR, "input[value='custom']").click()
     Select(driver.find_element(By.CSS_SELECTOR, "select[name='train-ai']")).select_by_value("disallowed")
@@ -267,6 +268,19 @@ def test_an_artist_registers_works_in_the_browser(registry, driver, downloads, s
     wait_text(driver, "section p[role='status']", "1 new statements recorded")
     no_error(driver)
 
+    # Add a key, then revoke it from the keys table.
+    driver.get(registry.url + "/#/")
+    wait(driver, "#add-key").click()
+    wait_text(driver, "#notice", "Key added")
+    added = [k["key"] for k in get_json(f"{registry.url}/v1/artists/{artist_id}")["keys"] if k["status"] == "active"]
+    assert len(added) == 2
+    driver.get(registry.url + "/#/stats")
+    driver.get(registry.url + "/#/")
+    wait(driver, "#keys-table button.danger").click()
+    wait_text(driver, "#notice", "Key revoked")
+    keys = {k["key"]: k["status"] for k in get_json(f"{registry.url}/v1/artists/{artist_id}")["keys"]}
+    assert list(keys.values()).count("active") == 1 and list(keys.values()).count("revoked") == 2
+
     # 6. Sign out, restore the backup: the same artist again.
     driver.get(registry.url + "/#/")
     wait(driver, "#sign-out").click()
@@ -316,8 +330,18 @@ def test_an_artist_registers_works_in_the_browser(registry, driver, downloads, s
         Image.effect_noise((300, 200), 80).convert("RGB").save(unknown)
         stranger.get(registry.url + "/#/stats")
         stranger.get(registry.url + "/#/lookup")
-        pick(stranger, "#pick-files", [unknown])
+        # Dropped on the drop zone (a drop event carrying the file).
+        stranger.execute_script("""
+            const [b64, name] = arguments;
+            const bin = atob(b64);
+            const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, {type: 'image/png'}));
+            document.querySelector('.dropzone').dispatchEvent(
+                new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));""",
+            base64.b64encode(unknown.read_bytes()).decode(), "unknown.png")
         wait_text(stranger, "#match-kind", "Not registered")
+        assert "unknown.png" in stranger.find_element(By.CSS_SELECTOR, ".lookup-result").text
         no_error(stranger)
 
         # 9. The statistics page draws the registry's chart.

@@ -210,8 +210,8 @@ async function accountPage() {
       revoke.addEventListener('click', busy(revoke, async () => {
         try {
           await keyEvent('revoke', k.key, [signer()]);
+          await route();
           notice('Key revoked.', 'ok');
-          route();
         } catch (e) {
           failure(e, 'Revoking failed');
         }

@@ -7,24 +7,28 @@ import './vendor/blake3.umd.min.js';
 import { decodeImage, registeredCodes, namedAsImage, MAX_FILE_BYTES } from './fingerprint.js';
 
 const CHUNK = 16 * 1024 * 1024;
-let hasherPromise;
-
-function hasher() {
-  if (!hasherPromise) hasherPromise = globalThis.hashwasm.createBLAKE3(256);
-  return hasherPromise;
-}
+// Hashers not in use. Files are hashed concurrently (one is read while
+// another is hashed), and a hasher holds one file's state from init to
+// digest, so each file takes its own.
+const idle = [];
 
 async function blake3(file) {
-  const h = await hasher();
-  h.init();
-  if (file.size <= CHUNK) {
-    h.update(new Uint8Array(await file.arrayBuffer()));
-  } else {
-    for (let offset = 0; offset < file.size; offset += CHUNK) {
-      h.update(new Uint8Array(await file.slice(offset, offset + CHUNK).arrayBuffer()));
+  const h = idle.pop() || await globalThis.hashwasm.createBLAKE3(256);
+  try {
+    if (file.size <= CHUNK) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      h.init();
+      h.update(bytes);
+    } else {
+      h.init();
+      for (let offset = 0; offset < file.size; offset += CHUNK) {
+        h.update(new Uint8Array(await file.slice(offset, offset + CHUNK).arrayBuffer()));
+      }
     }
+    return `blake3:${h.digest('hex')}`;
+  } finally {
+    idle.push(h);
   }
-  return `blake3:${h.digest('hex')}`;
 }
 
 // The files `consentry register` fingerprints: by name, at most 256 MiB.

@@ -64,6 +64,9 @@ export function hashFiles(files, { fingerprint = true, progress = () => {} } = {
         event.preventDefault();
         failure(new Error(event.message || 'a hashing worker failed'), 'Hashing');
       };
+      // Two files in flight per worker: one is read from disk (by the
+      // browser, off the worker's thread) while the other is hashed.
+      feed(w);
       feed(w);
     }
   });
