@@ -231,6 +231,8 @@ async function limited(items, n, f) {
 export async function submitStatements(session, signer, works, consent, terms, progress = () => {}) {
   const envelopes = [];
   for (const work of works) {
+    // Let the page breathe between batches of signatures.
+    if (envelopes.length % 100 === 99) await new Promise((r) => setTimeout(r));
     const payload = { version: 1, key: signer.keyId, works: [work], consent, issued_at: issuedAt(clockOffset()) };
     if (terms.length) payload.terms = terms;
     envelopes.push((await signEnvelope(PAYLOAD_TYPES.statement, payload, [signer])).envelope);
@@ -332,14 +334,16 @@ export function registerPage(ctx) {
     hashed = await hashFiles(files, { progress: (d, t) => progress.set(d, t, 'files hashed') });
     const seconds = (performance.now() - started) / 1000;
     const unique = new Map();
+    const rows = document.createDocumentFragment();
     for (const r of hashed) {
       const row = h('tr', {},
         h('td', {}, r.file.webkitRelativePath || r.file.name),
         h('td', { class: 'mono' }, r.hash ? shortHash(r.hash) : '—'),
         h('td', {}, r.error ? r.error : r.codes ? `${r.codes.length} image code${r.codes.length > 1 ? 's' : ''}` : (r.note || 'not an image')));
-      table.append(row);
+      rows.append(row);
       if (r.hash && !unique.has(r.hash)) unique.set(r.hash, r);
     }
+    table.append(rows);
     const failed = hashed.filter((r) => r.error).length;
     summary.textContent = `${unique.size} works from ${files.length} files (${(files.length / Math.max(seconds, 0.001)).toFixed(1)} files/s)`
       + `${failed ? `; ${failed} could not be read` : ''}. Nothing has been sent yet.`;
