@@ -66,6 +66,8 @@ function renderNav() {
 async function route() {
   notice('');
   renderNav();
+  // In-page anchors (the skip link's #main) are not routes.
+  if (location.hash && !location.hash.startsWith('#/')) return;
   const path = location.hash.replace(/^#/, '') || '/';
   const needAccount = ['/register', '/works'].includes(path) || path.startsWith('/work/');
   if (needAccount && !(state.account && state.keyRecord)) {

@@ -24,7 +24,7 @@ export function h(tag, props = {}, ...children) {
 /** Replaces the main area's content and moves focus to its heading. */
 export function show(...children) {
   const main = document.getElementById('main');
-  main.replaceChildren(...children.flat());
+  main.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   const heading = main.querySelector('h1, h2');
   if (heading) {
     heading.tabIndex = -1;

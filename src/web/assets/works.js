@@ -451,10 +451,10 @@ export function worksPage(ctx) {
     const row = h('tr', {},
       h('td', {}, box),
       h('td', {}, h('a', { href: `#/work/${view.hash}` }, title || shortHash(view.hash))),
-      h('td', {}, consentWords(mine ? mine.consent : view.consent)),
-      h('td', {}, mine ? termsWords(mine.terms) : ''),
-      h('td', {}, view.disputed ? h('strong', { class: 'disputed' }, 'disputed') : ''),
-      h('td', {}, String(view.history.filter((e) => e.artist_id === account.artistId).length)));
+      h('td', { dataset: { label: 'Your consent' } }, consentWords(mine ? mine.declared : view.consent)),
+      h('td', { dataset: { label: 'Terms' } }, mine ? termsWords(mine.terms) : ''),
+      h('td', { dataset: { label: 'Dispute' } }, view.disputed ? h('strong', { class: 'disputed' }, 'disputed') : 'none'),
+      h('td', { dataset: { label: 'Statements' } }, String(view.history.filter((e) => e.artist_id === account.artistId).length)));
     rows.set(view.hash, { row, box, mine });
     list.append(row);
   }
@@ -510,7 +510,7 @@ export function workView(view, { verifierKey } = {}) {
     const proof = `/v1/log/proof/inclusion?index=${e.seq}`;
     return h('li', { class: 'history-entry' },
       h('p', {}, h('strong', {}, e.display_name), ` (${e.status}) — issued ${when(e.issued_at)}, received ${when(e.received_at)}`),
-      h('p', {}, consentWords(e.consent), '; ', termsWords(e.terms)),
+      h('p', {}, consentWords(e.declared), '; ', termsWords(e.terms)),
       e.work && e.work.title ? h('p', {}, 'Title: ', h('cite', {}, e.work.title)) : null,
       h('p', { class: 'links' },
         h('a', { href: proof, rel: 'noopener' }, 'Inclusion proof'), ' · ',
