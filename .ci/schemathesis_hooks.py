@@ -205,6 +205,14 @@ def before_call(ctx, case, kwargs):
         kwargs.pop("data", None)
         kwargs["json"] = case.body
         return
+    if op == "getNearWorks":
+        # As many valid codes as were generated (the pattern cannot state
+        # an Image-Code's header rules).
+        query = case.query if isinstance(case.query, dict) else {}
+        if isinstance(query.get("codes"), str):
+            n = min(8, query["codes"].count(",") + 1)
+            query["codes"] = ",".join([VALID_CODE] * n)
+        return
     if op == "createAuthToken":
         body = _token_request()
     elif op in ("registerArtist", "submitStatements", "submitKeyEvent", "reportRun") and (
