@@ -103,7 +103,7 @@ export class Session {
     this.claims = null;
   }
 
-  async token_() {
+  async signIn() {
     if (this.token && Date.now() < this.expires - 60_000) return this.token;
     const { challenge } = await call('POST', '/v1/auth/challenge', { body: { key: this.signer.keyId } });
     const signature = await this.signer.sign(pae(PAYLOAD_TYPES.authChallenge, utf8(challenge)));
@@ -118,13 +118,13 @@ export class Session {
   }
 
   async call(method, path, body) {
-    const token = await this.token_();
+    const token = await this.signIn();
     try {
       return await call(method, path, { body, token });
     } catch (e) {
       if (e instanceof ApiProblem && e.status === 401) {
         this.token = null;
-        return call(method, path, { body, token: await this.token_() });
+        return call(method, path, { body, token: await this.signIn() });
       }
       throw e;
     }

@@ -164,7 +164,7 @@ async function registerArtist(record, displayName) {
 async function signInWith(record, out) {
   const s = new Session(keys.signer(record));
   try {
-    await s.token_();
+    await s.signIn();
   } catch (e) {
     if (e instanceof ApiProblem && (e.status === 401 || e.slug === 'unknown-key')) {
       const name = h('input', { type: 'text', required: true, maxLength: 512, id: 'restore-name' });

@@ -102,7 +102,3 @@ export function issuedAt(clockOffsetMs = 0) {
   lastIssued = now;
   return new Date(now).toISOString();
 }
-
-export function isKeyId(text) {
-  return /^ed25519:[0-9a-f]{64}$/.test(text);
-}

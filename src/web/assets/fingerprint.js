@@ -564,15 +564,15 @@ function borderBbox(px, width, area, tol) {
   const ref = (aTop * width + aLeft) * 4;
   const r0 = px[ref], g0 = px[ref + 1], b0 = px[ref + 2];
   // First differing pixel of row y in columns [from, to) of the area, or -1.
+  // Whether the pixel at byte offset p differs from the reference by more than tol in a channel.
+  const differs = (p) => {
+    const dr = px[p] - r0, dg = px[p + 1] - g0, db = px[p + 2] - b0;
+    return dr > tol || dr < -tol || dg > tol || dg < -tol || db > tol || db < -tol;
+  };
   const firstIn = (y, from, to) => {
     let p = (y * width + aLeft + from) * 4;
     for (let x = from; x < to; x++, p += 4) {
-      let d = px[p] - r0;
-      if (d > tol || d < -tol) return x;
-      d = px[p + 1] - g0;
-      if (d > tol || d < -tol) return x;
-      d = px[p + 2] - b0;
-      if (d > tol || d < -tol) return x;
+      if (differs(p)) return x;
     }
     return -1;
   };
@@ -580,12 +580,7 @@ function borderBbox(px, width, area, tol) {
   const lastIn = (y, from, to) => {
     let p = (y * width + aLeft + to - 1) * 4;
     for (let x = to - 1; x >= from; x--, p -= 4) {
-      let d = px[p] - r0;
-      if (d > tol || d < -tol) return x;
-      d = px[p + 1] - g0;
-      if (d > tol || d < -tol) return x;
-      d = px[p + 2] - b0;
-      if (d > tol || d < -tol) return x;
+      if (differs(p)) return x;
     }
     return -1;
   };

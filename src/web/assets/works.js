@@ -165,6 +165,16 @@ export function consentForm(initial) {
   return { element: h('div', { class: 'consent-form' }, presets, custom, terms), read };
 }
 
+/** The form's {consent, terms}, or null after saying what is wrong. */
+function readOrSay(form) {
+  try {
+    return form.read();
+  } catch (e) {
+    notice(e.message, 'error');
+    return null;
+  }
+}
+
 /** Consent in words: "train-ai: not allowed, search: allowed". */
 export function consentWords(consent) {
   if (consent === 'opt-out') return 'opted out of every use';
@@ -352,13 +362,8 @@ export function registerPage(ctx) {
   };
 
   const doSubmit = busy(submit, async () => {
-    let chosen;
-    try {
-      chosen = form.read();
-    } catch (e) {
-      notice(e.message, 'error');
-      return;
-    }
+    const chosen = readOrSay(form);
+    if (!chosen) return;
     try {
       summary.textContent = 'Checking what the registry already holds from you…';
       const current = await limited(hashed, 8, (r) => currentOf(r.hash, account.artistId));
@@ -469,13 +474,8 @@ export function worksPage(ctx) {
       notice('Select at least one work first.', 'error');
       return;
     }
-    let c;
-    try {
-      c = form.read();
-    } catch (e) {
-      notice(e.message, 'error');
-      return;
-    }
+    const c = readOrSay(form);
+    if (!c) return;
     try {
       const accepted = await submitStatements(session(), signer(), chosen.map((r) => r.mine.work), c.consent, c.terms);
       applied.textContent = `${accepted.filter((a) => a.status === 'created').length} new statements recorded; the old ones stay in each work's history.`;
