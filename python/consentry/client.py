@@ -1,0 +1,686 @@
+"""The registry client: signing in, checking works, registering them.
+
+>>> from consentry import Registry, load_key
+>>> registry = Registry("http://127.0.0.1:8080", key=load_key("builder.key"))
+>>> run = registry.check(["blake3:…", "photo.jpg"], purpose="train-genai")
+>>> keep = [answer.permits(unknown=False) for answer in run]
+>>> run.receipt   # the registry-signed receipt, verified
+
+Everything goes through the registry's documented REST API
+(``openapi.yaml``); nothing else is assumed about the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import concurrent.futures
+import datetime as dt
+import itertools
+import json
+import os
+import struct
+import threading
+import time
+import urllib.parse
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import blake3
+import orjson
+
+from . import dsse
+from ._http import RETRY_STATUSES, Transport, parse_body, retry_after, write_chunk
+from .answers import PURPOSES, Answer
+from .errors import ConsentryError, ItemError, Problem, RateLimited, RegistryUnreachable, StreamBroken
+from .items import Prepared, code_body, hash_text, parse_hash, prepare
+from .keys import Key
+
+__all__ = ["Registry", "CheckRun", "timestamp", "STATEMENT_TYPE", "ARTIST_TYPE"]
+
+AUTH_CHALLENGE_TYPE = "application/vnd.consentry.auth-challenge.v1"
+STATEMENT_TYPE = "application/vnd.consentry.statement.v1+json"
+ARTIST_TYPE = "application/vnd.consentry.artist.v1+json"
+ISCC_IMAGE = "iscc-image-v0"
+# Renew a token this many seconds before it expires.
+TOKEN_MARGIN = 60.0
+# Bytes of request body written per chunk of a check stream.
+CHUNK_BYTES = 1 << 16
+# Statements per POST /v1/statements (the registry takes up to 10,000).
+STATEMENTS_PER_REQUEST = 1000
+# How many stream starts are attempted (after 429s, 503s and one 401).
+STREAM_ATTEMPTS = 6
+
+_last_issued = 0
+_issued_lock = threading.Lock()
+
+
+def timestamp(when: dt.datetime | str | int | None = None) -> str:
+    """A timestamp in the registry's profile (``spec/statement.md`` §5.7):
+    RFC 3339, UTC, ``Z``, the shortest fraction. Accepts a timezone-aware
+    ``datetime``, nanoseconds since the epoch (``int``), an already
+    formatted string (returned as is), or ``None`` for now."""
+    if isinstance(when, str):
+        return when
+    if isinstance(when, dt.datetime):
+        if when.tzinfo is None:
+            raise ValueError("a naive datetime has no time zone: give one in UTC (tzinfo=datetime.timezone.utc)")
+        when = when.astimezone(dt.timezone.utc)
+        nanos = (int(when.replace(microsecond=0).timestamp()) * 1_000_000_000) + when.microsecond * 1000
+    elif when is None:
+        nanos = time.time_ns()
+    else:
+        nanos = int(when)
+    seconds, frac = divmod(nanos, 1_000_000_000)
+    text = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + "Z"
+
+
+def _issued_now() -> str:
+    """Now, strictly later than any earlier call in this process: a
+    statement must be issued after the artist's previous one about a work."""
+    global _last_issued
+    with _issued_lock:
+        _last_issued = max(time.time_ns(), _last_issued + 1)
+        return timestamp(_last_issued)
+
+
+def _jwt_expiry(token: str) -> float:
+    """The ``exp`` of a JWT, read without verifying it (only to know when to
+    renew; the registry verifies tokens)."""
+    try:
+        part = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+_STATUS_BYTE = {"allowed": b"a", "disallowed": b"d", "unknown": b"u"}
+_NO_STATEMENTS = {status: byte + b"\0\0\0\0" for status, byte in _STATUS_BYTE.items()}
+
+
+class _Digests:
+    """The receipt's two digests (``spec/receipt.md`` §4), computed as the
+    answers arrive."""
+
+    def __init__(self, near: bool) -> None:
+        self.near = near
+        self.items = blake3.blake3()
+        self.answers = blake3.blake3()
+        self._items_buf = bytearray()
+        self._answers_buf = bytearray()
+        self.count = 0
+
+    def add(self, sent: Prepared, line: dict[str, Any]) -> None:
+        status = line["status"]
+        ids = line.get("statements")
+        if ids:
+            tail = _STATUS_BYTE[status] + struct.pack(">I", len(ids)) + bytes.fromhex("".join(ids))
+        else:
+            tail = _NO_STATEMENTS[status]
+        if self.near:
+            item = bytearray()
+            if sent.hash is None:
+                item.append(0)
+            else:
+                item.append(1)
+                item += sent.hash
+            item.append(len(sent.codes))
+            for code in sent.codes:
+                body = code_body(code)
+                item.append(len(body))
+                item += body
+            self._items_buf += item
+            kind = {"exact": b"e", "near": b"n"}.get(line.get("match") or "", b"-")
+            matched = line.get("matched") or ()
+            record = bytearray(kind)
+            record.append(len(matched))
+            for m in matched:
+                record += bytes.fromhex(m["hash"].removeprefix("blake3:"))
+                record.append(m["distance"])
+            self._answers_buf += record + tail
+        else:
+            assert sent.hash is not None
+            self._items_buf += sent.hash
+            self._answers_buf += sent.hash + tail
+        self.count += 1
+        if len(self._answers_buf) >= CHUNK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.items.update(self._items_buf)
+        self.answers.update(self._answers_buf)
+        self._items_buf.clear()
+        self._answers_buf.clear()
+
+    def finish(self) -> tuple[str, str]:
+        self._flush()
+        return self.items.hexdigest(), self.answers.hexdigest()
+
+
+class CheckRun:
+    """One check: iterate it for the answers, in the order of the items.
+
+    It is single-pass and streams both ways: items are hashed and sent as
+    the answers are read, so millions of items take constant memory. After
+    the last answer, ``receipt`` holds the registry-signed receipt (a DSSE
+    envelope, a ``dict``), already verified against the registry's log key
+    and against the answers received (``spec/receipt.md``), ``verified`` the
+    parsed :class:`consentry.receipt.Receipt`, and ``done`` the stream's
+    last line (counts, checkpoint, matching).
+
+    Any failure (the registry down, a refused request, a broken stream, a
+    receipt that does not verify) raises; answers already yielded by a run
+    that then fails are not backed by a receipt.
+    """
+
+    def __init__(self, registry: Registry, items: Iterable[Any], purpose: str, as_of: str | None,
+                 near: bool, workers: int) -> None:
+        self._registry = registry
+        self._items = items
+        self.purpose = purpose
+        self.as_of = as_of
+        self.near = near
+        self._workers = workers
+        self.receipt: dict[str, Any] | None = None
+        self.verified: Any = None
+        self.done: dict[str, Any] | None = None
+        self._started = False
+
+    def __iter__(self) -> Iterator[Answer]:
+        if self._started:
+            raise ConsentryError("a CheckRun is iterated once; call check() again")
+        self._started = True
+        return self._run()
+
+    def answers(self) -> list[Answer]:
+        """All answers, as a list (holds them all in memory)."""
+        return list(self)
+
+    def to_pandas(self) -> Any:
+        """All answers as a ``pandas.DataFrame``, one row per item (the
+        columns of :meth:`Answer.row`, plus ``item``). Needs pandas."""
+        import pandas as pd
+
+        return pd.DataFrame([{"item": _label(a.item), **a.row()} for a in self])
+
+    def to_arrow(self) -> Any:
+        """All answers as a ``pyarrow.Table`` (as :meth:`to_pandas`). Needs
+        pyarrow."""
+        import pyarrow as pa
+
+        rows = [{"item": _label(a.item), **a.row()} for a in self]
+        for row in rows:
+            row["terms"] = json.dumps(row["terms"])
+        return pa.Table.from_pylist(rows)
+
+    def _query(self) -> str:
+        q = {"purpose": self.purpose}
+        if self.as_of is not None:
+            q["as_of"] = self.as_of
+        if self.near:
+            q["match"] = "near"
+        return "/v1/check/stream?" + urllib.parse.urlencode(q)
+
+    def _prepared(self) -> Iterator[Prepared]:
+        """The items, hashed (and fingerprinted) on a pool of threads, in
+        order, with a bounded number in flight."""
+        indexed = enumerate(self._items)
+        if self._workers <= 1:
+            for i, item in indexed:
+                yield prepare(i, item, self.near)
+            return
+        window = self._workers * 4
+        with concurrent.futures.ThreadPoolExecutor(self._workers, thread_name_prefix="consentry-hash") as pool:
+            pending: collections.deque[concurrent.futures.Future[Prepared]] = collections.deque()
+            for i, item in indexed:
+                digest = parse_hash(item) if isinstance(item, str) else None
+                if digest is not None and not pending:
+                    # Hashes need no work: no thread hop.
+                    yield Prepared(i, item, digest)
+                    continue
+                if digest is not None:
+                    done: concurrent.futures.Future[Prepared] = concurrent.futures.Future()
+                    done.set_result(Prepared(i, item, digest))
+                    pending.append(done)
+                else:
+                    pending.append(pool.submit(prepare, i, item, self.near))
+                while len(pending) >= window or (pending and pending[0].done()):
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def _encode(self, p: Prepared) -> bytes:
+        if not self.near:
+            if p.hash is None:
+                raise ItemError(p.index, p.item, "has no hash; check it with near=True")
+            return p.hash
+        line: dict[str, Any] = {}
+        if p.hash is not None:
+            line["hash"] = hash_text(p.hash)
+        if p.codes:
+            line["fingerprints"] = [{"algorithm": ISCC_IMAGE, "value": c} for c in p.codes]
+        if not line:
+            raise ItemError(p.index, p.item, "has neither a hash nor a fingerprint")
+        return json.dumps(line, separators=(",", ":")).encode("ascii") + b"\n"
+
+    def _run(self) -> Iterator[Answer]:
+        source: Iterator[Prepared] = self._prepared()
+        replay: list[Prepared] = []
+        renewed = False
+        for attempt in range(STREAM_ATTEMPTS):
+            stream = _Stream(self, itertools.chain(replay, source))
+            status, headers, body = stream.start()
+            if status == 200:
+                yield from stream.answers()
+                self._finish(stream)
+                return
+            replay = stream.stop()
+            problem = parse_body(body)
+            if status == 401 and not renewed:
+                renewed = True
+                self._registry.sign_in()
+                continue
+            if status in RETRY_STATUSES and "Retry-After" in headers and attempt + 1 < STREAM_ATTEMPTS:
+                wait = retry_after(headers)
+                if wait <= self._registry.transport.max_wait:
+                    self._registry.transport.sleep(wait)
+                    continue
+            if status in RETRY_STATUSES:
+                raise RateLimited(status, problem, retry_after(headers), "check")
+            raise Problem(status, problem, "check")
+        raise AssertionError("unreachable")
+
+    def _finish(self, stream: _Stream) -> None:
+        from .receipt import verify_receipt
+
+        done = stream.done
+        assert done is not None
+        envelope = done.get("receipt")
+        if not isinstance(envelope, dict):
+            raise StreamBroken("the check stream ended without a receipt")
+        verified = verify_receipt(envelope, self._registry.verifier_key)
+        payload = json.loads(base64.b64decode(envelope["payload"]))
+        hashes_digest, answers_digest = stream.digests.finish()
+        if payload["hashes"]["count"] != stream.digests.count:
+            raise StreamBroken(
+                f"the receipt covers {payload['hashes']['count']} items, and {stream.digests.count} were answered"
+            )
+        if payload["hashes"]["blake3"] != hashes_digest or payload["answers"]["blake3"] != answers_digest:
+            raise StreamBroken("the registry's receipt does not match the answers it sent")
+        if payload["purpose"] != self.purpose:
+            raise StreamBroken(f"the receipt is for {payload['purpose']}, not {self.purpose}")
+        self.done = done
+        self.receipt = envelope
+        self.verified = verified
+
+
+class _Stream:
+    """One ``POST /v1/check/stream``: a writer thread sends the items while
+    the caller reads the answers."""
+
+    def __init__(self, run: CheckRun, items: Iterator[Prepared]) -> None:
+        self.run = run
+        self.items = items
+        self.sent: collections.deque[Prepared] = collections.deque()
+        self.digests = _Digests(run.near)
+        self.done: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        registry = run._registry
+        content_type = "application/x-ndjson" if run.near else "application/octet-stream"
+        headers = registry.transport.headers(registry.token(), content_type)
+        headers["Accept"] = "application/x-ndjson, application/problem+json"
+        self.conn, self.sock = registry.transport.open_stream(run._query(), headers)
+        self.writer = threading.Thread(target=self._write, name="consentry-check-writer", daemon=True)
+        self.writer.start()
+
+    def _write(self) -> None:
+        buf = bytearray()
+        try:
+            for p in self.items:
+                # Recorded before it is sent, so a refused stream can replay it.
+                self.sent.append(p)
+                buf += self.run._encode(p)
+                if len(buf) >= CHUNK_BYTES:
+                    write_chunk(self.sock, bytes(buf))
+                    buf.clear()
+                if self._stop.is_set():
+                    return
+            if buf:
+                write_chunk(self.sock, bytes(buf))
+            write_chunk(self.sock, b"")
+        except OSError:
+            # The registry closed the connection: the reader reports why.
+            pass
+        except BaseException as e:  # an item that cannot be prepared, or a bug
+            self._error = e
+            _shutdown(self.sock)
+
+    def start(self) -> tuple[int, Any, bytes]:
+        """The response's status; for an error status, also its headers and body."""
+        try:
+            self.resp = self.conn.getresponse()
+        except (OSError, Exception) as e:
+            self.stop()
+            if self._error is not None:
+                raise self._error from None
+            raise RegistryUnreachable(self.run._registry.transport.url, e) from None
+        if self.resp.status == 200:
+            return 200, self.resp.headers, b""
+        try:
+            body = self.resp.read()
+        except OSError:
+            body = b""
+        return self.resp.status, self.resp.headers, body
+
+    def stop(self) -> list[Prepared]:
+        """Ends the stream; returns the items the writer took, to send again."""
+        self._stop.set()
+        _shutdown(self.sock)
+        self.conn.close()
+        self.writer.join()
+        if self._error is not None:
+            raise self._error
+        return list(self.sent)
+
+    def answers(self) -> Iterator[Answer]:
+        partial = b""
+        try:
+            while True:
+                try:
+                    chunk = self.resp.read1(1 << 16)
+                except (OSError, Exception) as e:
+                    if self._error is not None:
+                        raise self._error from None
+                    raise StreamBroken(f"the check stream broke off: {e}") from None
+                if not chunk:
+                    break
+                lines = (partial + chunk).split(b"\n")
+                partial = lines.pop()
+                yield from self._answers(lines)
+            if self._error is not None:
+                raise self._error
+            if self.done is None:
+                raise StreamBroken("the check stream ended without its receipt")
+        finally:
+            self._stop.set()
+            self.conn.close()
+            _shutdown(self.sock)
+            self.writer.join()
+
+    def _answers(self, lines: list[bytes]) -> Iterator[Answer]:
+        """The answers of complete lines, parsed in one go (a check of
+        millions of works spends most of its client time here)."""
+        try:
+            parsed = orjson.loads(b"[" + b",".join(line for line in lines if line) + b"]")
+        except orjson.JSONDecodeError:
+            raise StreamBroken("the registry sent a line that is not JSON") from None
+        sent = self.sent
+        digests = self.digests
+        for line in parsed:
+            status = line.get("status")
+            if status is None:
+                self._last(line)
+                continue
+            if not sent:
+                raise StreamBroken("the registry answered more items than were asked")
+            p = sent.popleft()
+            if p.hash is None:
+                if line.get("hash") is not None:
+                    raise StreamBroken(f"answer {digests.count + 1} is for {line.get('hash')}, not an image")
+            elif line.get("hash") != "blake3:" + p.hash.hex():
+                raise StreamBroken(f"answer {digests.count + 1} is for {line.get('hash')}, not {hash_text(p.hash)}")
+            if status not in _STATUS_BYTE:
+                raise StreamBroken(f"answer {digests.count + 1} has no valid status")
+            digests.add(p, line)
+            yield Answer(p.item, line, p.note)
+
+    def _last(self, line: dict[str, Any]) -> None:
+        """A line that is no answer: the receipt, or the error that ended the stream."""
+        if "error" in line:
+            err = line["error"]
+            raise StreamBroken(
+                f"the registry ended the check: {err.get('detail', 'no detail')} ({err.get('type')})", err
+            )
+        if line.get("done") is not True:
+            raise StreamBroken(f"the registry sent a line that is neither an answer nor the end: {line}")
+        if self.sent:
+            raise StreamBroken(f"the registry left {len(self.sent)} items unanswered")
+        self.done = line
+
+
+def _shutdown(sock: Any) -> None:
+    try:
+        sock.shutdown(2)
+    except OSError:
+        pass
+
+
+def _label(item: Any) -> str:
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return f"<{len(item)} bytes>"
+    if isinstance(item, (str, os.PathLike)):
+        return os.fspath(item)
+    return f"<{type(item).__name__}>"
+
+
+class Registry:
+    """A client of one Consentry registry.
+
+    Args:
+        url: the registry's base URL, e.g. ``http://127.0.0.1:8080``.
+        key: the :class:`consentry.Key` to sign in with (a dataset builder's
+            key to check, an artist's to register); ``None`` for public reads.
+        verifier_key: the log's verifier key to pin (``GET /v1/log`` of a
+            registry you trust); by default it is read from the registry on
+            first use and kept.
+        timeout: seconds to wait for any single answer.
+        max_retries: how often a 429 or 503 with ``Retry-After`` is retried
+            (after the wait the registry asks for) before
+            :class:`consentry.RateLimited` is raised.
+
+    Tokens are obtained on first use and renewed before they expire, and
+    once after a 401.
+    """
+
+    def __init__(self, url: str, key: Key | None = None, *, verifier_key: str | None = None,
+                 timeout: float = 300.0, max_retries: int = 5,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.transport = Transport(url, timeout=timeout, max_retries=max_retries, sleep=sleep)
+        self.url = self.transport.url
+        self.key = key
+        self._verifier_key = verifier_key
+        self._token: str | None = None
+        self._token_expiry = 0.0
+        self.subject: str | None = None
+        self.role: str | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.url!r}, key={self.key!r})"
+
+    # -- tokens ------------------------------------------------------------
+
+    def sign_in(self) -> str:
+        """Signs in with the key (challenge, signature, token); returns the
+        token's subject: the artist id, builder id or ``admin``."""
+        if self.key is None:
+            raise ConsentryError("this Registry has no key: give key=load_key(...) to sign in")
+        key_id = self.key.id
+        try:
+            challenge = self.transport.request("POST", "/v1/auth/challenge", json_body={"key": key_id},
+                                               context=f"signing in with {key_id}")["challenge"]
+        except Problem as e:
+            if e.slug == "unknown-key":
+                raise Problem(e.status, {**e.body, "detail": e.detail + (
+                    "; a dataset builder's key is registered by the registry's admin (consentry builder "
+                    "create), an artist registers with Registry.register_artist")}, f"signing in with {key_id}") from None
+            raise
+        signature = self.key.sign(dsse.pae(AUTH_CHALLENGE_TYPE, challenge.encode("utf-8")))
+        token = self.transport.request("POST", "/v1/auth/token", json_body={
+            "key": key_id, "challenge": challenge, "signature": base64.b64encode(signature).decode("ascii"),
+        }, context=f"signing in with {key_id}")
+        with self._lock:
+            self._token = token["token"]
+            self._token_expiry = _jwt_expiry(token["token"])
+            self.subject = token.get("subject")
+            self.role = token.get("role")
+        return self.subject or ""
+
+    def token(self) -> str:
+        """A bearer token valid for at least another minute (signing in
+        again when needed)."""
+        with self._lock:
+            fresh = self._token is not None and self._token_expiry - time.time() > TOKEN_MARGIN
+            token = self._token
+        if not fresh:
+            self.sign_in()
+            token = self._token
+        assert token is not None
+        return token
+
+    def _authed(self, method: str, path: str, *, context: str, **kw: Any) -> Any:
+        """A request with a token, signing in again once after a 401."""
+        try:
+            return self.transport.request(method, path, token=self.token(), context=context, **kw)
+        except Problem as e:
+            if e.status != 401:
+                raise
+            self.sign_in()
+            return self.transport.request(method, path, token=self.token(), context=context, **kw)
+
+    # -- public reads ------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """``GET /v1/registry``: identity, limits, matching rule."""
+        return self.transport.request("GET", "/v1/registry", context="registry info")
+
+    @property
+    def verifier_key(self) -> str:
+        """The log's verifier key receipts are checked against (pinned, or
+        read once from ``GET /v1/log``)."""
+        if self._verifier_key is None:
+            self._verifier_key = self.transport.request("GET", "/v1/log", context="log")["verifier_key"]
+        return self._verifier_key
+
+    def work(self, hash: str) -> dict[str, Any] | None:
+        """``GET /v1/works/{hash}``: a work's consent, claimants and history;
+        ``None`` when no statement names it."""
+        digest = parse_hash(hash)
+        if digest is None:
+            raise ItemError(0, hash, "not a work hash (blake3:<64 hex>)")
+        return self.transport.request("GET", f"/v1/works/{hash_text(digest)}", allow_404=True,
+                                      context="work lookup")
+
+    def near(self, codes: Sequence[str]) -> dict[str, Any]:
+        """``GET /v1/near``: the registered works whose image codes are near
+        one of ``codes`` (ISCC Image-Codes, as :func:`consentry.image_codes`
+        gives them)."""
+        q = urllib.parse.urlencode({"codes": ",".join(codes)})
+        return self.transport.request("GET", f"/v1/near?{q}", context="near lookup")
+
+    # -- checks ------------------------------------------------------------
+
+    def check(self, items: Iterable[Any], purpose: str, as_of: dt.datetime | str | None = None, *,
+              near: bool | None = None, workers: int | None = None) -> CheckRun:
+        """Checks works for ``purpose`` (``train-ai``, ``train-genai``,
+        ``ai-use``, ``search`` or ``tdm``), optionally as of an instant.
+
+        ``items`` is any iterable (a generator of millions is fine) of: work
+        hashes (``"blake3:<hex>"``), file paths (``str`` or ``Path``), file
+        contents (``bytes``) or decoded PIL images. Files and bytes are
+        hashed with BLAKE3; with near matching, images are also
+        fingerprinted, so resized and re-encoded copies of registered works
+        are found. ``near`` defaults to true unless the first item is a hash
+        string (hash-only checks go as raw 32-byte records, the fastest
+        form). ``workers`` threads hash and fingerprint (default: the CPU
+        count).
+
+        Needs a dataset builder's key. Returns a :class:`CheckRun`: iterate
+        it for one :class:`consentry.Answer` per item, in order; then
+        ``run.receipt`` is the verified, registry-signed receipt.
+        """
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}: one of {', '.join(PURPOSES)}")
+        as_of_text = None if as_of is None else timestamp(as_of)
+        iterator = iter(items)
+        if near is None:
+            try:
+                first = next(iterator)
+            except StopIteration:
+                first = None
+                iterator = iter(())
+            else:
+                iterator = itertools.chain([first], iterator)
+            near = not (isinstance(first, str) and parse_hash(first) is not None)
+        workers = workers if workers is not None else (os.cpu_count() or 1)
+        return CheckRun(self, iterator, purpose, as_of_text, near, workers)
+
+    # -- artists -----------------------------------------------------------
+
+    def register_artist(self, display_name: str) -> str:
+        """Registers the key's holder as an artist with ``display_name``
+        (a self-signed registration); returns the artist id."""
+        if self.key is None:
+            raise ConsentryError("registering an artist needs key=...")
+        payload = {"version": 1, "key": self.key.id, "display_name": display_name, "issued_at": _issued_now()}
+        envelope = dsse.sign(ARTIST_TYPE, _payload_bytes(payload), self.key.private)
+        answer = self.transport.request("POST", "/v1/artists", json_body=envelope, context="registering the artist")
+        return answer["artist_id"]
+
+    def register(self, works: Iterable[Any], consent: str | dict[str, str], *,
+                 terms: Sequence[dict[str, Any]] | None = None, titles: Sequence[str | None] | None = None,
+                 fingerprints: bool = True) -> list[dict[str, Any]]:
+        """Signs and submits one consent statement per work (artist).
+
+        ``works`` are file paths or bytes (hashed, and fingerprinted when
+        they are images and ``fingerprints`` is true: resized copies are then
+        matched) or work hashes. ``consent`` is ``"opt-in"``, ``"opt-out"``
+        or per category, e.g. ``{"train-genai": "disallowed", "search":
+        "allowed"}``; ``terms`` as in ``spec/statement.md`` §5.5, e.g.
+        ``[{"kind": "attribution", "credit": "Ana"}]``. Changing consent
+        later is the same call with new values: the history is kept.
+
+        Returns the registry's result per statement (``id``, ``status``:
+        ``created`` or ``duplicate``, log ``seq``...).
+        """
+        if self.key is None:
+            raise ConsentryError("registering works needs an artist's key=...")
+        titles_list = list(titles) if titles is not None else None
+        envelopes = []
+        for i, item in enumerate(works):
+            p = prepare(i, item, fingerprints, views=True)
+            if p.hash is None:
+                raise ItemError(i, item, "a decoded image has no file bytes to register; give the file")
+            if p.note is not None:
+                raise ItemError(i, item, f"cannot be fingerprinted: {p.note}")
+            work: dict[str, Any] = {"hash": hash_text(p.hash)}
+            if titles_list is not None and i < len(titles_list) and titles_list[i] is not None:
+                work["title"] = titles_list[i]
+            if p.codes:
+                work["fingerprints"] = [{"algorithm": ISCC_IMAGE, "value": c} for c in p.codes]
+            payload: dict[str, Any] = {"version": 1, "key": self.key.id, "works": [work], "consent": consent,
+                                       "issued_at": _issued_now()}
+            if terms:
+                payload["terms"] = list(terms)
+            envelopes.append(dsse.sign(STATEMENT_TYPE, _payload_bytes(payload), self.key.private))
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(envelopes), STATEMENTS_PER_REQUEST):
+            batch = envelopes[start:start + STATEMENTS_PER_REQUEST]
+            answer = self._authed("POST", "/v1/statements", json_body={"statements": batch},
+                                  context="submitting statements")
+            results.extend(answer["accepted"])
+        return results
+
+    def set_consent(self, hashes: Iterable[str], consent: str | dict[str, str], *,
+                    terms: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Changes the consent of works already registered, by hash (a new
+        statement per work; earlier ones stay in the log)."""
+        return self.register(list(hashes), consent, terms=terms, fingerprints=False)
+
+
+def _payload_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

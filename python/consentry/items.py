@@ -1,0 +1,139 @@
+"""What can be checked or registered, and turning it into what is sent.
+
+An *item* is one work: a hash string, a file path, the bytes of a file, or
+a decoded PIL image. Preparing an item computes its BLAKE3 hash (from the
+bytes, exactly as ``consentry`` does) and, for near matching, its ISCC
+Image-Codes (:mod:`consentry.fingerprint`, equal to the CLI's).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from .errors import ItemError
+
+__all__ = ["Prepared", "parse_hash", "hash_text", "prepare", "code_body"]
+
+def parse_hash(text: str) -> bytes | None:
+    """The 32 bytes of a work hash written ``blake3:<hex>``, ``1e20<hex>``
+    (the ISCC form) or as 64 bare hex digits; ``None`` for anything else.
+    Hex must be lower-case, as the registry writes it."""
+    n = len(text)
+    if n == 71 and text.startswith("blake3:"):
+        body = text[7:]
+    elif n == 68 and text.startswith("1e20"):
+        body = text[4:]
+    elif n == 64:
+        body = text
+    else:
+        return None
+    try:
+        digest = bytes.fromhex(body)
+    except ValueError:
+        return None
+    # fromhex also takes upper case and spaces: only the exact spelling counts.
+    return digest if len(digest) == 32 and digest.hex() == body else None
+
+
+def hash_text(digest: bytes) -> str:
+    """The registry's spelling of a work hash: ``blake3:<hex>``."""
+    return "blake3:" + digest.hex()
+
+
+def code_body(code: str) -> bytes:
+    """The body of an ISCC Image-Code (its digest without the 2-byte
+    header), as receipts digest it (``spec/receipt.md`` §4.3)."""
+    text = code.removeprefix("ISCC:")
+    raw = base64.b32decode(text + "=" * (-len(text) % 8))
+    return raw[2:]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An item ready to send: its hash (``None`` for a PIL image, which has
+    no file bytes), the codes sent with it, and why it has none when it
+    should have (``note``)."""
+
+    index: int
+    item: Any
+    hash: bytes | None
+    codes: tuple[str, ...] = ()
+    note: str | None = None
+
+
+def _is_pil_image(item: object) -> bool:
+    module = type(item).__module__
+    return module.startswith("PIL.") and hasattr(item, "getbands")
+
+
+def _codes(data: Any, named_image: bool | None, views: bool) -> tuple[tuple[str, ...], str | None]:
+    """The codes of image data (a check's, or with ``views`` all those a
+    registration signs), and a note when an image (or a file named as one)
+    could not be fingerprinted. Bytes that are no image at all get no codes
+    and no note, as in ``consentry check``."""
+    from . import fingerprint
+
+    try:
+        codes = fingerprint.image_codes(data, views=True) if views else fingerprint.check_codes(data)
+        return tuple(codes), None
+    except fingerprint.FingerprintError as e:
+        not_an_image = "not an image" in str(e)
+        if not_an_image and not named_image:
+            return (), None
+        return (), str(e)
+
+
+def prepare(index: int, item: Any, near: bool, *, views: bool = False) -> Prepared:
+    """Hashes (and with ``near``, fingerprints) one item: the codes a check
+    sends, or with ``views`` all those a registration signs.
+
+    Raises :class:`ItemError` when the item is of no usable kind, names a
+    file that cannot be read, or is a PIL image in an exact-only check.
+    """
+    if isinstance(item, str):
+        digest = parse_hash(item)
+        if digest is not None:
+            return Prepared(index, item, digest)
+        if not os.path.isfile(item):
+            raise ItemError(index, item, "neither a work hash (blake3:<64 hex>) nor an existing file")
+        item_path: Path | None = Path(item)
+    elif isinstance(item, os.PathLike):
+        item_path = Path(item)
+    else:
+        item_path = None
+    if item_path is not None:
+        try:
+            data = item_path.read_bytes()
+        except OSError as e:
+            raise ItemError(index, item, f"cannot read the file: {e.strerror or e}") from None
+        digest = blake3.blake3(data).digest()
+        if not near:
+            return Prepared(index, item, digest)
+        from .fingerprint import is_image_name
+
+        codes, note = _codes(data, is_image_name(item_path.name), views)
+        return Prepared(index, item, digest, codes, note)
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        data = bytes(item)
+        digest = blake3.blake3(data).digest()
+        if not near:
+            return Prepared(index, item, digest)
+        codes, note = _codes(data, None, views)
+        return Prepared(index, item, digest, codes, note)
+    if _is_pil_image(item):
+        if not near:
+            raise ItemError(index, item, "a decoded image has no file bytes to hash; check it with near=True")
+        codes, note = _codes(item, True, views)
+        if not codes:
+            raise ItemError(index, item, f"the image cannot be fingerprinted: {note}")
+        return Prepared(index, item, None, codes)
+    raise ItemError(
+        index, item,
+        f"a {type(item).__name__} is not an item: give a hash string, a path, bytes or a PIL image",
+    )
