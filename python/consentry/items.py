@@ -20,6 +20,11 @@ from .errors import ItemError
 
 __all__ = ["Prepared", "parse_hash", "hash_text", "prepare", "code_body"]
 
+# Files whose name does not say they are images are tried as images only
+# below this size (`consentry check` does the same).
+UNNAMED_MAX_BYTES = 16 * 1024 * 1024
+
+
 def parse_hash(text: str) -> bytes | None:
     """The 32 bytes of a work hash written ``blake3:<hex>``, ``1e20<hex>``
     (the ISCC form) or as 64 bare hex digits; ``None`` for anything else.
@@ -83,8 +88,7 @@ def _codes(data: Any, named_image: bool | None, views: bool) -> tuple[tuple[str,
         codes = fingerprint.image_codes(data, views=True) if views else fingerprint.check_codes(data)
         return tuple(codes), None
     except fingerprint.FingerprintError as e:
-        not_an_image = "not an image" in str(e)
-        if not_an_image and not named_image:
+        if e.kind == "not-an-image" and not named_image:
             return (), None
         return (), str(e)
 
@@ -115,9 +119,16 @@ def prepare(index: int, item: Any, near: bool, *, views: bool = False) -> Prepar
         digest = blake3.blake3(data).digest()
         if not near:
             return Prepared(index, item, digest)
-        from .fingerprint import is_image_name
+        from .fingerprint import MAX_FILE_BYTES, is_image_name
 
-        codes, note = _codes(data, is_image_name(item_path.name), views)
+        named = is_image_name(item_path.name)
+        # As `consentry check`: files named as images are fingerprinted up to
+        # 256 MiB; other files are tried when they are small enough to be one.
+        if named and len(data) > MAX_FILE_BYTES:
+            return Prepared(index, item, digest, (), "not fingerprinted: the file is larger than 256 MiB")
+        if not named and len(data) > UNNAMED_MAX_BYTES:
+            return Prepared(index, item, digest)
+        codes, note = _codes(data, named, views)
         return Prepared(index, item, digest, codes, note)
     if isinstance(item, (bytes, bytearray, memoryview)):
         data = bytes(item)
