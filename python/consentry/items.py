@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,18 @@ def prepare(index: int, item: Any, near: bool, *, views: bool = False) -> Prepar
 
     Raises :class:`ItemError` when the item is of no usable kind, names a
     file that cannot be read, or is a PIL image in an exact-only check.
+    A Hugging Face image value (``{"bytes": ..., "path": ...}``, what
+    ``datasets.Image(decode=False)`` gives) counts as its bytes, else its
+    path.
     """
+    if isinstance(item, Mapping) and ("bytes" in item or "path" in item):
+        inner = item.get("bytes")
+        if inner is None:
+            inner = item.get("path")
+        if inner is None or isinstance(inner, Mapping):
+            raise ItemError(index, item, "an image value with neither bytes nor a path")
+        p = prepare(index, inner, near, views=views)
+        return Prepared(index, item, p.hash, p.codes, p.note)
     if isinstance(item, str):
         digest = parse_hash(item)
         if digest is not None:
