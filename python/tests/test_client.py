@@ -4,7 +4,9 @@ terms, tables, receipts, the artists' side, and every error case."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import threading
 import time
 
@@ -180,6 +182,18 @@ def test_answers_as_pandas_and_arrow_tables(server, builder, artist, pictures):
     assert table.num_rows == 4 and table.column("status").to_pylist() == list(df["status"])
 
 
+def test_every_spelling_of_a_hash_and_hugging_face_image_values(server, builder, artist, pictures):
+    artist.register(pictures[:1], "opt-out")
+    digest = blake3.blake3(pictures[0].read_bytes()).hexdigest()
+    spellings = ["blake3:" + digest, "1e20" + digest, digest]
+    assert [a.status for a in builder.check(spellings, "train-ai")] == ["disallowed"] * 3
+    values = [{"bytes": pictures[0].read_bytes(), "path": None}, {"bytes": None, "path": str(pictures[0])}]
+    answers = builder.check(values, "train-ai").answers()
+    assert [(a.status, a.match, a.item) for a in answers] == [("disallowed", "exact", v) for v in values]
+    with pytest.raises(consentry.ItemError, match="item 0 .*neither a work hash"):
+        list(builder.check(["blake3:" + digest.upper()], "train-ai"))
+
+
 def test_a_run_is_iterated_once(server, builder, pictures):
     run = builder.check(pictures[:1], "tdm")
     list(run)
@@ -193,6 +207,12 @@ def test_artists_register_change_consent_and_keep_history(server, artist, builde
     assert [r["status"] for r in results] == ["created", "created"]
     work = builder.work(h(pictures[0].read_bytes()))
     assert work["consent"]["train-ai"] == "disallowed" and work["consent"]["search"] == "allowed"
+    # The statement is signed with every code `consentry register` signs.
+    doc = builder.transport.request("GET", f"/v1/documents/{results[0]['id']}")
+    payload = json.loads(base64.b64decode(doc["envelope"]["payload"] if "envelope" in doc else doc["payload"]))
+    assert payload["works"][0]["title"] == "Dawn"
+    assert [f["value"] for f in payload["works"][0]["fingerprints"]] == \
+        consentry.image_codes(pictures[0].read_bytes())
     artist.set_consent([h(pictures[0].read_bytes())], "opt-in", terms=[{"kind": "revenue-share"}])
     work = builder.work(h(pictures[0].read_bytes()))
     assert work["consent"]["train-ai"] == "allowed" and len(work["history"]) == 2
