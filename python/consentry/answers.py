@@ -37,24 +37,29 @@ class Answer:
         note: why an image item has no fingerprint (it was then checked by
             its hash only), else ``None``.
         line: the answer's line in the check stream (1-based).
+        codes: the ISCC Image-Codes sent with the item (near-matching
+            checks; a version 2 receipt's digest covers them).
         raw: the answer exactly as the registry sent it (a ``dict``).
 
     Answers are read-only views of the registry's answer lines: a check of
     millions of works makes millions of them, so they are built lazily.
     """
 
-    __slots__ = ("item", "raw", "note")
+    __slots__ = ("item", "raw", "note", "codes")
 
-    def __init__(self, item: Any, raw: dict[str, Any], note: str | None = None) -> None:
+    def __init__(self, item: Any, raw: dict[str, Any], note: str | None = None,
+                 codes: tuple[str, ...] = ()) -> None:
         self.item = item
         self.raw = raw
         self.note = note
+        self.codes = codes
 
     def __repr__(self) -> str:
         return f"Answer(hash={self.hash!r}, status={self.status!r}, match={self.match!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Answer) and (self.item, self.raw, self.note) == (other.item, other.raw, other.note)
+        return isinstance(other, Answer) and (self.item, self.raw, self.note, self.codes) == (
+            other.item, other.raw, other.note, other.codes)
 
     __hash__ = None  # type: ignore[assignment]
 

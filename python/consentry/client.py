@@ -487,7 +487,8 @@ class _Stream:
                 for h, line, s in zip(batch.hashes[start:stop], lines, statuses)  # type: ignore[operator]
             ]))
         digests.count += len(lines)
-        return list(map(Answer, batch.items[start:stop], lines, batch.notes[start:stop]))
+        codes = batch.codes[start:stop] if self.run.near else itertools.repeat(())
+        return list(map(Answer, batch.items[start:stop], lines, batch.notes[start:stop], codes))
 
     def _last(self, line: dict[str, Any], after: list[dict[str, Any]], answered: int) -> None:
         """A line that is no answer: the receipt, or the error that ended the stream."""
@@ -606,6 +607,12 @@ class Registry:
     def info(self) -> dict[str, Any]:
         """``GET /v1/registry``: identity, limits, matching rule."""
         return self.transport.request("GET", "/v1/registry", context="registry info")
+
+    @property
+    def pinned_verifier_key(self) -> str | None:
+        """The verifier key given or already read, without asking the
+        registry (``None`` when neither)."""
+        return self._verifier_key
 
     @property
     def verifier_key(self) -> str:

@@ -17,7 +17,7 @@ from PIL import Image
 import consentry
 from consentry.items import hash_text
 
-from conftest import BIN, Server, encode, free_port, picture
+from conftest import Server, encode, free_port, picture
 
 
 def h(data: bytes) -> str:
