@@ -120,6 +120,12 @@ def _near_records(batch: _Batch, start: int, lines: list[dict[str, Any]], status
     for i, (line, status) in enumerate(zip(lines, statuses)):
         digest = batch.hashes[start + i]
         codes = batch.codes[start + i]
+        matched = line.get("matched")
+        if digest is not None and not codes and not matched:
+            # A hash alone, matched by nothing: the common case of a long list.
+            items += b"\x01" + digest + b"\x00"
+            answers += b"-\x00" + _tail(line, status)
+            continue
         if digest is None:
             items.append(0)
         else:
@@ -131,7 +137,7 @@ def _near_records(batch: _Batch, start: int, lines: list[dict[str, Any]], status
             items.append(len(body))
             items += body
         answers += {"exact": b"e", "near": b"n"}.get(line.get("match") or "", b"-")
-        matched = line.get("matched") or ()
+        matched = matched or ()
         answers.append(len(matched))
         for m in matched:
             answers += bytes.fromhex(m["hash"].removeprefix("blake3:"))
@@ -251,14 +257,26 @@ class CheckRun:
 
     def _batches(self) -> Iterator[_Batch]:
         """The items in batches, hashed (and fingerprinted) on a pool of
-        threads; lists of canonical hash strings are converted in bulk."""
-        size = HASH_BATCH if not self.near else max(8, self._workers * 8)
+        threads. A batch holds up to 4,096 items, and fewer when they need
+        work (files, bytes, images: a few per thread), so that the request
+        body keeps flowing while images are fingerprinted."""
+        work_per_batch = max(8, self._workers * 8)
         pool = (concurrent.futures.ThreadPoolExecutor(self._workers, thread_name_prefix="consentry-hash")
                 if self._workers > 1 else None)
         try:
             items = iter(self._items)
             base = 0
-            while chunk := list(itertools.islice(items, size)):
+            while True:
+                chunk: list[Any] = []
+                work = 0
+                for item in items:
+                    chunk.append(item)
+                    if not (type(item) is str and len(item) in (64, 68, 71)):
+                        work += 1
+                    if len(chunk) >= HASH_BATCH or work >= work_per_batch:
+                        break
+                if not chunk:
+                    return
                 yield self._batch(base, chunk, pool)
                 base += len(chunk)
         finally:
@@ -267,10 +285,13 @@ class CheckRun:
 
     def _batch(self, base: int, chunk: list[Any], pool: concurrent.futures.Executor | None) -> _Batch:
         n = len(chunk)
-        if not self.near:
-            raw = _bulk_hashes(chunk)
-            if raw is not None:
-                return _Batch(chunk, [raw[j:j + 32] for j in range(0, len(raw), 32)], chunk, [], [None] * n, raw)
+        raw = _bulk_hashes(chunk)
+        if raw is not None:
+            hashes: list[bytes | None] = [raw[j:j + 32] for j in range(0, len(raw), 32)]
+            if not self.near:
+                return _Batch(chunk, hashes, chunk, [], [None] * n, raw)
+            wire = b"".join([b'{"hash":"' + text.encode("ascii") + b'"}\n' for text in chunk])
+            return _Batch(chunk, hashes, chunk, [()] * n, [None] * n, wire)
         args = (range(base, base + n), chunk, itertools.repeat(self.near))
         prepared = list(pool.map(prepare, *args) if pool is not None else map(prepare, *args))
         hashes = [p.hash for p in prepared]
