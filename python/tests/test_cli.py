@@ -3,7 +3,7 @@ test runs once per backend): check, filter and verify-receipt on folders,
 parquet files and webdataset shards; its reports are checked by this
 package and by the Rust ``consentry verify-receipt``.
 
-The works are those of ``test_integrations``: two opted in, two opted out,
+The works are the ``corpus`` fixture's (conftest.py): two opted in, two opted out,
 two never registered, and a resized JPEG copy of an opted-out work.
 """
 
@@ -12,57 +12,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 import webdataset as wds
-from conftest import encode, free_port, picture
+from conftest import CREDIT, NAMES, OPT_IN, UNREGISTERED, Corpus, encode, free_port
 from PIL import Image
 
 import consentry
 import consentry.receipt
 from consentry.__main__ import REPORT_FIELDS
 
-OPT_IN = ("in1", "in2")
-OPT_OUT = ("out1", "out2")
-UNREGISTERED = ("unk1", "unk2")
-NAMES = (*OPT_IN, *OPT_OUT, *UNREGISTERED, "copy")
-
-
-@dataclass
-class Corpus:
-    dir: Path
-    files: dict[str, Path]
-    builder: consentry.Registry
-
-    def hash(self, name: str) -> str:
-        import blake3
-
-        return "blake3:" + blake3.blake3(self.files[name].read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def corpus(tmp_path, artist, builder) -> Corpus:
-    folder = tmp_path / "works"
-    folder.mkdir()
-    files = {}
-    for name in NAMES[:-1]:
-        files[name] = folder / f"{name}.png"
-        files[name].write_bytes(encode(picture(secrets.randbits(30))))
-    with Image.open(files["out1"]) as original:
-        files["copy"] = folder / "copy.jpg"
-        files["copy"].write_bytes(encode(original.resize((192, 144)), "JPEG", quality=88))
-    artist.register([files[n] for n in OPT_IN], "opt-in", terms=[{"kind": "attribution", "credit": "Ana"}])
-    artist.register([files[n] for n in OPT_OUT], "opt-out")
-    return Corpus(folder, files, builder)
 
 
 def run(*args: str, cwd: Path, url: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -119,7 +84,7 @@ def test_check_folder_report_receipt_and_verify(corpus, server, tmp_path):
     assert by_name["copy"]["status"] == "disallowed" and by_name["copy"]["match"] == "near"
     assert by_name["copy"]["matched_hash"] == corpus.hash("out1") and by_name["copy"]["distance"] is not None
     assert by_name["in1"]["terms"] == [{"artist_id": by_name["in1"]["claimants"][0],
-                                        "terms": [{"kind": "attribution", "credit": "Ana"}]}]
+                                        "terms": [{"kind": "attribution", "credit": CREDIT}]}]
     assert all(r["fingerprints"] for r in rows)
     receipt = json.loads((tmp_path / "check.json").read_text())
     assert consentry.verify_receipt(receipt, corpus.builder.verifier_key, answers=rows).hash_count == 7

@@ -15,10 +15,8 @@ import hashlib
 import http.server
 import json
 import math
-import secrets
 import tarfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -27,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 import webdataset as wds
-from conftest import encode, picture
+from conftest import CREDIT, NAMES, OPT_IN, OPT_OUT, UNREGISTERED, Corpus, encode
 from PIL import Image
 
 import consentry
@@ -38,50 +36,6 @@ from consentry.integrations.img2dataset import filter_shards, read_samples, spli
 
 datasets.disable_progress_bars()
 
-OPT_IN = ("in1", "in2")
-OPT_OUT = ("out1", "out2")
-UNREGISTERED = ("unk1", "unk2")
-NAMES = (*OPT_IN, *OPT_OUT, *UNREGISTERED, "copy")
-CREDIT = "Ana Example"
-
-
-@dataclass
-class Corpus:
-    """The test's works: ``files[name]``, their bytes, and who registered them."""
-
-    dir: Path
-    files: dict[str, Path]
-    builder: consentry.Registry
-    artist_id: str
-
-    def data(self, name: str) -> bytes:
-        return self.files[name].read_bytes()
-
-    def hash(self, name: str) -> str:
-        import blake3
-
-        return "blake3:" + blake3.blake3(self.data(name)).hexdigest()
-
-    @staticmethod
-    def kept(unknown: bool = False) -> set[str]:
-        return set(OPT_IN) | (set(UNREGISTERED) if unknown else set())
-
-
-@pytest.fixture
-def corpus(tmp_path, artist, builder) -> Corpus:
-    folder = tmp_path / "works"
-    folder.mkdir()
-    files = {}
-    for name in NAMES[:-1]:
-        files[name] = folder / f"{name}.png"
-        files[name].write_bytes(encode(picture(secrets.randbits(30))))
-    # A resized, re-encoded copy of an opted-out work: other bytes, near code.
-    with Image.open(files["out1"]) as original:
-        files["copy"] = folder / "copy.jpg"
-        files["copy"].write_bytes(encode(original.resize((192, 144)), "JPEG", quality=88))
-    artist.register([files[n] for n in OPT_IN], "opt-in", terms=[{"kind": "attribution", "credit": CREDIT}])
-    artist.register([files[n] for n in OPT_OUT], "opt-out")
-    return Corpus(folder, files, builder, artist.subject)
 
 
 def verify_all(receipts, registry: consentry.Registry, count: int) -> list:
