@@ -10,8 +10,11 @@ that sent everything first would stall on large inputs).
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import select
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -23,6 +26,9 @@ from .errors import Problem, RateLimited, RegistryUnreachable
 USER_AGENT = f"consentry-python/{__version__}"
 # Statuses after which the same request may succeed once the registry says so.
 RETRY_STATUSES = (429, 503)
+# Bytes of a JSON answer read at most (the registry's largest are work
+# histories and check responses of 100,000 hashes).
+MAX_BODY = 256 * 1024 * 1024
 
 
 def retry_after(headers: http.client.HTTPMessage | None, default: float = 1.0) -> float:
@@ -53,7 +59,7 @@ class Transport:
     """
 
     def __init__(self, url: str, *, timeout: float = 300.0, max_retries: int = 5, max_wait: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, ssl_context: ssl.SSLContext | None = None) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"{url!r} is not an http:// or https:// URL")
@@ -66,12 +72,15 @@ class Transport:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.sleep = sleep
+        self.ssl_context = ssl_context
         self._local = threading.local()
 
     def connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
         """A new connection (not yet connected)."""
-        cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        return cls(self.host, self.port, timeout=self.timeout if timeout is None else timeout)
+        wait = self.timeout if timeout is None else timeout
+        if self.https:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=wait, context=self.ssl_context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=wait)
 
     def _pooled(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
@@ -97,20 +106,26 @@ class Transport:
     def exchange(self, method: str, path: str, body: bytes | None, headers: dict[str, str]
                  ) -> tuple[int, http.client.HTTPMessage, bytes]:
         """One request and its whole response, on this thread's connection.
-        A connection the server closed while idle is reopened once."""
+        When a kept-alive connection turns out closed by the server before
+        it answered (it closes idle ones), the request is sent once more on
+        a new connection; a new connection is never retried."""
         for attempt in (0, 1):
             conn = self._pooled()
+            reused = conn.sock is not None
             try:
                 conn.request(method, self.prefix + path, body=body, headers=headers)
                 resp = conn.getresponse()
-                data = resp.read()
+                data = resp.read(MAX_BODY + 1)
+                if len(data) > MAX_BODY:
+                    self._drop_pooled()
+                    raise RegistryUnreachable(self.url, f"an answer of more than {MAX_BODY} bytes")
                 if resp.will_close:
                     self._drop_pooled()
                 return resp.status, resp.headers, data
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 self._drop_pooled()
-                if attempt == 1:
-                    raise RegistryUnreachable(self.url, e) from None
+                if attempt == 1 or not reused:
+                    raise RegistryUnreachable(self.url, _describe(e)) from None
             except (OSError, http.client.HTTPException) as e:
                 self._drop_pooled()
                 raise RegistryUnreachable(self.url, _describe(e)) from None
@@ -142,10 +157,10 @@ class Transport:
             raise Problem(status, body, context)
         raise AssertionError("unreachable")
 
-    def open_stream(self, path: str, headers: dict[str, str]) -> tuple[http.client.HTTPConnection, socket.socket]:
+    def open_stream(self, path: str, headers: dict[str, str]) -> tuple[http.client.HTTPConnection, Duplex]:
         """Sends a chunked POST's head on a new connection; returns it and its
-        socket, on which the caller writes chunks (:func:`write_chunk`) from
-        another thread while it reads the response."""
+        socket as a :class:`Duplex`, on which one thread writes the body's
+        chunks while another reads the response."""
         conn = self.connection(timeout=self.timeout)
         try:
             conn.putrequest("POST", self.prefix + path, skip_accept_encoding=True)
@@ -157,15 +172,88 @@ class Transport:
             conn.close()
             raise RegistryUnreachable(self.url, _describe(e)) from None
         assert conn.sock is not None
-        return conn, conn.sock
+        return conn, Duplex(conn.sock, self.timeout)
 
 
-def write_chunk(sock: socket.socket, data: bytes) -> None:
-    """Writes one chunk of a chunked body (an empty ``data`` ends the body)."""
-    if data:
-        sock.sendall(b"%x\r\n%b\r\n" % (len(data), data))
-    else:
-        sock.sendall(b"0\r\n\r\n")
+class Duplex:
+    """A socket written by one thread while another reads it (the check
+    stream). An SSL connection must not be used by two threads at once, so
+    the socket is non-blocking, every call on it is made under a lock, and
+    each side waits for the socket outside the lock (``select``)."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self.sock = sock
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        sock.setblocking(False)
+
+    def _wait(self, read: bool, timeout: float | None) -> None:
+        try:
+            ready = select.select([self.sock] if read else [], [] if read else [self.sock], [], timeout)
+        except ValueError:  # the socket was closed by the other side of the stream
+            raise OSError("the connection was closed") from None
+        if not ready[0] and not ready[1]:
+            raise TimeoutError("timed out")
+
+    def send_all(self, data: bytes | memoryview) -> None:
+        """Sends all of ``data``, waiting as long as the registry does not
+        read (it reads as fast as the answers are read)."""
+        view = memoryview(data)
+        while view:
+            want_read = False
+            with self.lock:
+                try:
+                    view = view[self.sock.send(view):]
+                    continue
+                except ssl.SSLWantReadError:
+                    want_read = True
+                except (ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+                    pass
+            self._wait(want_read, None)
+
+    def recv_into(self, buffer: memoryview | bytearray) -> int:
+        """Reads what has arrived into ``buffer`` (0 at the end), waiting
+        at most ``timeout`` seconds for anything to arrive."""
+        while True:
+            want_write = False
+            with self.lock:
+                try:
+                    return self.sock.recv_into(buffer)
+                except ssl.SSLWantWriteError:
+                    want_write = True
+                except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+                    pass
+            self._wait(not want_write, self.timeout)
+
+    def write_chunk(self, data: bytes) -> None:
+        """Writes one chunk of a chunked body (an empty ``data`` ends it)."""
+        self.send_all(b"%x\r\n%b\r\n" % (len(data), data) if data else b"0\r\n\r\n")
+
+    def response(self, method: str) -> http.client.HTTPResponse:
+        """The response, read through this socket's lock; ``begin()`` not yet called."""
+        return http.client.HTTPResponse(_SocketFile(self), method=method)  # type: ignore[arg-type]
+
+
+class _Reader(io.RawIOBase):
+    def __init__(self, duplex: Duplex) -> None:
+        self.duplex = duplex
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self.duplex.recv_into(buffer)
+
+
+class _SocketFile:
+    """What ``http.client.HTTPResponse`` reads from: a buffered reader over
+    the duplex socket."""
+
+    def __init__(self, duplex: Duplex) -> None:
+        self.duplex = duplex
+
+    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_Reader(self.duplex), 1 << 16)
 
 
 def _describe(e: BaseException) -> str:

@@ -20,6 +20,7 @@ import http.client
 import itertools
 import json
 import os
+import ssl
 import struct
 import threading
 import time
@@ -31,7 +32,7 @@ import blake3
 import orjson
 
 from . import dsse
-from ._http import RETRY_STATUSES, Transport, parse_body, retry_after, write_chunk
+from ._http import RETRY_STATUSES, Transport, parse_body, retry_after
 from .answers import PURPOSES, Answer
 from .errors import ConsentryError, ItemError, Problem, RateLimited, RegistryUnreachable, StreamBroken
 from .items import code_body, hash_text, parse_hash, prepare
@@ -49,8 +50,10 @@ TOKEN_MARGIN = 60.0
 HASH_BATCH = 4096
 # Statements per POST /v1/statements (the registry takes up to 10,000).
 STATEMENTS_PER_REQUEST = 1000
-# How many stream starts are attempted (after 429s, 503s and one 401).
-STREAM_ATTEMPTS = 6
+# Bytes of one answer line, at most (a line is one work's answer).
+MAX_LINE = 16 * 1024 * 1024
+# Bytes of a problem answered instead of a stream, at most.
+MAX_PROBLEM = 1024 * 1024
 
 _last_issued = 0
 _issued_lock = threading.Lock()
@@ -102,14 +105,24 @@ def _jwt_expiry(token: str) -> float:
 _STATUS_BYTE = {"allowed": b"a", "disallowed": b"d", "unknown": b"u"}
 _NO_STATEMENTS = {status: byte + b"\0\0\0\0" for status, byte in _STATUS_BYTE.items()}
 _STATUSES = set(_STATUS_BYTE)
+# The record tail of an answer without statements: only `unknown` may have none.
+_UNKNOWN_TAIL = {"unknown": _NO_STATEMENTS["unknown"]}
 
 
 def _tail(line: dict[str, Any], status: str) -> bytes:
-    """An answer record's status and statement ids (``spec/receipt.md`` §4.2)."""
+    """An answer record's status and statement ids (``spec/receipt.md``
+    §4.2). An allowed or disallowed answer rests on statements; their ids
+    are 64 lower-case hex digits, ascending."""
     ids = line.get("statements")
     if not ids:
+        if status != "unknown":
+            raise StreamBroken(f"the registry answered {status} for {line.get('hash')} without statements")
         return _NO_STATEMENTS[status]
-    return _STATUS_BYTE[status] + struct.pack(">I", len(ids)) + bytes.fromhex("".join(ids))
+    joined = "".join(ids)
+    raw = bytes.fromhex(joined)
+    if raw.hex() != joined or len(raw) != 32 * len(ids) or any(a >= b for a, b in zip(ids, ids[1:])):
+        raise StreamBroken(f"the statement ids of {line.get('hash')} are not 64 hex digits each, ascending")
+    return _STATUS_BYTE[status] + struct.pack(">I", len(ids)) + raw
 
 
 def _near_records(batch: _Batch, start: int, lines: list[dict[str, Any]], statuses: list[str]
@@ -217,14 +230,31 @@ class CheckRun:
         self.verified: Any = None
         self.done: dict[str, Any] | None = None
         self._started = False
+        self._lists: Iterator[list[Answer]] | None = None
+        # Items taken from the input; every one must be answered.
+        self._taken = 0
 
     def __iter__(self) -> Iterator[Answer]:
         if self._started:
             raise ConsentryError("a CheckRun is iterated once; call check() again")
         self._started = True
+        self._lists = self._run()
         # The answers come in lists, one per piece of the response: chaining
         # them keeps the per-answer path out of Python code.
-        return itertools.chain.from_iterable(self._run())
+        return itertools.chain.from_iterable(self._lists)
+
+    def close(self) -> None:
+        """Ends the check now (the stream is closed, its slot at the
+        registry freed); a run closed before its last answer has no
+        receipt. ``with registry.check(...) as run:`` closes it on exit."""
+        if self._lists is not None:
+            self._lists.close()
+
+    def __enter__(self) -> CheckRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def answers(self) -> list[Answer]:
         """All answers, as a list (holds them all in memory)."""
@@ -277,7 +307,9 @@ class CheckRun:
                         break
                 if not chunk:
                     return
-                yield self._batch(base, chunk, pool)
+                batch = self._batch(base, chunk, pool)
+                self._taken += len(chunk)
+                yield batch
                 base += len(chunk)
         finally:
             if pool is not None:
@@ -317,14 +349,25 @@ class CheckRun:
 
     def _run(self) -> Iterator[list[Answer]]:
         source: Iterator[_Batch] = self._batches()
-        replay: list[_Batch] = []
+        replay: collections.deque[_Batch] = collections.deque()
         renewed = False
-        for attempt in range(STREAM_ATTEMPTS):
-            stream = _Stream(self, itertools.chain(replay, source))
+        transport = self._registry.transport
+        attempts = transport.max_retries + 1
+        retries = 0
+        while True:
+            stream = _Stream(self, replay, source)
             status, headers, body = stream.start()
             if status == 200:
-                yield from stream.answers()
+                # The last answers are held back until the receipt checks
+                # out, so whoever has them all has the receipt too.
+                held: list[Answer] | None = None
+                for answers in stream.answers():
+                    if held is not None:
+                        yield held
+                    held = answers
                 self._finish(stream)
+                if held is not None:
+                    yield held
                 return
             replay = stream.stop()
             problem = parse_body(body)
@@ -332,35 +375,41 @@ class CheckRun:
                 renewed = True
                 self._registry.sign_in()
                 continue
-            if status in RETRY_STATUSES and "Retry-After" in headers and attempt + 1 < STREAM_ATTEMPTS:
+            if status in RETRY_STATUSES and "Retry-After" in headers:
                 wait = retry_after(headers)
-                if wait <= self._registry.transport.max_wait:
-                    self._registry.transport.sleep(wait)
+                retries += 1
+                if retries < attempts and wait <= transport.max_wait:
+                    transport.sleep(wait)
                     continue
-            if status in RETRY_STATUSES:
-                raise RateLimited(status, problem, retry_after(headers), "check")
+                raise RateLimited(status, problem, wait, "check")
             raise Problem(status, problem, "check")
-        raise AssertionError("unreachable")
 
     def _finish(self, stream: _Stream) -> None:
-        from .receipt import verify_receipt
+        from .receipt import ReceiptError, verify_receipt
 
         done = stream.done
         assert done is not None
+        if not stream.ended or stream.digests.count != self._taken:
+            raise StreamBroken(f"{self._taken} items were taken from the input and "
+                               f"{stream.digests.count} answered: the check did not cover them all")
         envelope = done.get("receipt")
         if not isinstance(envelope, dict):
             raise StreamBroken("the check stream ended without a receipt")
-        verified = verify_receipt(envelope, self._registry.verifier_key)
-        payload = json.loads(base64.b64decode(envelope["payload"]))
+        try:
+            verified = verify_receipt(envelope, self._registry.verifier_key, as_of=self.as_of)
+        except ReceiptError as e:
+            raise StreamBroken(f"the registry's receipt does not verify: {e}") from None
         hashes_digest, answers_digest = stream.digests.finish()
-        if payload["hashes"]["count"] != stream.digests.count:
-            raise StreamBroken(
-                f"the receipt covers {payload['hashes']['count']} items, and {stream.digests.count} were answered"
-            )
-        if payload["hashes"]["blake3"] != hashes_digest or payload["answers"]["blake3"] != answers_digest:
+        if verified.hash_count != stream.digests.count:
+            raise StreamBroken(f"the receipt covers {verified.hash_count} items, and {stream.digests.count} were answered")
+        if verified.hashes_blake3 != hashes_digest or verified.answers_blake3 != answers_digest:
             raise StreamBroken("the registry's receipt does not match the answers it sent")
-        if payload["purpose"] != self.purpose:
-            raise StreamBroken(f"the receipt is for {payload['purpose']}, not {self.purpose}")
+        if verified.purpose != self.purpose:
+            raise StreamBroken(f"the receipt is for {verified.purpose}, not {self.purpose}")
+        if self._registry.subject is not None and verified.builder != self._registry.subject:
+            raise StreamBroken(f"the receipt is for builder {verified.builder}, not {self._registry.subject}")
+        if verified.version != (2 if self.near else 1):
+            raise StreamBroken(f"a receipt of version {verified.version} for a check with near={self.near}")
         self.done = done
         self.receipt = envelope
         self.verified = verified
@@ -368,70 +417,92 @@ class CheckRun:
 
 class _Stream:
     """One ``POST /v1/check/stream``: a writer thread sends the batches
-    while the caller reads the answers."""
+    (first those a refused attempt left, then new ones) while the caller
+    reads the answers."""
 
-    def __init__(self, run: CheckRun, batches: Iterator[_Batch]) -> None:
+    def __init__(self, run: CheckRun, replay: collections.deque[_Batch], source: Iterator[_Batch]) -> None:
         self.run = run
-        self.batches = batches
+        self.replay = replay
+        self.source = source
         # Batches sent and not yet fully answered; the first is answered
         # from `offset` on.
         self.sent: collections.deque[_Batch] = collections.deque()
         self.offset = 0
         self.digests = _Digests()
         self.done: dict[str, Any] | None = None
+        # Whether the whole body, its last chunk included, was sent.
+        self.ended = False
         self._error: BaseException | None = None
+        self._send_error: OSError | None = None
         self._stop = threading.Event()
         registry = run._registry
         content_type = "application/x-ndjson" if run.near else "application/octet-stream"
         headers = registry.transport.headers(registry.token(), content_type)
         headers["Accept"] = "application/x-ndjson, application/problem+json"
-        self.conn, self.sock = registry.transport.open_stream(run._query(), headers)
+        self.conn, self.io = registry.transport.open_stream(run._query(), headers)
         self.writer = threading.Thread(target=self._write, name="consentry-check-writer", daemon=True)
         self.writer.start()
 
+    def _send(self, data: bytes) -> bool:
+        try:
+            self.io.write_chunk(data)
+            return True
+        except OSError as e:
+            # The registry closed the connection: the reader says why.
+            self._send_error = e
+            return False
+
     def _write(self) -> None:
         try:
-            for batch in self.batches:
-                # Recorded before it is sent, so a refused stream can replay it.
+            while not self._stop.is_set():
+                if self.replay:
+                    batch = self.replay.popleft()
+                else:
+                    batch = next(self.source, None)
+                    if batch is None:
+                        self.ended = self._send(b"")
+                        return
+                # Recorded before it is sent, so a refused stream can send it again.
                 self.sent.append(batch)
-                if self._stop.is_set():
+                if not self._send(batch.wire):
                     return
-                write_chunk(self.sock, batch.wire)
-            write_chunk(self.sock, b"")
-        except OSError:
-            # The registry closed the connection: the reader reports why.
-            pass
-        except BaseException as e:  # an item that cannot be prepared, or a bug
+        except BaseException as e:  # an item that cannot be prepared (ItemError, an OSError of the input...)
             self._error = e
-            _shutdown(self.sock)
+            _shutdown(self.io.sock)
 
     def start(self) -> tuple[int, Any, bytes]:
         """The response's status; for an error status, also its headers and body."""
+        self.resp = self.io.response("POST")
         try:
-            self.resp = self.conn.getresponse()
+            self.resp.begin()
         except (OSError, http.client.HTTPException) as e:
             self.stop()
             raise RegistryUnreachable(self.run._registry.transport.url, e) from None
         if self.resp.status == 200:
             return 200, self.resp.headers, b""
         try:
-            body = self.resp.read()
-        except OSError:
+            body = self.resp.read(MAX_PROBLEM)
+        except (OSError, http.client.HTTPException):
             body = b""
         return self.resp.status, self.resp.headers, body
 
-    def stop(self) -> list[_Batch]:
-        """Ends the stream; returns the batches the writer took, to send again."""
+    def _close(self) -> None:
         self._stop.set()
-        _shutdown(self.sock)
-        self.conn.close()
+        _shutdown(self.io.sock)
         self.writer.join()
+        self.conn.close()
+
+    def stop(self) -> collections.deque[_Batch]:
+        """Ends the stream; returns the batches to send again: those the
+        writer took, then those it had not yet taken."""
+        self._close()
         if self._error is not None:
             raise self._error
-        return list(self.sent)
+        return collections.deque([*self.sent, *self.replay])
 
     def answers(self) -> Iterator[list[Answer]]:
-        partial = b""
+        pieces: list[bytes] = []
+        size = 0
         try:
             while True:
                 try:
@@ -442,18 +513,23 @@ class _Stream:
                     raise StreamBroken(f"the check stream broke off: {e}") from None
                 if not chunk:
                     break
-                lines = (partial + chunk).split(b"\n")
-                partial = lines.pop()
+                if b"\n" not in chunk:
+                    pieces.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_LINE:
+                        raise StreamBroken(f"the registry sent a line of more than {MAX_LINE} bytes")
+                    continue
+                pieces.append(chunk)
+                lines = b"".join(pieces).split(b"\n")
+                last = lines.pop()
+                pieces, size = ([last], len(last)) if last else ([], 0)
                 yield from self._answers(lines)
             if self._error is not None:
                 raise self._error
             if self.done is None:
                 raise StreamBroken("the check stream ended without its receipt")
         finally:
-            self._stop.set()
-            self.conn.close()
-            _shutdown(self.sock)
-            self.writer.join()
+            self._close()
 
     def _answers(self, lines: list[bytes]) -> Iterator[list[Answer]]:
         """The answers of complete lines, parsed and checked a batch at a
@@ -465,6 +541,8 @@ class _Stream:
             parsed = orjson.loads(b"[" + b",".join(line for line in lines if line) + b"]")
         except orjson.JSONDecodeError:
             raise StreamBroken("the registry sent a line that is not JSON") from None
+        if not all(type(line) is dict for line in parsed):
+            raise StreamBroken("the registry sent a line that is not a JSON object")
         statuses = [line.get("status") for line in parsed]
         end = len(parsed)
         if None in statuses:
@@ -477,7 +555,12 @@ class _Stream:
             batch = self.sent[0]
             start = self.offset
             take = min(end - pos, len(batch.items) - start)
-            yield self._segment(batch, start, parsed[pos:pos + take], statuses[pos:pos + take])
+            try:
+                answers = self._segment(batch, start, parsed[pos:pos + take], statuses[pos:pos + take])
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise StreamBroken(f"the registry sent a malformed answer near item {self.digests.count + 1}: "
+                                   f"{type(e).__name__} {e}") from None
+            yield answers
             pos += take
             self.offset += take
             if self.offset == len(batch.items):
@@ -504,7 +587,7 @@ class _Stream:
         else:
             digests.items.update(batch.wire[start * 32:stop * 32])
             digests.answers.update(b"".join([
-                h + (_NO_STATEMENTS[s] if not line.get("statements") else _tail(line, s))
+                h + ((not line.get("statements") and _UNKNOWN_TAIL.get(s)) or _tail(line, s))
                 for h, line, s in zip(batch.hashes[start:stop], lines, statuses)  # type: ignore[operator]
             ]))
         digests.count += len(lines)
@@ -552,6 +635,8 @@ class Registry:
         max_retries: how often a 429 or 503 with ``Retry-After`` is retried
             (after the wait the registry asks for) before
             :class:`consentry.RateLimited` is raised.
+        ssl_context: for ``https://`` registries, the ``ssl.SSLContext`` to
+            verify them with (default: the system's trusted certificates).
 
     Tokens are obtained on first use and renewed before they expire, and
     once after a 401.
@@ -559,8 +644,9 @@ class Registry:
 
     def __init__(self, url: str, key: Key | None = None, *, verifier_key: str | None = None,
                  timeout: float = 300.0, max_retries: int = 5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.transport = Transport(url, timeout=timeout, max_retries=max_retries, sleep=sleep)
+                 sleep: Callable[[float], None] = time.sleep, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.transport = Transport(url, timeout=timeout, max_retries=max_retries, sleep=sleep,
+                                   ssl_context=ssl_context)
         self.url = self.transport.url
         self.key = key
         self._verifier_key = verifier_key

@@ -99,9 +99,12 @@ class ItemError(ConsentryError, ValueError):
         self.index = index
         self.item = item
         self.reason = reason
-        shown = repr(item)
-        if len(shown) > 100:
-            shown = shown[:97] + "..."
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            shown = f"<{len(item)} bytes>"
+        else:
+            shown = repr(item[:100] if isinstance(item, str) else item)
+            if len(shown) > 100:
+                shown = shown[:97] + "..."
         super().__init__(f"item {index} ({shown}): {reason}")
 
 

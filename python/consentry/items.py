@@ -113,9 +113,12 @@ def prepare(index: int, item: Any, near: bool, *, views: bool = False) -> Prepar
         p = prepare(index, inner, near, views=views)
         return Prepared(index, item, p.hash, p.codes, p.note)
     if isinstance(item, str):
-        digest = parse_hash(item)
-        if digest is not None:
-            return Prepared(index, item, digest)
+        # `blake3:<hex>` is always a hash; a bare hex name is a file when
+        # one of that name exists (files named after a digest are common).
+        if item.startswith("blake3:") or not os.path.isfile(item):
+            digest = parse_hash(item)
+            if digest is not None:
+                return Prepared(index, item, digest)
         if not os.path.isfile(item):
             raise ItemError(index, item, "neither a work hash (blake3:<64 hex>) nor an existing file")
         item_path: Path | None = Path(item)
