@@ -283,7 +283,7 @@ def test_rate_limits_are_waited_out_after_retry_after(strict_server, pictures):
         time.sleep(s)
 
     first = consentry.Registry(strict_server.url, key=key)
-    second = consentry.Registry(strict_server.url, key=key, sleep=sleep)
+    second = consentry.Registry(strict_server.url, key=key, sleep=sleep, max_retries=60)
     # One stream open (the builder may hold one): the second waits for it.
     hashes = [h(str(i).encode()) for i in range(300_000)]
     it = iter(first.check(hashes, "train-ai"))
