@@ -111,14 +111,15 @@ class Source:
                 if value is None:
                     self.skipped += 1
                     continue
-                item, path = _parquet_item(value, file, label)
+                item, path = _parquet_item(value, file, label, column)
                 yield Entry(label, path, item, origin)
 
 
-def _parquet_item(value: Any, file: Path, label: str) -> tuple[Any, Path | None]:
-    """A parquet cell as an item: a hash string as is, another string as a
-    path (relative to the parquet's folder), bytes as is, an image struct
-    (``{"bytes", "path"}``) as its bytes, else its path."""
+def _parquet_item(value: Any, file: Path, label: str, column: str) -> tuple[Any, Path | None]:
+    """A parquet cell as an item: in a ``hash`` column a work hash, in any
+    other a string is a path (relative to the parquet's folder, even when
+    it looks like a hash), bytes as is, an image struct (``{"bytes",
+    "path"}``) as its bytes, else its path."""
     from .items import parse_hash
 
     if isinstance(value, dict) and ("bytes" in value or "path" in value):
@@ -127,9 +128,11 @@ def _parquet_item(value: Any, file: Path, label: str) -> tuple[Any, Path | None]
         value = value.get("path")
         if not value:
             raise ItemError(0, label, "an image with neither bytes nor a path")
+    elif column == "hash":
+        if not isinstance(value, str) or parse_hash(value) is None:
+            raise ItemError(0, label, f"{value!r} in the hash column is not a work hash (blake3:<64 hex>)")
+        return value, None
     if isinstance(value, str):
-        if parse_hash(value) is not None:
-            return value, None
         path = Path(value)
         path = path if path.is_absolute() else file.parent / path
         return path, path
@@ -406,6 +409,12 @@ def _note(args: argparse.Namespace, text: str) -> None:
 def run_check(args: argparse.Namespace, source: Source) -> Checked:
     """Checks the source's works in one stream; writes the receipt and the
     report; prints the summary."""
+    inputs = {p.resolve() for p in [*source.inputs, *source.files]}
+    for option, value in (("--receipt", args.receipt), ("--report", args.report)):
+        if value and Path(value).resolve() in inputs:
+            raise ConsentryError(f"{option} {value} is one of the inputs: it would be overwritten")
+    if args.receipt and args.report and Path(args.receipt).resolve() == Path(args.report).resolve():
+        raise ConsentryError("--receipt and --report name the same file")
     registry_url = str(args.registry or os.environ.get("CONSENTRY_URL"))
     try:
         key = load_key(args.key)
@@ -552,7 +561,8 @@ def write_filtered(source: Source, checked: Checked, out: Path) -> int:
             by_shard.setdefault(origin[0], set()).add(str(origin[1]))
     for shard in source.inputs:
         keys = by_shard.get(shard.name, set())
-        copy_samples(shard, out / shard.name, keys)
+        if copy_samples(shard, out / shard.name, keys) != len(keys):
+            raise ConsentryError(f"{shard} changed while it was checked: its filtered copy is not what was checked")
         written += 1
         sibling = shard.with_suffix(".parquet")
         if sibling.is_file():

@@ -128,7 +128,10 @@ def test_hf_filter_pickles_with_its_registry(corpus):
     import pickle
 
     f = pickle.loads(pickle.dumps(hf.consent_filter(corpus.builder, "train-genai", unknown=True)))
-    assert f({"image": [corpus.data(n) for n in NAMES]}) == [n in corpus.kept(unknown=True) for n in NAMES]
+    answers = f.check([corpus.data(n) for n in NAMES])
+    assert [a.permits(True) for a in answers] == [n in corpus.kept(unknown=True) for n in NAMES]
+    # Called with one example (what an unbatched filter passes), one answer.
+    assert f({"image": corpus.data("in1")}) is True and f({"image": corpus.data("out1")}) is False
     # Each filter has a fingerprint of its own: no cached result is reused.
     from datasets.fingerprint import Hasher
 

@@ -66,7 +66,15 @@ def _fetched(url: str, response: Any) -> bytes:
     status = getattr(response, "status_code", None)
     if status != 200:
         raise ConsentryError(f"fetching {url} gave HTTP {status}, not the work: cannot check it")
-    return response.content
+    return _non_empty(response.content, f"the body of {url}")
+
+
+def _non_empty(data: bytes, what: str) -> bytes:
+    """No bytes are no work: an empty body (one read already, say) would be
+    answered `unknown`, which some purposes allow."""
+    if not data:
+        raise ConsentryError(f"{what} is empty: there is no work to check")
+    return data
 
 
 class ConsentryRule(HttpRule):
@@ -111,7 +119,8 @@ class ConsentryRule(HttpRule):
                 path: str | os.PathLike[str] | None = None) -> bytes | Path:
         """The work to check, from the first given of ``body`` (bytes),
         ``path`` (a file), ``response`` (a ``requests.Response``, or an
-        ``http.client.HTTPResponse``, whose body this reads) and ``url``
+        ``http.client.HTTPResponse``, whose body this reads: the caller cannot
+        read it again) and ``url``
         (fetched)::
 
             data = rule.content(url="http://127.0.0.1:8000/a.png")   # the bytes
@@ -119,7 +128,7 @@ class ConsentryRule(HttpRule):
             data = rule.content(body=b"...")
         """
         if body is not None:
-            return bytes(body)
+            return _non_empty(bytes(body), "body")
         if path is not None:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"no file at {os.fspath(path)}")
@@ -130,7 +139,9 @@ class ConsentryRule(HttpRule):
             if isinstance(response, http.client.HTTPResponse):
                 if response.status != 200:
                     raise ConsentryError(f"the response is HTTP {response.status}, not the work: cannot check it")
-                return response.read()
+                if response.isclosed():
+                    raise ConsentryError("the response's body was read already: pass it as body=")
+                return _non_empty(response.read(), "the response's body")
             raise TypeError(f"response is a requests.Response or http.client.HTTPResponse, not "
                             f"{type(response).__name__}")
         if url is not None:

@@ -31,10 +31,25 @@ from . import _image_item, _keep_unknown, _ReceiptSink, _RegistryHandle
 __all__ = ["ConsentFilter", "consent_filter", "add_consent_columns"]
 
 
-def _batch_values(arg: Any, column: str) -> tuple[list[Any], bool]:
-    """The column's values in what ``datasets`` passed, and whether it was
-    a batch: a batch (``LazyBatch`` or dict of lists), one example (a dict),
-    or with ``input_columns`` the column's list (batched) or value."""
+def _batch_values(arg: Any, column: str) -> tuple[list[Any], str]:
+    """The column's values in what ``datasets`` passed, and what it was:
+    ``"batch"`` (a ``LazyBatch``: one answer per value), ``"row"`` (one
+    example, a ``LazyRow`` or the plain ``dict`` unbatched filters get: its
+    value, or its list of images, is one answer) or ``"value"`` (one image given through
+    ``input_columns``)."""
+    kind = type(arg).__name__
+    if type(arg) is dict and column in arg:
+        # What `datasets` passes for one example when filtering unbatched
+        # (batches come as a LazyBatch).
+        kind = "LazyRow"
+    if kind in ("LazyRow", "LazyBatch"):
+        if column not in arg:
+            raise KeyError(f"the dataset has no column {column!r} (columns: {', '.join(map(str, arg))}); "
+                           f"pass column=...")
+        values = arg[column]
+        if kind == "LazyBatch":
+            return list(values), "batch"
+        return (list(values) if isinstance(values, list) else [values]), "row"
     if isinstance(arg, Mapping) and column in arg:
         values = arg[column]
     elif isinstance(arg, Mapping) and ("bytes" in arg or "path" in arg):
@@ -45,8 +60,8 @@ def _batch_values(arg: Any, column: str) -> tuple[list[Any], bool]:
     else:
         values = arg
     if isinstance(values, list):
-        return values, True
-    return [values], False
+        return values, "batch"
+    return [values], "value"
 
 
 class ConsentFilter:
@@ -88,9 +103,12 @@ class ConsentFilter:
         return f"consent_filter({self._registry.url}, {self.purpose!r}, column={self.column!r})"
 
     def __call__(self, batch: Any, *_: Any) -> list[bool] | bool:
-        values, batched = _batch_values(batch, self.column)
+        values, kind = _batch_values(batch, self.column)
         keep = [answer.permits(self.keep_unknown) for answer in self.check(values)]
-        return keep if batched else keep[0]
+        if kind == "batch":
+            return keep
+        # One example: kept only if each of its images may be used.
+        return bool(keep) and all(keep)
 
     def check(self, values: Sequence[Any]) -> list[Answer]:
         """One check of ``values`` (image column values); keeps the

@@ -79,41 +79,66 @@ class Sample:
 def read_samples(shard: str | os.PathLike[str], image_keys: Sequence[str] = IMAGE_EXTENSIONS, *,
                  keep_first: bool = False) -> Iterator[Sample]:
     """The samples of a webdataset tar, in order, each with the bytes of its
-    image (its first member among ``image_keys``); only image members (and
-    with ``keep_first`` each sample's first member) are read. Members of a sample are consecutive; a key met again after
+    image (its one member among ``image_keys``: a sample with two images,
+    a member name repeated, a link, a device or a name outside the shard's
+    folder raises ``ValueError``); only image members (and with
+    ``keep_first`` each sample's first member) are read. Members of a sample are consecutive; a key met again after
     another sample raises ``ValueError``, as it would be two samples::
 
         for sample in read_samples("00000.tar"):
             print(sample.key, sample.image_ext, len(sample.image or b""))
     """
-    rank = {ext: i for i, ext in enumerate(image_keys)}
+    images = set(image_keys)
     seen: set[str] = set()
     current: Sample | None = None
+    names: set[str] = set()
+    where = os.fspath(shard)
     with tarfile.open(shard, "r:") as tar:
         for member in tar:
-            if not member.isfile():
+            _check_member(where, member)
+            if member.isdir():
                 continue
             key, ext = split_member_name(member.name)
             if current is None or key != current.key:
                 if current is not None:
                     yield current
                 if key in seen:
-                    raise ValueError(f"{os.fspath(shard)}: sample {key} appears twice, apart (its members must "
+                    raise ValueError(f"{where}: sample {key} appears twice, apart (its members must "
                                      "be consecutive)")
                 seen.add(key)
                 current = Sample(key)
+                names = set()
+            if member.name in names:
+                raise ValueError(f"{where}: {member.name} appears twice: a sample's members are named once")
+            names.add(member.name)
             current.extensions.append(ext)
-            if keep_first and len(current.extensions) == 1 and ext not in rank:
+            if keep_first and len(current.extensions) == 1 and ext not in images:
                 f = tar.extractfile(member)
                 assert f is not None
                 current.first = f.read()
-            if ext in rank and (current.image_ext is None or rank[ext] < rank[current.image_ext]):
+            if ext in images:
+                if current.image_ext is not None:
+                    # Each image would need its own answer; keeping the
+                    # sample on the answer of one would keep the others unchecked.
+                    raise ValueError(f"{where}: sample {key} has more than one image ({current.image_ext}, {ext}); "
+                                     "a sample's work is one image")
                 f = tar.extractfile(member)
                 assert f is not None
                 current.image_ext = ext
                 current.image = f.read()
         if current is not None:
             yield current
+
+
+def _check_member(where: str, member: tarfile.TarInfo) -> None:
+    """Refuses what a filtered shard must not carry on unchecked: links,
+    devices and names that leave the folder they are extracted to."""
+    if not (member.isfile() or member.isdir()):
+        raise ValueError(f"{where}: {member.name} is not a regular file (a link or a device); "
+                         "shards hold files only")
+    parts = member.name.split("/")
+    if member.name.startswith("/") or ".." in parts:
+        raise ValueError(f"{where}: {member.name} names a place outside the shard's folder")
 
 
 def copy_samples(shard: str | os.PathLike[str], out: str | os.PathLike[str], keep: set[str]) -> int:
@@ -132,14 +157,12 @@ def copy_samples(shard: str | os.PathLike[str], out: str | os.PathLike[str], kee
     try:
         with tarfile.open(shard, "r:") as src, tarfile.open(tmp, "w:", format=src.format or tarfile.PAX_FORMAT) as dst:
             for member in src:
+                _check_member(os.fspath(shard), member)
                 key, _ = split_member_name(member.name)
-                if key not in keep:
+                if key not in keep or not member.isfile():
                     continue
-                if member.isfile():
-                    dst.addfile(member, src.extractfile(member))
-                    copied.add(key)
-                else:
-                    dst.addfile(member)
+                dst.addfile(member, src.extractfile(member))
+                copied.add(key)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -378,7 +401,12 @@ def _filter_shard(shard: Path, dst: Path, registry: Registry, purpose: str, keep
         lines.append(json.dumps(report_line(answer, kept, answer.codes, key=key), ensure_ascii=False))
     if run.receipt is None:
         raise ConsentryError(f"the check of {shard.name} ended without a receipt")
-    copy_samples(shard, outputs["tar"], keep)
+    # A shard's outputs of an earlier run go first: a failure from here on
+    # must not leave an old receipt or report beside a new tar.
+    for path in outputs.values():
+        path.unlink(missing_ok=True)
+    if copy_samples(shard, outputs["tar"], keep) != len(keep):
+        raise ConsentryError(f"{shard.name} changed while it was checked: its filtered copy is not what was checked")
     parquet_in = _parquet_of(shard)
     rows = None
     parquet_out = None

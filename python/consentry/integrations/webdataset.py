@@ -41,10 +41,11 @@ def _is_pil_image(value: object) -> bool:
 
 def sample_image(sample: dict[str, Any], image_keys: Sequence[str] = IMAGE_EXTENSIONS, index: int = 0) -> Any:
     """The image of a webdataset sample, as a check item: the raw bytes of
-    its first member among ``image_keys`` (or a PIL image, if it was
-    decoded that way).
+    its one member among ``image_keys`` (or a PIL image, if it was decoded
+    that way).
 
-    Raises :class:`consentry.ItemError` when the sample has no such member,
+    Raises :class:`consentry.ItemError` when the sample has no such member
+    or more than one,
     or holds it in a form that is not bytes nor a PIL image (decoded to an
     array: apply the consent stage before ``.decode()``)::
 
@@ -52,10 +53,13 @@ def sample_image(sample: dict[str, Any], image_keys: Sequence[str] = IMAGE_EXTEN
         data = sample_image(sample)                       # jpeg_bytes
         data = sample_image(sample, image_keys=("png",))  # ItemError: no png
     """
-    for ext in image_keys:
-        value = sample.get(ext)
-        if value is None:
-            continue
+    present = [ext for ext in image_keys if sample.get(ext) is not None]
+    if len(present) > 1:
+        # Kept on the answer about one of them, the others would go unchecked.
+        raise ItemError(index, sample.get("__key__"),
+                        f"the sample has more than one image ({', '.join(present)}); its work is one image")
+    for ext in present:
+        value = sample[ext]
         if isinstance(value, (bytes, bytearray, memoryview)):
             return bytes(value)
         if _is_pil_image(value):
