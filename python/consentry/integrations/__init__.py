@@ -36,9 +36,9 @@ import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..answers import denies_unknown_by_default
+from ..answers import Answer, denies_unknown_by_default
 from ..client import Registry
-from ..errors import ConsentryError, ItemError
+from ..errors import ConsentryError
 from ..keys import Key
 
 __all__ = ["IMAGE_EXTENSIONS"]
@@ -194,19 +194,28 @@ class _ReceiptSink:
         raise ConsentryError(f"no free receipt file name in {self.target}")
 
 
-def _image_item(value: Any, index: int) -> Any:
-    """An image value as an item :meth:`Registry.check` takes: bytes,
-    paths, hashes and PIL images as they are; a Hugging Face image struct
-    (``{"bytes": ..., "path": ...}``, what ``Image(decode=False)`` gives)
-    as its bytes, else its path."""
-    if isinstance(value, Mapping) and ("bytes" in value or "path" in value):
-        data = value.get("bytes")
-        if data is not None:
-            return bytes(data)
-        path = value.get("path")
-        if path:
-            return os.fspath(path)
-        raise ItemError(index, value, "an image with neither bytes nor a path")
-    if value is None:
-        raise ItemError(index, value, "no image (the value is None)")
-    return value
+class _Checks:
+    """What every integration does per check: ask the registry (kept
+    picklable, for worker processes), keep the receipt, count the answers."""
+
+    def __init__(self, registry: Registry, purpose: str, unknown: bool | None, as_of: dt.datetime | str | None,
+                 near: bool | None, receipts: list[dict[str, Any]] | str | os.PathLike[str] | None) -> None:
+        self.registry = _RegistryHandle(registry)
+        self.purpose = purpose
+        self.keep_unknown = _keep_unknown(purpose, unknown)
+        self.as_of = as_of
+        self.near = near
+        self.sink = _ReceiptSink(receipts)
+        self.counts = {"allowed": 0, "disallowed": 0, "unknown": 0}
+        self.checks = 0
+
+    def check(self, items: Any) -> list[Answer]:
+        """One check of ``items``; its verified receipt kept; the answers in order."""
+        self.sink.check_process()
+        run = self.registry.get().check(items, self.purpose, self.as_of, near=self.near)
+        answers = run.answers()
+        self.sink.add(run.receipt)
+        self.checks += 1
+        for answer in answers:
+            self.counts[answer.status] += 1
+        return answers

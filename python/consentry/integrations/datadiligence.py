@@ -35,30 +35,9 @@ from datadiligence.rules import BulkRule, HttpRule
 from ..answers import Answer
 from ..client import Registry
 from ..errors import ConsentryError
-from . import _keep_unknown, _ReceiptSink
+from . import _Checks
 
 __all__ = ["ConsentryRule", "ConsentryBulkRule"]
-
-
-class _Checks:
-    """What both rules share: the registry, the question, the receipts."""
-
-    def __init__(self, registry: Registry, purpose: str, unknown: bool | None, as_of: dt.datetime | str | None,
-                 near: bool, receipts: list[dict[str, Any]] | str | os.PathLike[str] | None) -> None:
-        if not isinstance(registry, Registry):
-            raise TypeError(f"expected a consentry.Registry, not {type(registry).__name__}")
-        self.registry = registry
-        self.purpose = purpose
-        self.keep_unknown = _keep_unknown(purpose, unknown)
-        self.as_of = as_of
-        self.near = near
-        self.sink = _ReceiptSink(receipts)
-
-    def check(self, items: Any) -> list[Answer]:
-        run = self.registry.check(items, self.purpose, self.as_of, near=self.near)
-        answers = run.answers()
-        self.sink.add(run.receipt)
-        return answers
 
 
 def _fetched(url: str, response: Any) -> bytes:

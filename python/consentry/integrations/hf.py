@@ -16,7 +16,6 @@ matches (and no decoding cost).
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import os
 import secrets
@@ -26,7 +25,7 @@ from typing import Any, Iterator, Sequence
 from ..answers import Answer
 from ..client import Registry
 from ..errors import ConsentryError
-from . import _image_item, _keep_unknown, _ReceiptSink, _RegistryHandle
+from . import _Checks, _keep_unknown, _ReceiptSink
 
 __all__ = ["ConsentFilter", "consent_filter", "add_consent_columns"]
 
@@ -86,25 +85,19 @@ class ConsentFilter:
                  as_of: dt.datetime | str | None = None,
                  receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
                  near: bool | None = None) -> None:
-        self._registry = _RegistryHandle(registry)
+        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts)
         self.purpose = purpose
         self.column = column
-        self.keep_unknown = _keep_unknown(purpose, unknown)
-        self.as_of = as_of
-        self.near = near
-        self._sink = _ReceiptSink(receipts)
-        self.counts = {"allowed": 0, "disallowed": 0, "unknown": 0}
-        self.checks = 0
         # Makes this filter's fingerprint (datasets hashes the pickled
         # function to name its cache) unique: consent changes over time.
         self._nonce = secrets.token_hex(16)
 
     def __repr__(self) -> str:
-        return f"consent_filter({self._registry.url}, {self.purpose!r}, column={self.column!r})"
+        return f"consent_filter({self._checks.registry.url}, {self.purpose!r}, column={self.column!r})"
 
     def __call__(self, batch: Any, *_: Any) -> list[bool] | bool:
         values, kind = _batch_values(batch, self.column)
-        keep = [answer.permits(self.keep_unknown) for answer in self.check(values)]
+        keep = [answer.permits(self._checks.keep_unknown) for answer in self.check(values)]
         if kind == "batch":
             return keep
         # One example: kept only if each of its images may be used.
@@ -119,15 +112,17 @@ class ConsentFilter:
         """
         if not values:
             return []
-        self._sink.check_process()
-        items = [_image_item(v, i) for i, v in enumerate(values)]
-        run = self._registry.get().check(items, self.purpose, self.as_of, near=self.near)
-        answers = run.answers()
-        self._sink.add(run.receipt)
-        self.checks += 1
-        for answer in answers:
-            self.counts[answer.status] += 1
-        return answers
+        return self._checks.check(values)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many works of each status this process saw."""
+        return self._checks.counts
+
+    @property
+    def checks(self) -> int:
+        """How many checks this process ran."""
+        return self._checks.checks
 
 
 def consent_filter(registry: Registry, purpose: str, *, column: str = "image", unknown: bool | None = None,
@@ -234,7 +229,7 @@ def add_consent_columns(ds: Any, registry: Registry, purpose: str, *, column: st
     sink = _ReceiptSink(receipts)
     cols: dict[str, list[Any]] = {n: [] for n in names}
     if len(ds) > 0:
-        items = (_image_item(v, i) for i, v in zip(itertools.count(), _values(ds, column, batch_size)))
+        items = _values(ds, column, batch_size)
         run = registry.check(items, purpose, as_of, near=near)
         for answer in run:
             cols["hash"].append(answer.hash)

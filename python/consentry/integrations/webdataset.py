@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from ..client import Registry
 from ..errors import ItemError
-from . import IMAGE_EXTENSIONS, _keep_unknown, _ReceiptSink, _RegistryHandle
+from . import IMAGE_EXTENSIONS, _Checks
 
 __all__ = ["ConsentStage", "consent_filter", "sample_image"]
 
@@ -94,20 +94,24 @@ class ConsentStage:
                  near: bool = True) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self._registry = _RegistryHandle(registry)
+        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts)
         self.purpose = purpose
-        self.keep_unknown = _keep_unknown(purpose, unknown)
         self.batch_size = batch_size
         self.image_keys = tuple(image_keys)
-        self.as_of = as_of
-        self.near = near
-        self._sink = _ReceiptSink(receipts)
-        self.counts = {"allowed": 0, "disallowed": 0, "unknown": 0}
-        self.checks = 0
         self._nonce = secrets.token_hex(8)
 
     def __repr__(self) -> str:
-        return f"consent_filter({self._registry.url}, {self.purpose!r})"
+        return f"consent_filter({self._checks.registry.url}, {self.purpose!r})"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many works of each status this process saw."""
+        return self._checks.counts
+
+    @property
+    def checks(self) -> int:
+        """How many checks this process ran."""
+        return self._checks.checks
 
     def __call__(self, samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
@@ -124,17 +128,10 @@ class ConsentStage:
             yield from self._filter(batch, seen)
 
     def _filter(self, batch: list[dict[str, Any]], start: int) -> list[dict[str, Any]]:
-        self._sink.check_process()
         items = [sample_image(s, self.image_keys, start + i) for i, s in enumerate(batch)]
-        run = self._registry.get().check(items, self.purpose, self.as_of, near=self.near)
-        answers = run.answers()
-        self._sink.add(run.receipt)
-        self.checks += 1
-        kept = []
-        for sample, answer in zip(batch, answers, strict=True):
-            self.counts[answer.status] += 1
-            if answer.permits(self.keep_unknown):
-                kept.append(sample)
+        answers = self._checks.check(items)
+        keep_unknown = self._checks.keep_unknown
+        kept = [sample for sample, answer in zip(batch, answers, strict=True) if answer.permits(keep_unknown)]
         return kept
 
 
