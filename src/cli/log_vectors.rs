@@ -38,9 +38,15 @@ struct Builder {
     entries: Vec<Vec<u8>>,
 }
 
+/// A payload's bytes with its members in key order (the vectors were
+/// written so, whatever order the JSON map keeps).
+fn canonical_bytes(payload: &Value) -> Vec<u8> {
+    serde_json::to_vec(&crate::domain::canonical::sorted(payload.clone())).unwrap_or_default()
+}
+
 impl Builder {
     fn push(&mut self, kind: EntryKind, ptype: PayloadType, payload: &Value, keys: &[&SecretKey]) {
-        let payload = serde_json::to_vec(payload).unwrap_or_default();
+        let payload = canonical_bytes(payload);
         let message = pae(ptype.as_str(), &payload);
         let sigs: Vec<EntrySignature> = keys
             .iter()
@@ -68,7 +74,7 @@ impl Builder {
             "display_name": name,
             "issued_at": time(self.entries.len(), -30),
         });
-        let id = hex::encode(Sha256::digest(serde_json::to_vec(&p).unwrap_or_default()));
+        let id = hex::encode(Sha256::digest(canonical_bytes(&p)));
         self.push(EntryKind::Artist, PayloadType::Artist, &p, &[key]);
         id
     }
@@ -392,7 +398,10 @@ pub fn write(out: &Path) -> anyhow::Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")?;
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&crate::domain::canonical::sorted(doc.clone()))? + "\n",
+    )?;
     println!(
         "wrote a log of {} entries to {}",
         doc["entries_b64"].as_array().map_or(0, Vec::len),

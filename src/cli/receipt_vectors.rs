@@ -294,7 +294,10 @@ pub fn write(out: &Path) -> anyhow::Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")?;
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&crate::domain::canonical::sorted(doc.clone()))? + "\n",
+    )?;
     println!(
         "wrote {} checks to {}",
         doc["checks"].as_array().map_or(0, Vec::len),

@@ -32,7 +32,7 @@ fn payload_for(key_hex: &str, body: &Value) -> Vec<u8> {
     if p.get("issued_at").is_none() {
         p["issued_at"] = json!(ISSUED);
     }
-    serde_json::to_vec(&p).unwrap_or_default()
+    serde_json::to_vec(&crate::domain::canonical::sorted(p)).unwrap_or_default()
 }
 
 fn vector(
@@ -334,7 +334,10 @@ pub fn write(out: &Path) -> anyhow::Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")?;
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&crate::domain::canonical::sorted(doc.clone()))? + "\n",
+    )?;
     println!(
         "wrote {} vectors to {}",
         doc["vectors"].as_array().map_or(0, Vec::len),

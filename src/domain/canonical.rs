@@ -48,6 +48,25 @@ pub fn parse_canonical<'a, T: Deserialize<'a> + Serialize>(
     Ok(typed)
 }
 
+/// `value` with every object's members in key order, whatever order the
+/// JSON map keeps (a dependency that enables `serde_json`'s
+/// `preserve_order` makes maps keep insertion order for the whole build):
+/// for outputs whose bytes are compared or published, such as the spec's
+/// vector files.
+#[must_use]
+pub fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<(String, Value)> = map.into_iter().collect();
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(members.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 /// The path of the first place where two JSON trees differ.
 fn first_difference(
     given: &serde_json::Value,

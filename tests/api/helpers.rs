@@ -116,6 +116,7 @@ pub struct TestApp {
 pub struct Resp {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
     pub body: Value,
     pub text: String,
 }
@@ -221,6 +222,7 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
         crate::contract::assert_documented(&method, &uri, status.as_u16(), &content_type, &bytes);
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -228,6 +230,7 @@ impl TestApp {
         Resp {
             status,
             content_type,
+            headers,
             body,
             text,
         }
@@ -439,7 +442,7 @@ pub fn artist_envelope(key: &SecretKey, name: &str) -> Envelope {
     });
     Envelope::sign(
         PayloadType::Artist,
-        &serde_json::to_vec(&payload).expect("json"),
+        &serde_json::to_vec(&consentry::domain::canonical::sorted(payload.clone())).expect("json"),
         &[key],
     )
 }
@@ -463,7 +466,7 @@ pub fn statement_payload(
 pub fn sign_statement(key: &SecretKey, payload: &Value) -> Envelope {
     Envelope::sign(
         PayloadType::Statement,
-        &serde_json::to_vec(payload).expect("json"),
+        &serde_json::to_vec(&consentry::domain::canonical::sorted(payload.clone())).expect("json"),
         &[key],
     )
 }
@@ -513,7 +516,7 @@ pub fn key_event(
     }
     Envelope::sign(
         PayloadType::KeyEvent,
-        &serde_json::to_vec(&payload).expect("json"),
+        &serde_json::to_vec(&consentry::domain::canonical::sorted(payload.clone())).expect("json"),
         signers,
     )
 }

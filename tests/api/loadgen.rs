@@ -141,7 +141,8 @@ fn artist_envelope(key: &SecretKey, name: &str) -> Envelope {
     });
     Envelope::sign(
         PayloadType::Artist,
-        &serde_json::to_vec(&payload).unwrap_or_default(),
+        &serde_json::to_vec(&consentry::domain::canonical::sorted(payload.clone()))
+            .unwrap_or_default(),
         &[key],
     )
 }
@@ -156,7 +157,8 @@ fn statement(key: &SecretKey, work: ContentHash) -> Envelope {
     });
     Envelope::sign(
         PayloadType::Statement,
-        &serde_json::to_vec(&payload).unwrap_or_default(),
+        &serde_json::to_vec(&consentry::domain::canonical::sorted(payload.clone()))
+            .unwrap_or_default(),
         &[key],
     )
 }
