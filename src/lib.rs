@@ -21,6 +21,7 @@ pub mod log;
 pub mod payouts;
 pub mod registry;
 pub mod server;
+pub mod signals;
 pub mod stats;
 pub mod store;
 pub mod transparency;

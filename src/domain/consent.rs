@@ -158,6 +158,38 @@ impl ConsentSet {
         Ok(set)
     }
 
+    /// The values an outside signal states (a C2PA assertion, an XMP
+    /// property), with nesting applied as for a declaration, except that a
+    /// signal is never refused: an allowed `train-genai` under a disallowed
+    /// `train-ai` reads as disallowed, the most restrictive reading.
+    #[must_use]
+    pub fn from_signal(values: impl IntoIterator<Item = (Category, Preference)>) -> Self {
+        let mut set = ConsentSet::default();
+        for (c, v) in values {
+            let merged = match (set.get(c), v) {
+                (Some(Preference::Disallowed), _) | (_, Preference::Disallowed) => {
+                    Preference::Disallowed
+                }
+                _ => Preference::Allowed,
+            };
+            set.set(c, Some(merged));
+        }
+        match (set.get(Category::TrainAi), set.get(Category::TrainGenai)) {
+            (Some(Preference::Disallowed), _) => {
+                set.set(Category::TrainGenai, Some(Preference::Disallowed));
+            }
+            (Some(parent), None) => set.set(Category::TrainGenai, Some(parent)),
+            _ => {}
+        }
+        set
+    }
+
+    /// Whether no category has a value.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
     /// Combines the current statements of several claimants: per category,
     /// any `disallowed` wins, else any `allowed`, else unknown.
     #[must_use]

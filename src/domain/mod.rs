@@ -13,6 +13,7 @@ pub mod hash;
 pub mod ids;
 pub mod keys;
 pub mod payout;
+pub mod signals;
 pub mod terms;
 pub mod time;
 

@@ -27,6 +27,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("auth", &["domain", "crypto"]),
     // Image files to fingerprints: decoding and the ISCC normalisation.
     ("fingerprint", &["domain"]),
+    // Consent signals inside files (C2PA, XMP), read with the domain's table.
+    ("signals", &["domain"]),
     ("stats", &["domain", "index"]),
     (
         "registry",
@@ -89,6 +91,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "http",
             "server",
             "fingerprint",
+            "signals",
         ],
     ),
 ];
