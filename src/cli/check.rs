@@ -18,9 +18,11 @@ use super::RegistryArgs;
 use crate::check::Item as CheckItem;
 use crate::check::{parse_purpose, AnswerDigests, CheckReceipt, MatchKind};
 use crate::crypto::{Envelope, SecretKey};
-use crate::domain::{Category, ContentHash, Timestamp};
+use crate::domain::signals::{self, DecidedBy};
+use crate::domain::{Category, ContentHash, Preference, Timestamp};
 use crate::index::Status;
 use crate::log::note::NoteVerifier;
+use crate::signals::FileSignals;
 
 /// What to do with works the registry knows nothing about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +46,17 @@ pub enum MatchMode {
     /// By hash, and images also by their ISCC Image-Code: resized and
     /// re-encoded copies of registered works are found.
     Near,
+}
+
+/// Which consent signals decide what is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignalsPolicy {
+    /// The registry's answer and the signals inside the files (C2PA
+    /// training-mining assertions, IPTC `plus:DataMining`, TDMRep in XMP):
+    /// a refusal by either refuses.
+    All,
+    /// The registry's answer alone: files are not read for signals.
+    RegistryOnly,
 }
 
 /// The exit code when `--fail-on` matched.
@@ -95,6 +108,14 @@ pub struct CheckArgs {
     /// report --receipt` takes).
     #[arg(long = "match", value_enum, default_value = "near")]
     pub matching: MatchMode,
+    /// `all` (default): the consent signals inside each file (C2PA,
+    /// IPTC and TDMRep in XMP) are read too, and a file that refuses the
+    /// purpose is `disallowed` even where the registry allows it or does
+    /// not know it (the report's `combined` and `decided_by`; the receipt
+    /// stays the registry's alone). `registry-only`: the registry's
+    /// answer alone.
+    #[arg(long, value_enum, default_value = "all")]
+    pub signals: SignalsPolicy,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -114,7 +135,10 @@ pub struct FilterArgs {
 
 /// One checked work.
 struct Answer {
+    /// The registry's answer (what the receipt signs).
     status: Status,
+    /// With the in-file signals (`--signals all`): what decides.
+    combined: Status,
     row: ReportRow,
 }
 
@@ -206,10 +230,16 @@ fn parse_answer(line: &Value) -> anyhow::Result<Parsed> {
         disputed: line["disputed"].as_bool().unwrap_or(false),
         matched: kind.as_str().unwrap_or_default().to_owned(),
         matched_works: works.clone(),
+        combined: status.as_str().to_owned(),
+        decided_by: String::new(),
     };
     Ok(Parsed {
         hash,
-        answer: Answer { status, row },
+        answer: Answer {
+            status,
+            combined: status,
+            row,
+        },
         ids: raw,
         kind,
         works,
@@ -246,6 +276,10 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     eprintln!("hashing {source}");
     let started = std::time::Instant::now();
     let near = args.matching == MatchMode::Near;
+    let reading = dataset::Reading {
+        fingerprints: near,
+        signals: args.signals == SignalsPolicy::All,
+    };
     let pb = bar(
         dataset::count(&source),
         if near {
@@ -256,7 +290,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         args.quiet,
     );
     let (source, items) = tokio::task::spawn_blocking(move || {
-        let items = dataset::hash_all_with(&source, Some(&pb), near);
+        let items = dataset::hash_all_with(&source, Some(&pb), reading);
         pb.finish_and_clear();
         items.map(|i| (source, i))
     })
@@ -335,6 +369,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         bail!("the registry's receipt does not match the answers it sent");
     }
     let receipt_path = write_receipt(args.receipt.as_deref(), &envelope)?;
+    let by_file = combine_signals(purpose, &items, &mut answers);
     if let Some(report) = &args.report {
         let rows: Vec<ReportRow> = answers.iter().map(|a| a.row.clone()).collect();
         dataset::write_report(&items, &rows, report)?;
@@ -343,8 +378,8 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     let keep: Vec<bool> = answers
         .iter()
         .map(|a| {
-            a.status == Status::Allowed
-                || (a.status == Status::Unknown && unknown == UnknownPolicy::Allow)
+            a.combined == Status::Allowed
+                || (a.combined == Status::Unknown && unknown == UnknownPolicy::Allow)
         })
         .collect();
     let c = receipt.counts;
@@ -366,6 +401,32 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         receipt.checkpoint.size,
         receipt.log,
     );
+    if args.signals == SignalsPolicy::All {
+        let with = items
+            .iter()
+            .filter(|i| i.signals.as_ref().is_some_and(|s| !s.findings.is_empty()))
+            .count();
+        let noted = items
+            .iter()
+            .filter(|i| i.signals.as_ref().is_some_and(|s| !s.notes.is_empty()))
+            .count();
+        let tally = |s: Status| answers.iter().filter(|a| a.combined == s).count();
+        println!(
+            "in-file signals: {} carry consent signals{}; {} refused by their files ({} the registry allows, {} it does not know); with them: {} allowed, {} disallowed, {} unknown",
+            count(with as u64, "work", "works"),
+            if noted > 0 {
+                format!(" ({noted} with unreadable metadata: see the report's `signal_notes`)")
+            } else {
+                String::new()
+            },
+            by_file.refused,
+            by_file.over_allowed,
+            by_file.over_unknown,
+            tally(Status::Allowed),
+            tally(Status::Disallowed),
+            tally(Status::Unknown),
+        );
+    }
     if let Some(m) = &receipt.matched {
         let coded = items.iter().filter(|i| !i.codes.is_empty()).count();
         let failed = items
@@ -397,6 +458,53 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         answers,
         keep,
     })
+}
+
+/// What the in-file signals changed.
+#[derive(Default)]
+struct ByFile {
+    /// Works a file refuses.
+    refused: usize,
+    /// … of which the registry allows.
+    over_allowed: usize,
+    /// … of which the registry does not know.
+    over_unknown: usize,
+}
+
+/// Sets each answer's combined status from the registry's answer and the
+/// signals read from its file ([`signals::decide`]), and the report's
+/// `combined` and `decided_by`.
+fn combine_signals(purpose: Category, items: &[Item], answers: &mut [Answer]) -> ByFile {
+    let mut by = ByFile::default();
+    for (item, answer) in items.iter().zip(answers.iter_mut()) {
+        let registry = match answer.status {
+            Status::Allowed => Some(Preference::Allowed),
+            Status::Disallowed => Some(Preference::Disallowed),
+            Status::Unknown => None,
+        };
+        let consents = item
+            .signals
+            .as_ref()
+            .map(FileSignals::consents)
+            .unwrap_or_default();
+        let (combined, decided_by) = signals::decide(purpose, registry, &consents);
+        answer.combined = match combined {
+            Some(Preference::Allowed) => Status::Allowed,
+            Some(Preference::Disallowed) => Status::Disallowed,
+            None => Status::Unknown,
+        };
+        if matches!(decided_by, DecidedBy::File | DecidedBy::Both) {
+            by.refused += 1;
+            match answer.status {
+                Status::Allowed => by.over_allowed += 1,
+                Status::Unknown => by.over_unknown += 1,
+                Status::Disallowed => {}
+            }
+        }
+        answer.row.combined = answer.combined.as_str().to_owned();
+        answer.row.decided_by = decided_by.as_str().to_owned();
+    }
+    by
 }
 
 /// Writes the receipt to `asked`, or to a new file named after the time
@@ -449,7 +557,7 @@ fn fail_on(args: &CheckArgs, answers: &[Answer]) -> anyhow::Result<()> {
             FailOn::Disallowed => Status::Disallowed,
             FailOn::Unknown => Status::Unknown,
         };
-        let n = answers.iter().filter(|a| a.status == status).count();
+        let n = answers.iter().filter(|a| a.combined == status).count();
         if n > 0 {
             return Err(ExitWith {
                 code: EXIT_FAIL_ON,

@@ -13,6 +13,7 @@ mod audit;
 pub mod check;
 pub mod client;
 pub mod dataset;
+mod export;
 mod fingerprint;
 mod keys;
 pub mod log_vectors;
@@ -76,6 +77,13 @@ pub enum Command {
     /// Upload-trend statistics (spec/stats.md) from any upload history: a CSV
     /// of artist,timestamp rows or gallery-dl metadata; JSON, CSV, SVG chart.
     Stats(stats::StatsArgs),
+    /// A work's consent in other vocabularies (aipref Content-Usage, CAWG,
+    /// IPTC, TDMRep), and a site's tdmrep.json and robots.txt block.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
+    /// Sign the registry's answer for a work into the image itself: a C2PA
+    /// manifest holding the CAWG training-and-data-mining assertion.
+    Embed(export::EmbedArgs),
     /// Verify a check receipt: signature and checkpoint offline, the hash
     /// list and answers against its digests, and with --log the answers
     /// recomputed from the log itself.
@@ -275,6 +283,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyProof(args) => audit::verify_proof(&args),
         Command::Check(args) => check::check(args).await,
         Command::Filter(args) => check::filter(args).await,
+        Command::Export(cmd) => export::run(cmd).await,
+        Command::Embed(args) => export::embed(args).await,
         Command::VerifyReceipt(args) => receipt::verify_receipt(args).await,
         Command::Payout(cmd) => payout::run(cmd).await,
         Command::Stats(args) => stats::run(&args),

@@ -2,6 +2,8 @@
 //! the registered works near an image's codes, for anyone to look up.
 
 use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,12 +14,16 @@ use super::{AppState, Routes};
 use crate::check::items::parse_codes;
 use crate::check::{answer_item, Item, MATCHING};
 use crate::domain::fingerprint::ISCC_IMAGE;
-use crate::domain::ContentHash;
+use crate::domain::signals::{
+    to_cawg_assertion, to_content_usage, to_iptc_data_mining, to_tdmrep_reservation, CAWG_LABEL,
+};
+use crate::domain::{ConsentSet, ContentHash};
 use crate::registry::HistoryEntry;
 
 pub fn routes() -> Routes {
     Routes::new()
         .get("/v1/works/{hash}", get_work)
+        .get("/v1/works/{hash}/exports", get_exports)
         .get("/v1/near", get_near)
 }
 
@@ -82,11 +88,51 @@ fn entry_json(h: &HistoryEntry, hash: &ContentHash) -> Value {
     })
 }
 
+/// A JSON answer with the aipref `Content-Usage` header of `consent`
+/// (none when no category aipref names is known).
+fn with_content_usage(body: Value, consent: &ConsentSet) -> Response {
+    let mut response = Json(body).into_response();
+    if let Some(value) = to_content_usage(consent).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert("content-usage", value);
+    }
+    response
+}
+
+/// A work's effective consent in other vocabularies (`spec/signals.md`):
+/// the aipref `Content-Usage` value (also sent as that header), the IPTC
+/// `plus:DataMining` value, the TDMRep `tdm-reservation` and the CAWG
+/// training-mining assertion, ready to embed.
+#[tracing::instrument(skip_all)]
+async fn get_exports(
+    State(state): State<AppState>,
+    ApiPath(hash): ApiPath<String>,
+) -> ApiResult<Response> {
+    let hash: ContentHash = hash
+        .parse()
+        .map_err(|e| ApiError::bad_request("invalid-hash", format!("{e}")))?;
+    let view = state
+        .registry
+        .work(&hash)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no statement names {hash}")))?;
+    let consent = view.effective;
+    let body = json!({
+        "hash": view.hash,
+        "consent": consent.to_json(),
+        "disputed": view.disputed,
+        "content_usage": to_content_usage(&consent),
+        "iptc_data_mining": to_iptc_data_mining(&consent),
+        "tdmrep": to_tdmrep_reservation(&consent).map(|r| json!({ "tdm-reservation": r })),
+        "cawg_assertion": { "label": CAWG_LABEL, "data": to_cawg_assertion(&consent) },
+    });
+    Ok(with_content_usage(body, &consent))
+}
+
 #[tracing::instrument(skip_all)]
 async fn get_work(
     State(state): State<AppState>,
     ApiPath(hash): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let hash: ContentHash = hash
         .parse()
         .map_err(|e| ApiError::bad_request("invalid-hash", format!("{e}")))?;
@@ -111,12 +157,13 @@ async fn get_work(
             })
         })
         .collect();
-    Ok(Json(json!({
+    let body = json!({
         "hash": view.hash,
         "iscc_datahash": view.hash.to_iscc_datahash(),
         "consent": view.effective.to_json(),
         "disputed": view.disputed,
         "claimants": claimants,
         "history": view.history.iter().map(|h| entry_json(h, &hash)).collect::<Vec<_>>(),
-    })))
+    });
+    Ok(with_content_usage(body, &view.effective))
 }

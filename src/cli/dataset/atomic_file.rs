@@ -74,6 +74,15 @@ impl Drop for PendingFile {
     }
 }
 
+/// Writes `bytes` to `out` through a temporary file renamed into place.
+///
+/// # Errors
+/// When the file cannot be written or renamed.
+pub fn write_file_atomically(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    write_atomically(out, |w| Ok(w.write_all(bytes)?))
+}
+
 /// Writes `out` through a buffered temporary file and renames it into place
 /// once `write` succeeded.
 pub(super) fn write_atomically(

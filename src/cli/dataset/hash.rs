@@ -16,6 +16,55 @@ use super::to_usize;
 use crate::domain::fingerprint::ImageCode;
 use crate::domain::ContentHash;
 use crate::fingerprint;
+use crate::signals::{self, FileSignals};
+
+/// What to read from each work besides its hash.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// The ISCC Image-Code of image works.
+    pub fingerprints: bool,
+    /// The consent signals inside the files (C2PA, XMP).
+    pub signals: bool,
+}
+
+/// What reading one file or member gave besides its hash.
+#[derive(Default)]
+pub(super) struct Looked {
+    pub codes: Vec<ImageCode>,
+    pub fingerprint_error: Option<String>,
+    pub signals: Option<FileSignals>,
+}
+
+/// Fingerprints and signals of a work's bytes, as `reading` asks.
+pub(super) fn look(
+    bytes: &[u8],
+    named_image: bool,
+    reading: Reading,
+    sidecar: Option<&[u8]>,
+) -> Looked {
+    let (codes, fingerprint_error) = if reading.fingerprints {
+        fingerprint_bytes(bytes, named_image)
+    } else {
+        (Vec::new(), None)
+    };
+    Looked {
+        codes,
+        fingerprint_error,
+        signals: reading.signals.then(|| signals::read(bytes, sidecar)),
+    }
+}
+
+/// The signals of a work too large to read whole (more than `limit`
+/// bytes): only a note saying so.
+pub(super) fn not_looked(reading: Reading, limit: u64) -> Option<FileSignals> {
+    reading.signals.then(|| FileSignals {
+        findings: Vec::new(),
+        notes: vec![format!(
+            "metadata not read: the file is larger than {} MiB",
+            limit >> 20
+        )],
+    })
+}
 
 /// Files smaller than this are read in one go; larger ones are streamed.
 pub(super) const READ_WHOLE_BELOW: u64 = 16 * 1024 * 1024;
@@ -28,7 +77,7 @@ pub(super) const READ_WHOLE_BELOW: u64 = 16 * 1024 * 1024;
 /// When a file or shard cannot be read; the error names it (and the shard
 /// member, or the manifest line).
 pub fn hash_all(source: &Source, progress: Option<&ProgressBar>) -> anyhow::Result<Vec<Item>> {
-    hash_all_with(source, progress, false)
+    hash_all_with(source, progress, Reading::default())
 }
 
 /// The Image-Code of a work's bytes: `(codes, why none)`. A file that is
@@ -44,8 +93,10 @@ pub(super) fn fingerprint_bytes(
     }
 }
 
-/// As [`hash_all`]; with `fingerprints`, image works also get their ISCC
-/// Image-Code (computed from the same read of the bytes).
+/// As [`hash_all`]; with `reading.fingerprints`, image works also get
+/// their ISCC Image-Code, and with `reading.signals` every work read whole
+/// gets the consent signals inside it (both from the same read of the
+/// bytes).
 ///
 /// # Errors
 /// As [`hash_all`]. A work that cannot be fingerprinted is not an error:
@@ -53,7 +104,7 @@ pub(super) fn fingerprint_bytes(
 pub fn hash_all_with(
     source: &Source,
     progress: Option<&ProgressBar>,
-    fingerprints: bool,
+    reading: Reading,
 ) -> anyhow::Result<Vec<Item>> {
     let tick = || {
         if let Some(progress) = progress {
@@ -66,15 +117,16 @@ pub fn hash_all_with(
             .par_iter()
             .map(|label| {
                 let path = folder.root.join(label);
-                let (hash, codes, fingerprint_error) = hash_file(&path, fingerprints)
+                let (hash, looked) = hash_file(&path, reading)
                     .with_context(|| format!("hashing {}", path.display()))?;
                 tick();
                 Ok(Item {
                     label: label.clone(),
                     path: Some(path),
                     hash,
-                    codes,
-                    fingerprint_error,
+                    codes: looked.codes,
+                    fingerprint_error: looked.fingerprint_error,
+                    signals: looked.signals,
                 })
             })
             .collect(),
@@ -82,9 +134,9 @@ pub fn hash_all_with(
             .rows
             .par_iter()
             .map(|row| {
-                let (hash, codes, fingerprint_error) = match (&row.hash, &row.path) {
-                    (Some(hash), _) => (*hash, Vec::new(), None),
-                    (None, Some(path)) => hash_file(path, fingerprints).with_context(|| {
+                let (hash, looked) = match (&row.hash, &row.path) {
+                    (Some(hash), _) => (*hash, Looked::default()),
+                    (None, Some(path)) => hash_file(path, reading).with_context(|| {
                         format!(
                             "{} line {}: hashing {}",
                             manifest.path.display(),
@@ -100,32 +152,31 @@ pub fn hash_all_with(
                     label: row.label.clone(),
                     path: row.path.clone(),
                     hash,
-                    codes,
-                    fingerprint_error,
+                    codes: looked.codes,
+                    fingerprint_error: looked.fingerprint_error,
+                    signals: looked.signals,
                 })
             })
             .collect(),
         Source::Shards(shards) => {
             let per_shard = shards
                 .par_iter()
-                .map(|shard| hash_shard(shard, &tick, fingerprints))
+                .map(|shard| hash_shard(shard, &tick, reading))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             Ok(per_shard.into_iter().flatten().collect())
         }
     }
 }
 
-/// Whole-file BLAKE3: small files in one read, large ones streamed; with
-/// `fingerprints`, the Image-Code of an image file too (read whole, up to
-/// [`fingerprint::MAX_FILE_BYTES`]).
-fn hash_file(
-    path: &Path,
-    fingerprints: bool,
-) -> io::Result<(ContentHash, Vec<ImageCode>, Option<String>)> {
+/// Whole-file BLAKE3: small files in one read, large ones streamed; what
+/// `reading` asks from the same read: the Image-Code of an image file (read
+/// whole up to [`fingerprint::MAX_FILE_BYTES`]) and the signals of a file
+/// read whole (with its `.c2pa` sidecar, if one is beside it).
+fn hash_file(path: &Path, reading: Reading) -> io::Result<(ContentHash, Looked)> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let named_image = fingerprint::named_as_image(&path.to_string_lossy());
-    let limit = if fingerprints && named_image {
+    let limit = if reading.fingerprints && named_image {
         fingerprint::MAX_FILE_BYTES
     } else {
         READ_WHOLE_BELOW
@@ -134,20 +185,49 @@ fn hash_file(
         let mut bytes = Vec::with_capacity(to_usize(len));
         file.read_to_end(&mut bytes)?;
         let hash = ContentHash::of(&bytes);
-        if !fingerprints {
-            return Ok((hash, Vec::new(), None));
-        }
-        let (codes, error) = fingerprint_bytes(&bytes, named_image);
-        Ok((hash, codes, error))
+        let sidecar = if reading.signals {
+            read_sidecar(path)?
+        } else {
+            None
+        };
+        Ok((hash, look(&bytes, named_image, reading, sidecar.as_deref())))
     } else {
         let hash = hash_reader(file)?;
-        let error = (fingerprints && named_image).then(|| {
+        let fingerprint_error = (reading.fingerprints && named_image).then(|| {
             format!(
                 "not fingerprinted: the file is larger than {} MiB",
                 fingerprint::MAX_FILE_BYTES >> 20
             )
         });
-        Ok((hash, Vec::new(), error))
+        Ok((
+            hash,
+            Looked {
+                codes: Vec::new(),
+                fingerprint_error,
+                signals: not_looked(reading, limit),
+            },
+        ))
+    }
+}
+
+/// A C2PA sidecar: `<name without extension>.c2pa` beside the file (the
+/// name `c2patool` writes), unless the file is itself one; at most
+/// [`READ_WHOLE_BELOW`] bytes.
+fn read_sidecar(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("c2pa"))
+    {
+        return Ok(None);
+    }
+    let sidecar = path.with_extension("c2pa");
+    match std::fs::metadata(&sidecar) {
+        Ok(meta) if meta.is_file() && meta.len() < READ_WHOLE_BELOW => {
+            std::fs::read(&sidecar).map(Some)
+        }
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -44,9 +44,10 @@ mod source;
 #[cfg(test)]
 mod test_support;
 
+pub use atomic_file::write_file_atomically;
 pub use filter::{write_filtered, FilterSummary};
 pub use folder::Folder;
-pub use hash::{hash_all, hash_all_with};
+pub use hash::{hash_all, hash_all_with, Reading};
 #[doc(hidden)]
 pub use manifest::parse_manifest_bytes;
 pub use manifest::{Manifest, ManifestFormat};

@@ -13,6 +13,7 @@ use super::manifest::ManifestFormat;
 use super::paths::relative_to_file;
 use super::source::Item;
 use crate::domain::ContentHash;
+use crate::signals::Finding;
 
 /// What the caller learned about one item, for [`write_report`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,6 +30,11 @@ pub struct ReportRow {
     /// `matched_hash` is the first, and for a near match `distance` its
     /// distance.
     pub matched_works: Vec<(ContentHash, u32)>,
+    /// The status with the in-file signals (the registry's when they were
+    /// not read).
+    pub combined: String,
+    /// `registry`, `file`, `registry+file` or `none`.
+    pub decided_by: String,
 }
 
 impl ReportRow {
@@ -64,11 +70,15 @@ fn matched_works(row: &ReportRow) -> Vec<MatchedWork<'_>> {
 
 /// Writes one line per item with what the caller learned about it (`rows[i]`
 /// for `items[i]`): CSV with columns
-/// `label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error,fingerprints,matched`
+/// `label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error,fingerprints,matched,combined,decided_by,signals,signal_notes`
 /// (lists joined with `;`, terms and the matched works as compact JSON;
 /// `error` says why an image has no fingerprint; `fingerprints` are the
 /// item's image codes as sent, `matched` every work it matched with its
-/// distance) when `out` ends in `.csv`, JSON
+/// distance; `status` is the registry's signed answer, `combined` the
+/// status with the in-file signals and `decided_by` who decided it,
+/// `signals` the findings in the file as a JSON array (empty when the file
+/// was not read for them) and `signal_notes` why some of its metadata
+/// could not be read) when `out` ends in `.csv`, JSON
 /// Lines objects with the same fields (lists as arrays) when it ends in
 /// `.jsonl` / `.ndjson`. `path` is relative to the folder of `out` (empty or
 /// null for items without a file).
@@ -94,6 +104,10 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
         error: Option<&'a str>,
         fingerprints: Vec<String>,
         matched: Vec<MatchedWork<'a>>,
+        combined: &'a str,
+        decided_by: &'a str,
+        signals: Option<&'a [Finding]>,
+        signal_notes: &'a [String],
     }
     ensure!(
         items.len() == rows.len(),
@@ -132,6 +146,10 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     error: item.fingerprint_error.as_deref(),
                     fingerprints: item.codes.iter().map(ToString::to_string).collect(),
                     matched: matched_works(row),
+                    combined: &row.combined,
+                    decided_by: &row.decided_by,
+                    signals: item.signals.as_ref().map(|s| s.findings.as_slice()),
+                    signal_notes: item.signals.as_ref().map_or(&[], |s| s.notes.as_slice()),
                 };
                 serde_json::to_writer(&mut *writer, &line)?;
                 writer.write_all(b"\n")?;
@@ -155,6 +173,10 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                 "error",
                 "fingerprints",
                 "matched",
+                "combined",
+                "decided_by",
+                "signals",
+                "signal_notes",
             ])?;
             for ((item, row), path) in lines {
                 let path = path.as_deref().unwrap_or_default();
@@ -165,7 +187,11 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                 } else {
                     serde_json::to_string(&matched_works(row))?
                 };
-                let fields: [&str; 14] = [
+                let (signals, notes) = match &item.signals {
+                    Some(s) => (serde_json::to_string(&s.findings)?, s.notes.join("; ")),
+                    None => (String::new(), String::new()),
+                };
+                let fields: [&str; 18] = [
                     &item.label,
                     path,
                     &item.hash.to_string(),
@@ -180,6 +206,10 @@ pub fn write_report(items: &[Item], rows: &[ReportRow], out: &Path) -> anyhow::R
                     item.fingerprint_error.as_deref().unwrap_or_default(),
                     &codes.join(";"),
                     &matched,
+                    &row.combined,
+                    &row.decided_by,
+                    &signals,
+                    &notes,
                 ];
                 csv.write_record(fields)?;
             }
@@ -197,6 +227,7 @@ mod tests {
     use super::*;
     use crate::cli::dataset::test_support::{blake3_of, error_text};
     use crate::domain::fingerprint::ImageCode;
+    use crate::signals::FileSignals;
 
     /// Items under `dir` (the report's folder in the tests).
     fn report_fixture(dir: &Path) -> (Vec<Item>, Vec<ReportRow>) {
@@ -207,6 +238,20 @@ mod tests {
                 hash: blake3_of(b"a"),
                 codes: Vec::new(),
                 fingerprint_error: None,
+                signals: Some(FileSignals {
+                    findings: vec![Finding {
+                        source: "xmp",
+                        property: "plus:DataMining".to_owned(),
+                        value: "DMI-PROHIBITED-AIMLTRAINING".to_owned(),
+                        consent: crate::domain::signals::iptc_data_mining(
+                            "DMI-PROHIBITED-AIMLTRAINING",
+                        )
+                        .expect("value"),
+                        signature: None,
+                        signer: None,
+                    }],
+                    notes: vec!["a note".to_owned()],
+                }),
             },
             Item {
                 label: "s.tar:0001".to_owned(),
@@ -214,6 +259,7 @@ mod tests {
                 hash: blake3_of(b"b"),
                 codes: vec![ImageCode::parse("ISCC:EEA4GQZQTY6J5DTH").expect("code")],
                 fingerprint_error: None,
+                signals: None,
             },
         ];
         let rows = vec![
@@ -223,12 +269,16 @@ mod tests {
                 claimants: vec!["artist1".to_owned(), "artist2".to_owned()],
                 statements: vec!["st1".to_owned(), "st2".to_owned()],
                 disputed: true,
+                combined: "disallowed".to_owned(),
+                decided_by: "registry+file".to_owned(),
                 ..ReportRow::default()
             },
             ReportRow {
                 status: "allowed".to_owned(),
                 matched: "near".to_owned(),
                 matched_works: vec![(blake3_of(b"w"), 2), (blake3_of(b"v"), 4)],
+                combined: "allowed".to_owned(),
+                decided_by: "registry".to_owned(),
                 ..ReportRow::default()
             },
         ];
@@ -244,9 +294,9 @@ mod tests {
         assert_eq!(
             fs::read_to_string(&out).expect("read"),
             format!(
-                "label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error,fingerprints,matched\n\
-                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\",,,,,,\n\
-                 s.tar:0001,,{},allowed,false,,,null,near,2,{w},,ISCC:EEA4GQZQTY6J5DTH,\"[{{\"\"hash\"\":\"\"{w}\"\",\"\"distance\"\":2}},{{\"\"hash\"\":\"\"{v}\"\",\"\"distance\"\":4}}]\"\n",
+                "label,path,hash,status,disputed,claimants,statements,terms,match,distance,matched_hash,error,fingerprints,matched,combined,decided_by,signals,signal_notes\n\
+                 a.png,data/a.png,{},opt-out,true,artist1;artist2,st1;st2,\"{{\"\"training\"\":\"\"deny\"\"}}\",,,,,,,disallowed,registry+file,\"[{{\"\"source\"\":\"\"xmp\"\",\"\"property\"\":\"\"plus:DataMining\"\",\"\"value\"\":\"\"DMI-PROHIBITED-AIMLTRAINING\"\",\"\"consent\"\":{{\"\"train-ai\"\":\"\"disallowed\"\",\"\"train-genai\"\":\"\"disallowed\"\"}}}}]\",a note\n\
+                 s.tar:0001,,{},allowed,false,,,null,near,2,{w},,ISCC:EEA4GQZQTY6J5DTH,\"[{{\"\"hash\"\":\"\"{w}\"\",\"\"distance\"\":2}},{{\"\"hash\"\":\"\"{v}\"\",\"\"distance\"\":4}}]\",allowed,registry,,\n",
                 items[0].hash,
                 items[1].hash,
                 w = blake3_of(b"w"),
@@ -288,6 +338,15 @@ mod tests {
                     "error": null,
                     "fingerprints": [],
                     "matched": [],
+                    "combined": "disallowed",
+                    "decided_by": "registry+file",
+                    "signals": [{
+                        "source": "xmp",
+                        "property": "plus:DataMining",
+                        "value": "DMI-PROHIBITED-AIMLTRAINING",
+                        "consent": {"train-ai": "disallowed", "train-genai": "disallowed"},
+                    }],
+                    "signal_notes": ["a note"],
                 }),
                 serde_json::json!({
                     "label": "s.tar:0001",
@@ -307,6 +366,10 @@ mod tests {
                         {"hash": blake3_of(b"w").to_string(), "distance": 2},
                         {"hash": blake3_of(b"v").to_string(), "distance": 4},
                     ],
+                    "combined": "allowed",
+                    "decided_by": "registry",
+                    "signals": null,
+                    "signal_notes": [],
                 }),
             ]
         );

@@ -8,9 +8,8 @@ use std::path::Path;
 
 use anyhow::{ensure, Context};
 
-use super::hash::{fingerprint_bytes, hash_reader};
+use super::hash::{hash_reader, look, not_looked, Looked, Reading, READ_WHOLE_BELOW};
 use super::source::Item;
-use crate::domain::fingerprint::ImageCode;
 use crate::domain::ContentHash;
 use crate::fingerprint::IMAGE_EXTENSIONS;
 
@@ -45,16 +44,14 @@ fn is_image_extension(extension: &str) -> bool {
 struct SampleHash {
     key: String,
     hash: ContentHash,
-    codes: Vec<ImageCode>,
-    fingerprint_error: Option<String>,
+    looked: Looked,
     from_image: bool,
 }
 
 /// What reading one member gave.
 struct MemberHash {
     hash: ContentHash,
-    codes: Vec<ImageCode>,
-    fingerprint_error: Option<String>,
+    looked: Looked,
 }
 
 fn open_shard(shard: &Path) -> anyhow::Result<tar::Archive<BufReader<File>>> {
@@ -68,7 +65,7 @@ fn open_shard(shard: &Path) -> anyhow::Result<tar::Archive<BufReader<File>>> {
 pub(super) fn hash_shard(
     shard: &Path,
     tick: &(impl Fn() + Sync),
-    fingerprints: bool,
+    reading: Reading,
 ) -> anyhow::Result<Vec<Item>> {
     let name = shard_name(shard);
     let mut archive = open_shard(shard)?;
@@ -80,8 +77,9 @@ pub(super) fn hash_shard(
             label: format!("{name}:{}", sample.key),
             path: None,
             hash: sample.hash,
-            codes: sample.codes,
-            fingerprint_error: sample.fingerprint_error,
+            codes: sample.looked.codes,
+            fingerprint_error: sample.looked.fingerprint_error,
+            signals: sample.looked.signals,
         });
     };
     let entries = archive
@@ -95,25 +93,32 @@ pub(super) fn hash_shard(
         let member = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let (key, extension) = split_member_name(&member);
         let image = is_image_extension(extension);
+        let size = entry.header().size().unwrap_or(u64::MAX);
         let read_member = |entry: &mut dyn Read| -> anyhow::Result<MemberHash> {
-            if !(fingerprints && image) {
+            let whole =
+                (reading.fingerprints && image) || (reading.signals && size < READ_WHOLE_BELOW);
+            if !whole {
                 return Ok(MemberHash {
                     hash: hash_reader(entry).with_context(|| {
                         format!("reading member {member} of shard {}", shard.display())
                     })?,
-                    codes: Vec::new(),
-                    fingerprint_error: None,
+                    looked: Looked {
+                        signals: not_looked(reading, READ_WHOLE_BELOW),
+                        ..Looked::default()
+                    },
                 });
             }
             let mut bytes = Vec::new();
             entry
                 .read_to_end(&mut bytes)
                 .with_context(|| format!("reading member {member} of shard {}", shard.display()))?;
-            let (codes, fingerprint_error) = fingerprint_bytes(&bytes, true);
+            let fingerprints = Reading {
+                fingerprints: reading.fingerprints && image,
+                ..reading
+            };
             Ok(MemberHash {
                 hash: ContentHash::of(&bytes),
-                codes,
-                fingerprint_error,
+                looked: look(&bytes, image, fingerprints, None),
             })
         };
         match &mut current {
@@ -121,8 +126,7 @@ pub(super) fn hash_shard(
                 if image && !sample.from_image {
                     let m = read_member(&mut entry)?;
                     sample.hash = m.hash;
-                    sample.codes = m.codes;
-                    sample.fingerprint_error = m.fingerprint_error;
+                    sample.looked = m.looked;
                     sample.from_image = true;
                 }
             }
@@ -131,8 +135,7 @@ pub(super) fn hash_shard(
                 let started = SampleHash {
                     key: key.to_owned(),
                     hash: m.hash,
-                    codes: m.codes,
-                    fingerprint_error: m.fingerprint_error,
+                    looked: m.looked,
                     from_image: image,
                 };
                 if let Some(done) = current.replace(started) {

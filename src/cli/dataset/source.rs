@@ -13,6 +13,7 @@ use super::paths::lowercase_extension;
 use super::shard::shard_name;
 use crate::domain::fingerprint::ImageCode;
 use crate::domain::ContentHash;
+use crate::signals::FileSignals;
 
 /// A training set on disk.
 #[derive(Debug)]
@@ -64,6 +65,9 @@ pub struct Item {
     /// Why an image-looking work has no code (damaged, too large, not an
     /// image after all).
     pub fingerprint_error: Option<String>,
+    /// The consent signals found inside the file (C2PA, XMP), when they
+    /// were looked for; `None` when they were not (or there are no bytes).
+    pub signals: Option<FileSignals>,
 }
 
 /// Decides what the input paths are and reads the listing (folder walk,
