@@ -70,9 +70,15 @@ pub struct SiteArgs {
 pub struct EmbedArgs {
     /// The image to embed the registry's answer in (JPEG, PNG, WebP, GIF or TIFF).
     pub file: PathBuf,
-    /// Where to write the signed copy (never the input itself).
+    /// Where to write the signed copy (never the input itself); with
+    /// `--sidecar`, the manifest store (`<name>.c2pa` beside the image is
+    /// where `check` looks for it).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write the manifest store to `--out` instead of into a copy of the
+    /// image: the image's bytes, and so its registered hash, stay as they are.
+    #[arg(long)]
+    pub sidecar: bool,
     /// The signer's X.509 certificate chain (PEM, the signing certificate
     /// first). C2PA signatures need one; the registry does not issue them.
     #[arg(long)]
@@ -242,9 +248,20 @@ pub async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         Alg::Es384 => c2pa::SigningAlg::Es384,
         Alg::Ps256 => c2pa::SigningAlg::Ps256,
     };
-    let signed = tokio::task::spawn_blocking(move || sign(&bytes, &data, &cert, &key, alg))
-        .await
-        .context("signing task")??;
+    let sidecar = args.sidecar;
+    let (manifest, signed) =
+        tokio::task::spawn_blocking(move || sign(&bytes, &data, &cert, &key, alg, sidecar))
+            .await
+            .context("signing task")??;
+    if sidecar {
+        dataset::write_file_atomically(&args.out, &manifest)?;
+        println!(
+            "{} written: a C2PA manifest store holding {CAWG_LABEL} for {hash}, bound to {} as it is",
+            args.out.display(),
+            args.file.display()
+        );
+        return Ok(());
+    }
     dataset::write_file_atomically(&args.out, &signed)?;
     println!(
         "{} written with a C2PA manifest holding {CAWG_LABEL} for {hash}\nits bytes are new: {} (register it too, so that exact checks find it; near checks match it already)",
@@ -254,15 +271,17 @@ pub async fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bytes` with a C2PA manifest holding the `cawg.training-mining`
-/// assertion `data`, signed with `cert` / `key`.
+/// A C2PA manifest store holding the `cawg.training-mining` assertion
+/// `data`, signed with `cert` / `key` and bound to `bytes`, and `bytes`
+/// with it embedded (unless `sidecar`: then `bytes` unchanged).
 fn sign(
     bytes: &[u8],
     data: &Value,
     cert: &[u8],
     key: &[u8],
     alg: c2pa::SigningAlg,
-) -> anyhow::Result<Vec<u8>> {
+    sidecar: bool,
+) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let format = match bytes {
         [0xff, 0xd8, 0xff, ..] => "image/jpeg",
         [0x89, b'P', b'N', b'G', ..] => "image/png",
@@ -278,13 +297,14 @@ fn sign(
         .map_err(|e| anyhow::anyhow!("C2PA settings: {e}"))?;
     let mut builder = c2pa::Builder::from_context(context);
     builder.set_intent(c2pa::BuilderIntent::Edit);
+    builder.set_no_embed(sidecar);
     builder
         .add_assertion(CAWG_LABEL, data)
         .map_err(|e| anyhow::anyhow!("the assertion: {e}"))?;
     let mut source = Cursor::new(bytes);
     let mut dest = Cursor::new(Vec::with_capacity(bytes.len() + 64 * 1024));
-    builder
+    let manifest = builder
         .sign(signer.as_ref(), format, &mut source, &mut dest)
         .map_err(|e| anyhow::anyhow!("signing the C2PA manifest: {e}"))?;
-    Ok(dest.into_inner())
+    Ok((manifest, dest.into_inner()))
 }

@@ -291,6 +291,18 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
     let at = tampered.len() - 40;
     tampered[at] ^= 0x55;
     put("h-c2pa-tampered.jpg", &tampered);
+    // A sidecar manifest store beside an unregistered image whose bytes
+    // stay as they are.
+    let sidecar_image = jpeg(&artwork(100));
+    put("s-sidecar.jpg", &sidecar_image);
+    let out = ok(&server
+        .cli(&[
+            "embed", "data/s-sidecar.jpg", "--sidecar", "--out", "data/s-sidecar.c2pa", "--cert",
+            "chain.pem", "--key", "ana.key", "--work", &w1,
+        ])
+        .await);
+    assert!(out.contains("data/s-sidecar.c2pa written"), "{out}");
+    assert_eq!(std::fs::read(d.join("data/s-sidecar.jpg")).expect("read"), sidecar_image);
     // IPTC in XMP, on an unregistered image and on a near copy of w2.
     let dmi = |v: &str| {
         xmp(&format!(
@@ -343,15 +355,15 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
     };
     let out = ok(&check(&[]).await);
     assert!(
-        out.contains("11 works for train-genai: 2 allowed, 1 disallowed, 8 unknown"),
+        out.contains("12 works for train-genai: 2 allowed, 1 disallowed, 9 unknown"),
         "the receipt's counts are the registry's: {out}"
     );
     assert!(
-        out.contains("in-file signals: 6 works carry consent signals (2 with unreadable metadata"),
+        out.contains("in-file signals: 7 works carry consent signals (2 with unreadable metadata"),
         "{out}"
     );
     assert!(
-        out.contains("5 refused by their files (1 the registry allows, 4 it does not know); with them: 1 allowed, 6 disallowed, 4 unknown"),
+        out.contains("6 refused by their files (1 the registry allows, 5 it does not know); with them: 1 allowed, 7 disallowed, 4 unknown"),
         "{out}"
     );
     let r = report(&d.join("r.jsonl"));
@@ -373,6 +385,7 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
         ("i-broken-xmp.jpg", "unknown", "unknown", "none"),
         ("j-huge-xmp.png", "unknown", "unknown", "none"),
         ("k-conflict.jpg", "unknown", "disallowed", "file"),
+        ("s-sidecar.jpg", "unknown", "disallowed", "file"),
     ];
     for (label, status, combined, by) in expect {
         let v = row(label);
@@ -466,7 +479,9 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
             &server.base,
         ])
         .await);
-    assert!(out.contains("11"), "{out}");
+    assert!(out.contains("12"), "{out}");
+    assert!(!r.contains_key("s-sidecar.c2pa"), "a sidecar is not a work");
+    assert_eq!(row("s-sidecar.jpg")["signals"][0]["signature"], "valid");
 
     // filter keeps what every signal allows; unknowns by the policy.
     let out = ok(&server
@@ -485,7 +500,7 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
             "allow",
         ])
         .await);
-    assert!(out.contains("kept 5 of 11 works"), "{out}");
+    assert!(out.contains("kept 5 of 12 works"), "{out}");
     let kept = std::fs::read_to_string(d.join("kept.csv")).expect("kept");
     for label in [
         "a-registered-in.png",
@@ -516,7 +531,7 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
 
     // --fail-on counts what decided, the files included.
     let out = fails(&check(&["--fail-on", "disallowed"]).await);
-    assert!(out.contains("6 works are disallowed"), "{out}");
+    assert!(out.contains("7 works are disallowed"), "{out}");
 
     // The c2pa library itself reads the embedded assertion as the
     // registry's export of w1 says it.

@@ -1,5 +1,7 @@
 //! A folder as a source: every regular file under it, in path order, is a
 //! work; hidden files are skipped and links to files count as those files.
+//! A C2PA sidecar (`<name>.c2pa` beside `<name>.<ext>`) is that file's
+//! metadata, read with it (`spec/signals.md`), not a work of its own.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,18 @@ impl Folder {
     pub fn files(&self) -> &[String] {
         &self.files
     }
+}
+
+fn is_c2pa(label: &str) -> bool {
+    Path::new(label)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("c2pa"))
+}
+
+/// A label without its extension (`a/b.jpg` → `a/b`); `None` without one.
+fn stem(label: &str) -> Option<&str> {
+    let base = label.rfind('/').map_or(0, |i| i + 1);
+    label[base..].rfind('.').filter(|&dot| dot > 0).map(|dot| &label[..base + dot])
 }
 
 pub(super) fn read_folder(root: &Path) -> anyhow::Result<Folder> {
@@ -67,6 +81,17 @@ pub(super) fn read_folder(root: &Path) -> anyhow::Result<Folder> {
         }
     }
     files.sort_unstable_by(|a, b| a.split('/').cmp(b.split('/')));
+    let stems: std::collections::HashSet<&str> = files
+        .iter()
+        .filter(|f| !is_c2pa(f))
+        .filter_map(|f| stem(f))
+        .collect();
+    let sidecars: std::collections::HashSet<String> = files
+        .iter()
+        .filter(|f| is_c2pa(f) && stem(f).is_some_and(|s| stems.contains(s)))
+        .cloned()
+        .collect();
+    files.retain(|f| !sidecars.contains(f));
     Ok(Folder {
         root: root.to_owned(),
         files,
