@@ -54,7 +54,16 @@ pub(super) fn read(bytes: &[u8], sidecar: Option<&[u8]>, out: &mut FileSignals) 
     }));
     match read {
         Ok(Ok(reader)) => findings(&reader, out),
-        Ok(Err(c2pa::Error::JumbfNotFound | c2pa::Error::ProvenanceMissing)) => {}
+        // `c2pa` by chance in other bytes is no manifest; a JUMBF box that
+        // the reader could not take as a manifest store is worth a note.
+        Ok(Err(c2pa::Error::JumbfNotFound | c2pa::Error::ProvenanceMissing)) => {
+            if memmem::find(bytes, b"jumb").is_some() {
+                out.notes.push(
+                    "a JUMBF box names C2PA but holds no manifest store the C2PA reader accepts"
+                        .to_owned(),
+                );
+            }
+        }
         Ok(Err(e)) => out
             .notes
             .push(format!("a C2PA manifest could not be read: {e}")),
@@ -133,5 +142,50 @@ fn findings(reader: &Reader, out: &mut FileSignals) {
                 signer: signer.clone(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JPEG whose APP11 segment starts a JUMBF box labelled `c2pa` and
+    /// holds nothing else.
+    fn junk_jpeg(whole: bool) -> Vec<u8> {
+        let mut bytes = vec![0xff, 0xd8];
+        let mut app11 = vec![0xff, 0xeb, 0x00, 0x20];
+        app11.extend_from_slice(
+            b"JP\x00\x01\x00\x00\x00\x01\x00\x00\x00\x18jumbc2pa\x00\x11\x00\x10\x80\x00",
+        );
+        app11.resize(0x22, 0);
+        bytes.extend_from_slice(&app11);
+        if whole {
+            // A comment, then the end: a JPEG without a frame.
+            bytes.extend_from_slice(&[0xff, 0xfe, 0x00, 0x04, b'h', b'i']);
+        }
+        bytes.extend_from_slice(&[0xff, 0xd9]);
+        bytes
+    }
+
+    #[test]
+    fn junk_that_names_c2pa_is_a_note_and_chance_bytes_are_nothing() {
+        for whole in [false, true] {
+            let mut out = FileSignals::default();
+            read(&junk_jpeg(whole), None, &mut out);
+            assert!(out.findings.is_empty());
+            assert_eq!(out.notes.len(), 1, "{out:?}");
+            assert!(out.notes[0].contains("C2PA"), "{out:?}");
+        }
+        // `c2pa` in a comment, no JUMBF box: no manifest, no note.
+        let bytes = [
+            0xff, 0xd8, 0xff, 0xfe, 0x00, 0x06, b'c', b'2', b'p', b'a', 0xff, 0xd9,
+        ];
+        let mut out = FileSignals::default();
+        read(&bytes, None, &mut out);
+        assert_eq!(out, FileSignals::default());
+        // A sidecar beside a file that cannot carry one.
+        let mut out = FileSignals::default();
+        read(b"plain text", Some(b"junk"), &mut out);
+        assert!(out.notes[0].contains("not a JPEG, PNG"), "{out:?}");
     }
 }

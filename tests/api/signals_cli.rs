@@ -297,12 +297,24 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
     put("s-sidecar.jpg", &sidecar_image);
     let out = ok(&server
         .cli(&[
-            "embed", "data/s-sidecar.jpg", "--sidecar", "--out", "data/s-sidecar.c2pa", "--cert",
-            "chain.pem", "--key", "ana.key", "--work", &w1,
+            "embed",
+            "data/s-sidecar.jpg",
+            "--sidecar",
+            "--out",
+            "data/s-sidecar.c2pa",
+            "--cert",
+            "chain.pem",
+            "--key",
+            "ana.key",
+            "--work",
+            &w1,
         ])
         .await);
     assert!(out.contains("data/s-sidecar.c2pa written"), "{out}");
-    assert_eq!(std::fs::read(d.join("data/s-sidecar.jpg")).expect("read"), sidecar_image);
+    assert_eq!(
+        std::fs::read(d.join("data/s-sidecar.jpg")).expect("read"),
+        sidecar_image
+    );
     // IPTC in XMP, on an unregistered image and on a near copy of w2.
     let dmi = |v: &str| {
         xmp(&format!(
@@ -576,6 +588,54 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
     assert!(
         robots.contains("Content-Usage: /art/w1.png train-ai=n, train-genai=n, ai-use=n, search=n"),
         "{robots}"
+    );
+
+    // A PNG signed the same way, and a JPEG whose C2PA segment is junk.
+    std::fs::create_dir_all(d.join("more")).expect("mkdir");
+    ok(&embed("works/w2.png", "more/w2-signed.png", w1.clone()).await);
+    let mut junk = jpeg(&artwork(110));
+    let mut app11 = vec![0xff, 0xeb, 0x00, 0x20];
+    app11.extend_from_slice(
+        b"JP\x00\x01\x00\x00\x00\x01\x00\x00\x00\x18jumbc2pa\x00\x11\x00\x10\x80\x00",
+    );
+    app11.truncate(0x22);
+    junk.splice(2..2, app11);
+    std::fs::write(d.join("more/junk-c2pa.jpg"), &junk).expect("write");
+    let out = ok(&server
+        .cli(&[
+            "check",
+            "more",
+            "--purpose",
+            "train-ai",
+            "--key",
+            "lab.key",
+            "--report",
+            "more.jsonl",
+            "--receipt",
+            "more.receipt.json",
+        ])
+        .await);
+    assert!(out.contains("2 works for train-ai"), "{out}");
+    let more = report(&d.join("more.jsonl"));
+    let png = &more["w2-signed.png"];
+    assert_eq!(
+        (
+            png["status"].as_str(),
+            png["combined"].as_str(),
+            png["decided_by"].as_str()
+        ),
+        (Some("allowed"), Some("disallowed"), Some("file")),
+        "a near copy of w2 (opt-in) signed notAllowed: {png}"
+    );
+    assert_eq!(png["signals"][0]["signature"], "valid", "{png}");
+    let junk = &more["junk-c2pa.jpg"];
+    assert_eq!(junk["signals"], serde_json::json!([]), "{junk}");
+    assert!(
+        junk["signal_notes"][0]
+            .as_str()
+            .expect("a note")
+            .contains("C2PA"),
+        "{junk}"
     );
 
     // Embedding refuses what it cannot do.
