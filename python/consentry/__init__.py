@@ -8,12 +8,14 @@ Dataset builders::
     run = registry.check(paths_or_hashes, purpose="train-genai")
     for answer in run:
         ...                      # answer.status, answer.permits(unknown=False), answer.terms
+                                 # answer.combined: with the consent signals in the file itself
     run.receipt                  # registry-signed, verified against the answers
 
 Integrations live in :mod:`consentry.integrations` (Hugging Face
 ``datasets``, ``webdataset``, ``img2dataset`` shards, ``datadiligence``);
 ``python -m consentry`` checks and filters folders, parquet and tar shards.
-Receipts are verified offline with :func:`verify_receipt`.
+Receipts are verified offline with :func:`verify_receipt`; in-file
+consent signals (C2PA, IPTC, TDMRep) are read by :mod:`consentry.signals`.
 """
 
 __version__ = "0.1.0"

@@ -12,6 +12,13 @@ Face image structs ``image`` / ``jpg`` / ``png``...; ``--column`` picks
 another), or one or more webdataset ``.tar`` shards (img2dataset's
 output: each sample's image member, else its first member, is its work).
 
+The consent signals inside the files (C2PA training-mining assertions, IPTC
+``plus:DataMining`` and TDMRep in XMP) are read too, as ``consentry check``
+does: a work its own file refuses is dropped even where the registry allows
+it or does not know it (the report's ``combined`` and ``decided_by``); a
+file never makes a work allowed. ``--signals registry-only`` reads no file.
+The receipt and the report's ``status`` are the registry's answers alone.
+
 Exit codes: 0 done, 1 an error (one line on stderr), 2 a usage error.
 """
 
@@ -38,7 +45,8 @@ from .keys import load_key
 __all__ = ["main"]
 
 REPORT_FIELDS = ("label", "path", "hash", "status", "disputed", "claimants", "statements", "terms", "match",
-                 "distance", "matched_hash", "error", "fingerprints", "matched")
+                 "distance", "matched_hash", "error", "fingerprints", "matched", "combined", "decided_by", "signals",
+                 "signal_notes")
 # Parquet columns tried, in order, when --column is not given.
 AUTO_COLUMNS = ("hash", "path", "image", "jpg", "jpeg", "png", "webp")
 
@@ -228,13 +236,18 @@ def _report_row(entry: Entry, answer: Answer, codes: Sequence[str], report: Path
         "error": answer.note,
         "fingerprints": list(codes),
         "matched": [{"hash": h, "distance": d} for h, d in answer.matched],
+        "combined": answer.combined,
+        "decided_by": answer.combined_by,
+        "signals": answer.signals_json(),
+        "signal_notes": list(answer.signal_notes),
     }
 
 
 class ReportWriter:
     """Writes a report (``.jsonl``/``.ndjson`` or ``.csv``, as ``consentry
     check --report`` does) to a temporary file, renamed into place by
-    :meth:`commit`."""
+    :meth:`commit`. In CSV, ``signals`` is a compact JSON array (empty when
+    the file was not read) and ``signal_notes`` joined with ``; ``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -259,6 +272,10 @@ class ReportWriter:
                 v = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
             elif name == "matched":
                 v = json.dumps(v, separators=(",", ":")) if v else ""
+            elif name == "signals":
+                v = "" if v is None else json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+            elif name == "signal_notes":
+                v = "; ".join(v)
             elif isinstance(v, bool):
                 v = "true" if v else "false"
             elif v is None:
@@ -401,6 +418,37 @@ class Checked:
     receipt_path: Path
 
 
+@dataclass
+class SignalTally:
+    """What the in-file signals did to a check, for its summary line (the
+    same line ``consentry check`` prints)."""
+
+    with_signals: int = 0
+    unreadable: int = 0
+    refused: int = 0
+    over_allowed: int = 0
+    over_unknown: int = 0
+    combined: dict[str, int] = field(default_factory=lambda: {"allowed": 0, "disallowed": 0, "unknown": 0})
+
+    def add(self, answer: Answer) -> None:
+        self.with_signals += bool(answer.signals)
+        self.unreadable += bool(answer.signal_notes)
+        self.combined[answer.combined] += 1
+        if answer.combined_by in ("file", "registry+file"):
+            self.refused += 1
+            self.over_allowed += answer.status == "allowed"
+            self.over_unknown += answer.status == "unknown"
+
+    def summary(self) -> str:
+        noted = (f" ({self.unreadable} with unreadable metadata: see the report's `signal_notes`)"
+                 if self.unreadable else "")
+        c = self.combined
+        return (f"in-file signals: {_plural(self.with_signals, 'work', 'works')} carry consent signals{noted}; "
+                f"{self.refused} refused by their files ({self.over_allowed} the registry allows, "
+                f"{self.over_unknown} it does not know); with them: {c['allowed']} allowed, "
+                f"{c['disallowed']} disallowed, {c['unknown']} unknown")
+
+
 def _note(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         print(text, file=sys.stderr)
@@ -443,8 +491,9 @@ def run_check(args: argparse.Namespace, source: Source) -> Checked:
     origins: list[tuple[str, int | str] | None] = []
     keep: list[bool] = []
     notes = 0
+    by_file = SignalTally()
     try:
-        run = registry.check(items(), args.purpose, args.as_of, near=near)
+        run = registry.check(items(), args.purpose, args.as_of, near=near, signals=args.signals == "all")
         for i, answer in enumerate(run):
             entry = entries[i]
             entries[i] = None
@@ -454,6 +503,7 @@ def run_check(args: argparse.Namespace, source: Source) -> Checked:
             origins.append(entry.origin)
             keep.append(answer.permits(keep_unknown))
             notes += answer.note is not None
+            by_file.add(answer)
             if report is not None:
                 report.add(_report_row(entry, answer, answer.codes, report.path))
         if not labels:
@@ -477,6 +527,8 @@ def run_check(args: argparse.Namespace, source: Source) -> Checked:
             if notes else ""
         print(f"matched {r.matched.exact} exactly and {r.matched.near} as near copies{failed}; near means an "
               f"image code within {r.matching.max_distance} of {r.matching.bits} bits")
+    if args.signals == "all":
+        print(by_file.summary())
     if source.skipped:
         print(f"{_plural(source.skipped, 'row', 'rows')} without a value "
               f"{'was' if source.skipped == 1 else 'were'} skipped (not checked, not kept)")
@@ -627,6 +679,11 @@ def _check_options(p: argparse.ArgumentParser) -> None:
                    help="match by the hash of the bytes only (no near matching of resized copies)")
     p.add_argument("--column", metavar="NAME", default=None,
                    help=f"the parquet column to check (default: the first of {', '.join(AUTO_COLUMNS)})")
+    p.add_argument("--signals", choices=("all", "registry-only"), default="all",
+                   help="all (default): the consent signals inside each file (C2PA, IPTC and TDMRep in XMP) count "
+                        "too, and a file that refuses the purpose is dropped even where the registry allows it or "
+                        "does not know it (the report's `combined`; the receipt stays the registry's); "
+                        "registry-only: the registry's answer alone")
     p.add_argument("--report", metavar="FILE", default=None, help="write a report: .jsonl or .csv")
     p.add_argument("--receipt", metavar="FILE", default=None,
                    help="where to keep the receipt (default: a new consentry-check-<time>.receipt.json here)")

@@ -6,6 +6,10 @@
 >>> keep = [answer.permits(unknown=False) for answer in run]
 >>> run.receipt   # the registry-signed receipt, verified
 
+The consent signals inside the files (C2PA, IPTC and TDMRep in XMP) are
+read on this side as the items are hashed; they never go to the registry,
+and the receipt covers the registry's answers alone.
+
 Everything goes through the registry's documented REST API
 (``openapi.yaml``); nothing else is assumed about the server.
 """
@@ -25,7 +29,7 @@ import struct
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import blake3
@@ -35,8 +39,9 @@ from . import dsse
 from ._http import RETRY_STATUSES, Transport, parse_body, retry_after
 from .answers import PURPOSES, Answer
 from .errors import ConsentryError, ItemError, Problem, RateLimited, RegistryUnreachable, StreamBroken
-from .items import code_body, hash_text, parse_hash, prepare
+from .items import Prepared, code_body, hash_text, parse_hash, prepare
 from .keys import Key
+from .signals import FileSignals
 
 __all__ = ["Registry", "CheckRun", "timestamp", "STATEMENT_TYPE", "ARTIST_TYPE"]
 
@@ -163,7 +168,8 @@ def _near_records(batch: _Batch, start: int, lines: list[dict[str, Any]], status
 class _Batch:
     """Items as sent, in one piece of the request body: the items as given,
     their hashes, the hash text each answer must carry, their codes and
-    notes (near matching), and the bytes on the wire."""
+    notes (near matching), and the bytes on the wire; and, kept on this
+    side, the signals read from their files (empty when none were read)."""
 
     items: list[Any]
     hashes: list[bytes | None]
@@ -171,6 +177,7 @@ class _Batch:
     codes: list[tuple[str, ...]]
     notes: list[str | None]
     wire: bytes
+    signals: list[FileSignals | None] = field(default_factory=list)
 
 
 def _bulk_hashes(chunk: list[Any]) -> bytes | None:
@@ -211,7 +218,9 @@ class CheckRun:
     envelope, a ``dict``), already verified against the registry's log key
     and against the answers received (``spec/receipt.md``), ``verified`` the
     parsed :class:`consentry.receipt.Receipt`, and ``done`` the stream's
-    last line (counts, checkpoint, matching).
+    last line (counts, checkpoint, matching). With ``signals`` the items'
+    files are read for consent signals as they are hashed (on this side:
+    what is sent and what the receipt covers do not change).
 
     Any failure (the registry down, a refused request, a broken stream, a
     receipt that does not verify) raises; answers already yielded by a run
@@ -219,12 +228,13 @@ class CheckRun:
     """
 
     def __init__(self, registry: Registry, items: Iterable[Any], purpose: str, as_of: str | None,
-                 near: bool, workers: int) -> None:
+                 near: bool, workers: int, signals: bool = True) -> None:
         self._registry = registry
         self._items = items
         self.purpose = purpose
         self.as_of = as_of
         self.near = near
+        self.signals = signals
         self._workers = workers
         self.receipt: dict[str, Any] | None = None
         self.verified: Any = None
@@ -262,20 +272,32 @@ class CheckRun:
 
     def to_pandas(self) -> Any:
         """All answers as a ``pandas.DataFrame``, one row per item (the
-        columns of :meth:`Answer.row`, plus ``item``). Needs pandas."""
+        columns of :meth:`Answer.row`, plus ``item``: the registry's
+        ``status``, and ``combined``, ``decided_by``, ``signals`` and
+        ``signal_notes`` from the files). Needs pandas."""
         import pandas as pd
 
         return pd.DataFrame([{"item": _label(a.item), **a.row()} for a in self])
 
     def to_arrow(self) -> Any:
-        """All answers as a ``pyarrow.Table`` (as :meth:`to_pandas`). Needs
-        pyarrow."""
+        """All answers as a ``pyarrow.Table`` (as :meth:`to_pandas`;
+        ``terms`` and ``signals`` as JSON text, ``signals`` null when the
+        file was not read). Needs pyarrow."""
         import pyarrow as pa
 
         rows = [{"item": _label(a.item), **a.row()} for a in self]
         for row in rows:
             row["terms"] = json.dumps(row["terms"])
-        return pa.Table.from_pylist(rows)
+            if row["signals"] is not None:
+                row["signals"] = json.dumps(row["signals"], ensure_ascii=False)
+        table = pa.Table.from_pylist(rows)
+        # Columns that hold only nulls or empty lists in this check keep
+        # their type, so tables of several checks concatenate.
+        for name, typ in (("signals", pa.string()), ("signal_notes", pa.list_(pa.string()))):
+            i = table.schema.get_field_index(name)
+            if i >= 0 and table.schema.field(i).type != typ:
+                table = table.set_column(i, pa.field(name, typ), table.column(i).cast(typ))
+        return table
 
     def _query(self) -> str:
         q = {"purpose": self.purpose}
@@ -319,22 +341,24 @@ class CheckRun:
         n = len(chunk)
         raw = _bulk_hashes(chunk)
         if raw is not None:
+            # Hashes only: no bytes, no signals.
             hashes: list[bytes | None] = [raw[j:j + 32] for j in range(0, len(raw), 32)]
             if not self.near:
                 return _Batch(chunk, hashes, chunk, [], [None] * n, raw)
             wire = b"".join([b'{"hash":"' + text.encode("ascii") + b'"}\n' for text in chunk])
             return _Batch(chunk, hashes, chunk, [()] * n, [None] * n, wire)
         args = (range(base, base + n), chunk, itertools.repeat(self.near))
-        prepared = list(pool.map(prepare, *args) if pool is not None else map(prepare, *args))
+        prepared = list(pool.map(self._prepare, *args) if pool is not None else map(self._prepare, *args))
         hashes = [p.hash for p in prepared]
         texts = [hash_text(h) if h is not None else None for h in hashes]
         codes = [p.codes for p in prepared]
         notes = [p.note for p in prepared]
+        signals = [p.signals for p in prepared] if self.signals else []
         if not self.near:
             for p in prepared:
                 if p.hash is None:
                     raise ItemError(p.index, p.item, "has no hash; check it with near=True")
-            return _Batch(chunk, hashes, texts, codes, notes, b"".join(hashes))  # type: ignore[arg-type]
+            return _Batch(chunk, hashes, texts, codes, notes, b"".join(hashes), signals)  # type: ignore[arg-type]
         wire = bytearray()
         for p, text in zip(prepared, texts):
             line: dict[str, Any] = {}
@@ -345,7 +369,11 @@ class CheckRun:
             if not line:
                 raise ItemError(p.index, p.item, "has neither a hash nor a fingerprint")
             wire += orjson.dumps(line) + b"\n"
-        return _Batch(chunk, hashes, texts, codes, notes, bytes(wire))
+        return _Batch(chunk, hashes, texts, codes, notes, bytes(wire), signals)
+
+    def _prepare(self, index: int, item: Any, near: bool) -> Prepared:
+        """One item prepared, its file read for signals when they count."""
+        return prepare(index, item, near, signals=self.signals)
 
     def _run(self) -> Iterator[list[Answer]]:
         source: Iterator[_Batch] = self._batches()
@@ -592,7 +620,9 @@ class _Stream:
             ]))
         digests.count += len(lines)
         codes = batch.codes[start:stop] if self.run.near else itertools.repeat(())
-        return list(map(Answer, batch.items[start:stop], lines, batch.notes[start:stop], codes))
+        signals = batch.signals[start:stop] if batch.signals else itertools.repeat(None)
+        return list(map(Answer, batch.items[start:stop], lines, batch.notes[start:stop], codes, signals,
+                        itertools.repeat(self.run.purpose)))
 
     def _last(self, line: dict[str, Any], after: list[dict[str, Any]], answered: int) -> None:
         """A line that is no answer: the receipt, or the error that ended the stream."""
@@ -748,7 +778,7 @@ class Registry:
     # -- checks ------------------------------------------------------------
 
     def check(self, items: Iterable[Any], purpose: str, as_of: dt.datetime | str | None = None, *,
-              near: bool | None = None, workers: int | None = None) -> CheckRun:
+              near: bool | None = None, workers: int | None = None, signals: bool = True) -> CheckRun:
         """Checks works for ``purpose`` (``train-ai``, ``train-genai``,
         ``ai-use``, ``search`` or ``tdm``), optionally as of an instant.
 
@@ -761,6 +791,17 @@ class Registry:
         string (hash-only checks go as raw 32-byte records, the fastest
         form). ``workers`` threads hash and fingerprint (default: the CPU
         count).
+
+        With ``signals`` (the default), the consent signals inside each
+        item's bytes are read as it is hashed (``spec/signals.md``: C2PA
+        training-mining assertions, IPTC ``plus:DataMining`` and TDMRep in
+        XMP; a path's ``.c2pa`` sidecar too): each answer's ``combined`` is
+        then ``disallowed`` when the registry or the file refuses the
+        purpose, and ``permits`` goes by it. A file can refuse a use but
+        never allow one. ``signals=False`` reads no file: ``combined`` is
+        the registry's answer. Either way nothing of the files is sent,
+        ``status`` is the registry's answer and the receipt covers only
+        those answers.
 
         Needs a dataset builder's key. Returns a :class:`CheckRun`: iterate
         it for one :class:`consentry.Answer` per item, in order; then
@@ -780,7 +821,7 @@ class Registry:
                 iterator = itertools.chain([first], iterator)
             near = not (isinstance(first, str) and parse_hash(first) is not None)
         workers = workers if workers is not None else (os.cpu_count() or 1)
-        return CheckRun(self, iterator, purpose, as_of_text, near, workers)
+        return CheckRun(self, iterator, purpose, as_of_text, near, workers, signals)
 
     # -- artists -----------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 An *item* is one work: a hash string, a file path, the bytes of a file, or
 a decoded PIL image. Preparing an item computes its BLAKE3 hash (from the
-bytes, exactly as ``consentry`` does) and, for near matching, its ISCC
-Image-Codes (:mod:`consentry.fingerprint`, equal to the CLI's).
+bytes, exactly as ``consentry`` does), for near matching its ISCC
+Image-Codes (:mod:`consentry.fingerprint`, equal to the CLI's), and for a
+check the consent signals inside its bytes (:mod:`consentry.signals`),
+from the same read of the file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import blake3
 
 from .errors import ItemError
+from .signals import FileSignals, read, sidecar_of
 
 __all__ = ["Prepared", "parse_hash", "hash_text", "prepare", "code_body"]
 
@@ -63,14 +66,17 @@ def code_body(code: str) -> bytes:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """An item ready to send: its hash (``None`` for a PIL image, which has
-    no file bytes), the codes sent with it, and why it has none when it
-    should have (``note``)."""
+    no file bytes), the codes sent with it, why it has none when it should
+    have (``note``), and the consent signals read from its bytes
+    (``signals``: ``None`` when they were not looked for, or there are no
+    bytes). The signals stay on this side: they are never sent."""
 
     index: int
     item: Any
     hash: bytes | None
     codes: tuple[str, ...] = ()
     note: str | None = None
+    signals: FileSignals | None = None
 
 
 def _is_pil_image(item: object) -> bool:
@@ -94,9 +100,23 @@ def _codes(data: Any, named_image: bool | None, views: bool) -> tuple[tuple[str,
         return (), str(e)
 
 
-def prepare(index: int, item: Any, near: bool, *, views: bool = False) -> Prepared:
+def _signals(data: bytes, limit: int, sidecar_from: Path | None = None) -> FileSignals:
+    """The signals of bytes read whole (with the ``.c2pa`` sidecar beside
+    ``sidecar_from``), or, from ``limit`` on (where ``consentry check``
+    streams a file rather than reading it whole), only a note saying they
+    were not read, as the CLI reports it: the same file gives the same
+    report from either."""
+    if len(data) >= limit:
+        return FileSignals(notes=[f"metadata not read: the file is larger than {limit >> 20} MiB"])
+    return read(data, sidecar_of(sidecar_from) if sidecar_from is not None else None)
+
+
+def prepare(index: int, item: Any, near: bool, *, views: bool = False, signals: bool = False) -> Prepared:
     """Hashes (and with ``near``, fingerprints) one item: the codes a check
-    sends, or with ``views`` all those a registration signs.
+    sends, or with ``views`` all those a registration signs. With
+    ``signals``, the consent signals inside the item's bytes are read too
+    (a path's ``.c2pa`` sidecar included); a hash or a PIL image has no
+    bytes, so no signals.
 
     Raises :class:`ItemError` when the item is of no usable kind, names a
     file that cannot be read, or is a PIL image in an exact-only check.
@@ -110,8 +130,8 @@ def prepare(index: int, item: Any, near: bool, *, views: bool = False) -> Prepar
             inner = item.get("path")
         if inner is None or isinstance(inner, Mapping):
             raise ItemError(index, item, "an image value with neither bytes nor a path")
-        p = prepare(index, inner, near, views=views)
-        return Prepared(index, item, p.hash, p.codes, p.note)
+        p = prepare(index, inner, near, views=views, signals=signals)
+        return Prepared(index, item, p.hash, p.codes, p.note, p.signals)
     if isinstance(item, str):
         # `blake3:<hex>` is always a hash; a bare hex name is a file when
         # one of that name exists (files named after a digest are common).
@@ -133,25 +153,34 @@ def prepare(index: int, item: Any, near: bool, *, views: bool = False) -> Prepar
             raise ItemError(index, item, f"cannot read the file: {e.strerror or e}") from None
         digest = blake3.blake3(data).digest()
         if not near:
-            return Prepared(index, item, digest)
+            found = _signals(data, UNNAMED_MAX_BYTES, item_path) if signals else None
+            return Prepared(index, item, digest, signals=found)
         from .fingerprint import MAX_FILE_BYTES, is_image_name
 
         named = is_image_name(item_path.name)
+        # Read whole as the CLI reads it: images up to the fingerprinting
+        # limit, other files below 16 MiB.
+        found = _signals(data, MAX_FILE_BYTES if named else UNNAMED_MAX_BYTES, item_path) if signals else None
         # As `consentry check`: files named as images are fingerprinted up to
         # 256 MiB; other files are tried when they are small enough to be one.
         if named and len(data) > MAX_FILE_BYTES:
-            return Prepared(index, item, digest, (), "not fingerprinted: the file is larger than 256 MiB")
+            return Prepared(index, item, digest, (), "not fingerprinted: the file is larger than 256 MiB", found)
         if not named and len(data) > UNNAMED_MAX_BYTES:
-            return Prepared(index, item, digest)
+            return Prepared(index, item, digest, signals=found)
         codes, note = _codes(data, named, views)
-        return Prepared(index, item, digest, codes, note)
+        return Prepared(index, item, digest, codes, note, found)
     if isinstance(item, (bytes, bytearray, memoryview)):
         data = bytes(item)
         digest = blake3.blake3(data).digest()
         if not near:
-            return Prepared(index, item, digest)
+            found = _signals(data, UNNAMED_MAX_BYTES) if signals else None
+            return Prepared(index, item, digest, signals=found)
+        from .fingerprint import MAX_FILE_BYTES
+
+        # Bytes are tried as an image in a near check: read as one.
+        found = _signals(data, MAX_FILE_BYTES) if signals else None
         codes, note = _codes(data, None, views)
-        return Prepared(index, item, digest, codes, note)
+        return Prepared(index, item, digest, codes, note, found)
     if _is_pil_image(item):
         if not near:
             raise ItemError(index, item, "a decoded image has no file bytes to hash; check it with near=True")

@@ -99,17 +99,31 @@ def refuse_after_reading(nbytes: int):
 
 
 def answer_with(lines: bytes):
-    """Answers a stream with these NDJSON lines, whatever was asked."""
+    """Answers a stream with these NDJSON lines, whatever was asked, once
+    the first bytes of the request's body have arrived: a registry answers
+    no item before it has it, and answering earlier would race the
+    client's writer thread (which records a batch as sent just before
+    sending it), making the client report an answer to nothing asked
+    instead of what is wrong with the line."""
 
     def script(client: socket.socket) -> None:
-        client.recv(1 << 16)
+        client.settimeout(10)
+        seen = b""
+        try:
+            while not seen.partition(b"\r\n\r\n")[2]:
+                data = client.recv(1 << 16)
+                if not data:
+                    break
+                seen += data
+        except OSError:
+            pass
         client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n"
                        b"Connection: close\r\n\r\n%x\r\n%b\r\n0\r\n\r\n" % (len(lines), lines))
         # Read the rest of the request before closing, or the close resets
-        # the connection before the client has read the answer.
-        client.shutdown(socket.SHUT_WR)
-        client.settimeout(10)
+        # the connection before the client has read the answer (a client
+        # that has read it and gone already is fine).
         try:
+            client.shutdown(socket.SHUT_WR)
             while client.recv(1 << 16):
                 pass
         except OSError:

@@ -21,6 +21,13 @@ None of the modules imports its library at import time; each needs it only
 for what it is used with (``pip install consentry[datasets]``,
 ``[webdataset]``, ``[table]``, ``[datadiligence]``).
 
+Each keeps or drops a work by its combined status (``Answer.combined``):
+the registry's answer, refused also when the work's own file carries a
+consent signal that refuses the purpose (C2PA, IPTC or TDMRep in XMP;
+``spec/signals.md``). A file can refuse, never allow. ``signals=False``
+goes by the registry's answer alone. The receipts are the registry's and
+cover its answers only.
+
 The callables these modules hand to other libraries can be pickled (for
 ``datasets``' ``num_proc`` and PyTorch ``DataLoader`` workers): they hold
 the registry's URL, the builder's key and the pinned verifier key, and a
@@ -196,26 +203,32 @@ class _ReceiptSink:
 
 class _Checks:
     """What every integration does per check: ask the registry (kept
-    picklable, for worker processes), keep the receipt, count the answers."""
+    picklable, for worker processes), keep the receipt, count the answers:
+    ``counts`` the registry's (what the receipts sign), ``combined_counts``
+    with the in-file signals (what was kept by)."""
 
     def __init__(self, registry: Registry, purpose: str, unknown: bool | None, as_of: dt.datetime | str | None,
-                 near: bool | None, receipts: list[dict[str, Any]] | str | os.PathLike[str] | None) -> None:
+                 near: bool | None, receipts: list[dict[str, Any]] | str | os.PathLike[str] | None,
+                 signals: bool = True) -> None:
         self.registry = _RegistryHandle(registry)
         self.purpose = purpose
         self.keep_unknown = _keep_unknown(purpose, unknown)
         self.as_of = as_of
         self.near = near
+        self.signals = signals
         self.sink = _ReceiptSink(receipts)
         self.counts = {"allowed": 0, "disallowed": 0, "unknown": 0}
+        self.combined_counts = {"allowed": 0, "disallowed": 0, "unknown": 0}
         self.checks = 0
 
     def check(self, items: Any) -> list[Answer]:
         """One check of ``items``; its verified receipt kept; the answers in order."""
         self.sink.check_process()
-        run = self.registry.get().check(items, self.purpose, self.as_of, near=self.near)
+        run = self.registry.get().check(items, self.purpose, self.as_of, near=self.near, signals=self.signals)
         answers = run.answers()
         self.sink.add(run.receipt)
         self.checks += 1
         for answer in answers:
             self.counts[answer.status] += 1
+            self.combined_counts[answer.combined] += 1
         return answers

@@ -11,7 +11,9 @@ content rules do (``body=``, ``path=``, a ``response=``, or a ``url=`` it
 fetches with the rule's user agent); :class:`ConsentryBulkRule` (for a
 ``PreprocessEvaluator``) fetches each URL of ``urls=``. The bytes are
 hashed and fingerprinted, so resized and re-encoded copies of registered
-works are refused too.
+works are refused too, and read for the consent signals inside them (C2PA,
+IPTC and TDMRep in XMP): a work whose own file refuses the purpose is
+refused even where the registry allows it or does not know it.
 
 Unlike rules that have nothing to say without their input, these never
 answer "allowed" by default: a registry that cannot be asked, a URL that
@@ -58,7 +60,7 @@ def _non_empty(data: bytes, what: str) -> bytes:
 
 class ConsentryRule(HttpRule):
     """A ``datadiligence`` rule: a work is allowed when the registry says
-    it may be used for ``purpose``.
+    it may be used for ``purpose`` and its own file does not refuse it.
 
     Add it to any evaluator (``HttpEvaluator``, ``PostprocessEvaluator``,
     ``FileEvaluator`` or your own)::
@@ -78,6 +80,9 @@ class ConsentryRule(HttpRule):
         receipts: a list each check's verified receipt is appended to, or a
             directory to write them into (``None``: not kept).
         user_agent: the user agent to fetch URLs with (``requests``' default).
+        signals: also refuse works whose own file refuses the purpose
+            (C2PA, IPTC, TDMRep; never allowed by it); ``False``: the
+            registry's answer alone.
 
     Each call is one check: for many URLs use :class:`ConsentryBulkRule`.
     """
@@ -85,9 +90,9 @@ class ConsentryRule(HttpRule):
     def __init__(self, registry: Registry, purpose: str, *, unknown: bool | None = None,
                  as_of: dt.datetime | str | None = None, near: bool = True,
                  receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
-                 user_agent: str | None = None) -> None:
+                 user_agent: str | None = None, signals: bool = True) -> None:
         super().__init__(user_agent=user_agent)
-        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts)
+        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts, signals)
 
     def is_ready(self) -> bool:
         """Always ready: a registry that cannot be asked raises at the check
@@ -172,13 +177,13 @@ class ConsentryBulkRule(BulkRule):
                  as_of: dt.datetime | str | None = None, near: bool = True,
                  receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
                  user_agent: str | None = None, fetch_errors: str = "raise", max_concurrent_requests: int = 10,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, signals: bool = True) -> None:
         super().__init__()
         if fetch_errors not in ("raise", "refuse"):
             raise ValueError("fetch_errors is 'raise' or 'refuse'")
         if max_concurrent_requests < 1:
             raise ValueError("max_concurrent_requests must be at least 1")
-        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts)
+        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts, signals)
         self.user_agent = user_agent or requests.utils.default_user_agent()
         self.fetch_errors = fetch_errors
         self.max_concurrent_requests = max_concurrent_requests

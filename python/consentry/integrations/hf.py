@@ -10,7 +10,10 @@ Values of the image column may be PIL images (``Image()``, the default),
 file paths or work hashes (``blake3:<hex>``). Bytes are hashed exactly and
 fingerprinted; a decoded PIL image has no file bytes, so it is matched by
 its image code alone: cast the column to ``Image(decode=False)`` for exact
-matches (and no decoding cost).
+matches (and no decoding cost). Bytes and files are also read for the
+consent signals inside them (C2PA, IPTC and TDMRep in XMP), which can
+refuse a work the registry allows or does not know; a decoded image has
+lost them.
 """
 
 from __future__ import annotations
@@ -72,8 +75,9 @@ class ConsentFilter:
         print(f.counts)   # this process's counts (workers keep their own)
 
     Made by :func:`consent_filter`; see there. Attributes ``counts`` (how
-    many works of each status this process saw) and ``checks`` (how many
-    checks it ran) are informational.
+    many works of each registry status this process saw),
+    ``combined_counts`` (of each status with the in-file signals, what it
+    kept by) and ``checks`` (how many checks it ran) are informational.
 
     It can be pickled (``num_proc`` > 1): workers open their own registry
     with the same URL, key and pinned verifier key. Each instance has a
@@ -84,8 +88,8 @@ class ConsentFilter:
     def __init__(self, registry: Registry, purpose: str, *, column: str = "image", unknown: bool | None = None,
                  as_of: dt.datetime | str | None = None,
                  receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
-                 near: bool | None = None) -> None:
-        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts)
+                 near: bool | None = None, signals: bool = True) -> None:
+        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts, signals)
         self.purpose = purpose
         self.column = column
         # Makes this filter's fingerprint (datasets hashes the pickled
@@ -116,8 +120,15 @@ class ConsentFilter:
 
     @property
     def counts(self) -> dict[str, int]:
-        """How many works of each status this process saw."""
+        """How many works of each status this process saw (the registry's
+        answers, as the receipts sign them)."""
         return self._checks.counts
+
+    @property
+    def combined_counts(self) -> dict[str, int]:
+        """How many works of each status this process saw with the
+        in-file signals (what it kept by)."""
+        return self._checks.combined_counts
 
     @property
     def checks(self) -> int:
@@ -128,7 +139,7 @@ class ConsentFilter:
 def consent_filter(registry: Registry, purpose: str, *, column: str = "image", unknown: bool | None = None,
                    as_of: dt.datetime | str | None = None,
                    receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
-                   near: bool | None = None) -> ConsentFilter:
+                   near: bool | None = None, signals: bool = True) -> ConsentFilter:
     """A function for ``Dataset.filter`` that keeps the works ``registry``
     says may be used for ``purpose``::
 
@@ -157,12 +168,15 @@ def consent_filter(registry: Registry, purpose: str, *, column: str = "image", u
             batch, from any process).
         near: match resized and re-encoded copies by image code (the
             default, unless the column holds hashes).
+        signals: also drop works whose own file refuses the purpose (C2PA,
+            IPTC or TDMRep signals in the bytes; never kept by them).
+            ``False``: the registry's answer alone.
 
     Any failure (registry down, key refused, a value that is no work, a
     receipt that does not verify) raises; ``datasets`` then stops.
     """
     return ConsentFilter(registry, purpose, column=column, unknown=unknown, as_of=as_of, receipts=receipts,
-                         near=near)
+                         near=near, signals=signals)
 
 
 def _raw_column(ds: Any, column: str) -> Any:
@@ -187,7 +201,7 @@ def _values(ds: Any, column: str, batch_size: int) -> Iterator[Any]:
 def add_consent_columns(ds: Any, registry: Registry, purpose: str, *, column: str = "image",
                         prefix: str = "consent_", unknown: bool | None = None, as_of: dt.datetime | str | None = None,
                         receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
-                        near: bool | None = None, batch_size: int = 1000) -> Any:
+                        near: bool | None = None, batch_size: int = 1000, signals: bool = True) -> Any:
     """The dataset with the registry's answer about each row's work in new
     columns, all rows kept::
 
@@ -201,14 +215,22 @@ def add_consent_columns(ds: Any, registry: Registry, purpose: str, *, column: st
     New columns (names after ``prefix``):
 
     - ``hash``: the work's ``blake3:`` hash (``None`` for a decoded image);
-    - ``status``: ``allowed``, ``disallowed`` or ``unknown`` for ``purpose``;
-    - ``keep``: whether the work may be used (``unknown`` as in
-      :func:`consent_filter`);
+    - ``status``: ``allowed``, ``disallowed`` or ``unknown`` for ``purpose``
+      (the registry's answer, as the receipt signs it);
+    - ``combined``: the status with the consent signals in the work's file
+      (a file can refuse, never allow), and ``decided_by``: ``registry``,
+      ``file``, ``registry+file`` or ``none``;
+    - ``keep``: whether the work may be used (by ``combined``; ``unknown``
+      as in :func:`consent_filter`);
     - ``match``: ``exact``, ``near`` or ``None``; ``distance``: the nearest
       matched work's distance in bits (``0`` for an exact match);
     - ``claimants``: the artist ids with a current statement;
     - ``terms``: their terms, as JSON text (``[{"artist_id", "terms"}]``);
-    - ``statements``: the ids of the statements the answer rests on.
+    - ``statements``: the ids of the statements the answer rests on;
+    - ``signals``: the signals found in the file, as JSON text (a list of
+      ``{source, property, value, consent, signature?, signer?}``; ``None``
+      when the file was not read), and ``signal_notes``: why some of its
+      metadata could not be read.
 
     Args are those of :func:`consent_filter` (``receipts`` gets the one
     receipt), plus ``prefix`` and ``batch_size`` (rows read at a time).
@@ -221,7 +243,8 @@ def add_consent_columns(ds: Any, registry: Registry, purpose: str, *, column: st
     if not isinstance(ds, datasets.Dataset):
         raise TypeError(f"add_consent_columns needs a datasets.Dataset, not {type(ds).__name__}; "
                         "filter an IterableDataset with consent_filter")
-    names = ["hash", "status", "keep", "match", "distance", "claimants", "terms", "statements"]
+    names = ["hash", "status", "combined", "decided_by", "keep", "match", "distance", "claimants", "terms",
+             "statements", "signals", "signal_notes"]
     taken = [prefix + n for n in names if prefix + n in ds.column_names]
     if taken:
         raise ValueError(f"the dataset already has the columns {', '.join(taken)}: pass another prefix=")
@@ -230,16 +253,21 @@ def add_consent_columns(ds: Any, registry: Registry, purpose: str, *, column: st
     cols: dict[str, list[Any]] = {n: [] for n in names}
     if len(ds) > 0:
         items = _values(ds, column, batch_size)
-        run = registry.check(items, purpose, as_of, near=near)
+        run = registry.check(items, purpose, as_of, near=near, signals=signals)
         for answer in run:
             cols["hash"].append(answer.hash)
             cols["status"].append(answer.status)
+            cols["combined"].append(answer.combined)
+            cols["decided_by"].append(answer.combined_by)
             cols["keep"].append(answer.permits(keep_unknown))
             cols["match"].append(answer.match)
             cols["distance"].append(answer.matched[0][1] if answer.matched else None)
             cols["claimants"].append([c.get("artist_id") for c in answer.claimants])
             cols["terms"].append(json.dumps(answer.terms, ensure_ascii=False))
             cols["statements"].append(list(answer.statements))
+            found = answer.signals_json()
+            cols["signals"].append(None if found is None else json.dumps(found, ensure_ascii=False))
+            cols["signal_notes"].append(list(answer.signal_notes))
         if len(cols["status"]) != len(ds):
             raise ConsentryError(f"{len(cols['status'])} answers for {len(ds)} rows")
         sink.add(run.receipt)
@@ -247,12 +275,16 @@ def add_consent_columns(ds: Any, registry: Registry, purpose: str, *, column: st
     features = {
         "hash": string,
         "status": string,
+        "combined": string,
+        "decided_by": string,
         "keep": datasets.Value("bool"),
         "match": string,
         "distance": datasets.Value("int32"),
         "claimants": datasets.List(string),
         "terms": string,
         "statements": datasets.List(string),
+        "signals": string,
+        "signal_notes": datasets.List(string),
     }
     out = ds
     for name in names:

@@ -19,8 +19,13 @@ image downloaded), ``00000.parquet`` (one row per URL of the shard, with
 - ``00000.consentry.jsonl``: one line per sample: ``key``, ``hash``,
   ``status``, ``kept``, ``match``, ``distance``, ``matched``,
   ``claimants``, ``statements``, ``terms``, ``error`` (why an image could
-  not be fingerprinted) and ``fingerprints`` (the codes sent), so that
-  ``consentry.verify_receipt(receipt, key, answers=lines)`` checks it.
+  not be fingerprinted), ``fingerprints`` (the codes sent), ``combined``
+  and ``decided_by`` (the status with the consent signals in the image
+  itself, which ``kept`` goes by, and who decided it), ``signals`` and
+  ``signal_notes`` (what the image's C2PA and XMP metadata said, or why it
+  could not be read), so that ``consentry.verify_receipt(receipt, key,
+  answers=lines)`` checks it (the receipt covers ``status``, the
+  registry's answer).
 
 The tar helpers here (:func:`split_member_name`, :func:`read_samples`,
 :func:`copy_samples`) serve any webdataset shard.
@@ -195,8 +200,9 @@ def _filter_parquet(src: Path, out: Path, keep: set[str], column: str = "key") -
 def report_line(answer: Answer, kept: bool, codes: Sequence[str], **extra: Any) -> dict[str, Any]:
     """One report line about an answer: ``extra`` (e.g. ``key``) first,
     then ``hash``, ``status``, ``kept``, ``match``, ``distance``,
-    ``matched``, ``claimants``, ``statements``, ``terms``, ``error`` and
-    ``fingerprints``; the members :func:`consentry.verify_receipt` reads
+    ``matched``, ``claimants``, ``statements``, ``terms``, ``error``,
+    ``fingerprints``, ``combined``, ``decided_by``, ``signals`` and
+    ``signal_notes``; the members :func:`consentry.verify_receipt` reads
     as answers are those of the check stream::
 
         run = registry.check([jpeg_bytes], "train-genai")
@@ -216,6 +222,10 @@ def report_line(answer: Answer, kept: bool, codes: Sequence[str], **extra: Any) 
         "terms": answer.terms,
         "error": answer.note,
         "fingerprints": list(codes),
+        "combined": answer.combined,
+        "decided_by": answer.combined_by,
+        "signals": answer.signals_json(),
+        "signal_notes": list(answer.signal_notes),
     }
 
 
@@ -230,7 +240,9 @@ class ShardResult:
     ``shard`` is the input tar; ``tar``, ``parquet`` (``None`` when the
     input had none), ``receipt`` and ``report`` the files written;
     ``samples`` and ``kept`` count samples, ``rows`` the parquet rows
-    kept; ``counts`` the answers per status.
+    kept; ``counts`` the registry's answers per status (as the receipt
+    signs them), ``combined_counts`` the statuses with the in-file signals
+    (what was kept by).
     """
 
     shard: Path
@@ -242,6 +254,7 @@ class ShardResult:
     kept: int
     rows: int | None
     counts: dict[str, int]
+    combined_counts: dict[str, int] = field(default_factory=lambda: {"allowed": 0, "disallowed": 0, "unknown": 0})
 
     @property
     def dropped(self) -> int:
@@ -276,9 +289,18 @@ class FilterSummary:
 
     @property
     def counts(self) -> dict[str, int]:
+        """The registry's answers per status (as the receipts sign them)."""
+        return self._total("counts")
+
+    @property
+    def combined_counts(self) -> dict[str, int]:
+        """The statuses with the in-file signals (what was kept by)."""
+        return self._total("combined_counts")
+
+    def _total(self, name: str) -> dict[str, int]:
         total = {"allowed": 0, "disallowed": 0, "unknown": 0}
         for s in self.shards:
-            for k, v in s.counts.items():
+            for k, v in getattr(s, name).items():
                 total[k] += v
         return total
 
@@ -289,6 +311,10 @@ class FilterSummary:
             f"{c['allowed']} allowed, {c['disallowed']} disallowed, {c['unknown']} unknown "
             f"(unknown: {'kept' if self.keep_unknown else 'dropped'})"
         ]
+        w = self.combined_counts
+        if w != c:
+            lines[0] += (f"; with the signals in the images: {w['allowed']} allowed, {w['disallowed']} disallowed, "
+                         f"{w['unknown']} unknown")
         for s in self.shards:
             lines.append(f"  {s.shard.name}: kept {s.kept} of {s.samples}; receipt {s.receipt}")
         return "\n".join(lines)
@@ -312,7 +338,7 @@ def _shard_outputs(shard: Path, out_dir: Path) -> dict[str, Path]:
 def filter_shards(output_dir: str | os.PathLike[str], registry: Registry, purpose: str, *,
                   out_dir: str | os.PathLike[str], unknown: bool | None = None, as_of: dt.datetime | str | None = None,
                   near: bool = True, image_keys: Sequence[str] = IMAGE_EXTENSIONS,
-                  overwrite: bool = False) -> FilterSummary:
+                  overwrite: bool = False, signals: bool = True) -> FilterSummary:
     """Filters an img2dataset output folder into ``out_dir``::
 
         summary = filter_shards("out", registry, "train-genai", out_dir="kept")
@@ -342,6 +368,9 @@ def filter_shards(output_dir: str | os.PathLike[str], registry: Registry, purpos
         overwrite: replace output files of an earlier run (by default an
             existing one raises ``FileExistsError`` before anything is
             checked).
+        signals: also drop samples whose image refuses the purpose in its
+            own metadata (C2PA, IPTC, TDMRep; never kept by it);
+            ``False``: the registry's answer alone.
 
     Any failure raises (a sample without an image raises
     :class:`consentry.ItemError`). Shards finished before a failure keep
@@ -368,14 +397,15 @@ def filter_shards(output_dir: str | os.PathLike[str], registry: Registry, purpos
                     raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
     keep_unknown = _keep_unknown(purpose, unknown)
     results = [
-        _filter_shard(shard, dst, registry, purpose, keep_unknown, as_of, near, tuple(image_keys))
+        _filter_shard(shard, dst, registry, purpose, keep_unknown, as_of, near, tuple(image_keys), signals)
         for shard in shards
     ]
     return FilterSummary(purpose, keep_unknown, tuple(results))
 
 
 def _filter_shard(shard: Path, dst: Path, registry: Registry, purpose: str, keep_unknown: bool,
-                  as_of: dt.datetime | str | None, near: bool, image_keys: tuple[str, ...]) -> ShardResult:
+                  as_of: dt.datetime | str | None, near: bool, image_keys: tuple[str, ...],
+                  signals: bool) -> ShardResult:
     outputs = _shard_outputs(shard, dst)
     keys: list[str] = []
 
@@ -388,14 +418,16 @@ def _filter_shard(shard: Path, dst: Path, registry: Registry, purpose: str, keep
             keys.append(sample.key)
             yield sample.image
 
-    run = registry.check(images(), purpose, as_of, near=near)
+    run = registry.check(images(), purpose, as_of, near=near, signals=signals)
     keep: set[str] = set()
     lines: list[str] = []
     counts = {"allowed": 0, "disallowed": 0, "unknown": 0}
+    combined = dict(counts)
     for i, answer in enumerate(run):
         key = keys[i]
         kept = answer.permits(keep_unknown)
         counts[answer.status] += 1
+        combined[answer.combined] += 1
         if kept:
             keep.add(key)
         lines.append(json.dumps(report_line(answer, kept, answer.codes, key=key), ensure_ascii=False))
@@ -416,4 +448,4 @@ def _filter_shard(shard: Path, dst: Path, registry: Registry, purpose: str, keep
     _write_atomically(outputs["report"], "".join(line + "\n" for line in lines))
     _write_atomically(outputs["receipt"], _receipt_text(run.receipt))
     return ShardResult(shard, outputs["tar"], parquet_out, outputs["receipt"], outputs["report"], len(keys),
-                       len(keep), rows, counts)
+                       len(keep), rows, counts, combined)

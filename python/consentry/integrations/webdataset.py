@@ -17,6 +17,11 @@ A sample without an image member raises :class:`consentry.ItemError`
 images are missing, or already decoded to arrays, is a pipeline mistake
 that silently dropping would hide.
 
+The image bytes are also read for the consent signals inside them (C2PA,
+IPTC and TDMRep in XMP): a sample whose image refuses the purpose is
+dropped even where the registry allows it or does not know it
+(``signals=False``: the registry's answer alone).
+
 Samples are checked ``batch_size`` at a time, one check (one receipt) per
 batch, so the stage holds up to one batch of samples in memory.
 """
@@ -83,18 +88,19 @@ class ConsentStage:
 
     Made by :func:`consent_filter`; see there.
 
-    ``counts`` (works per status) and ``checks`` (checks run) count what
-    this process saw. The stage can be pickled for ``DataLoader`` workers,
+    ``counts`` (works per registry status), ``combined_counts`` (per status
+    with the in-file signals, what it kept by) and ``checks`` (checks run)
+    count what this process saw. The stage can be pickled for ``DataLoader`` workers,
     which then open their own registry.
     """
 
     def __init__(self, registry: Registry, purpose: str, *, unknown: bool | None = None, batch_size: int = 1000,
                  receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
                  image_keys: Sequence[str] = IMAGE_EXTENSIONS, as_of: dt.datetime | str | None = None,
-                 near: bool = True) -> None:
+                 near: bool = True, signals: bool = True) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts)
+        self._checks = _Checks(registry, purpose, unknown, as_of, near, receipts, signals)
         self.purpose = purpose
         self.batch_size = batch_size
         self.image_keys = tuple(image_keys)
@@ -105,8 +111,15 @@ class ConsentStage:
 
     @property
     def counts(self) -> dict[str, int]:
-        """How many works of each status this process saw."""
+        """How many works of each status this process saw (the registry's
+        answers, as the receipts sign them)."""
         return self._checks.counts
+
+    @property
+    def combined_counts(self) -> dict[str, int]:
+        """How many works of each status this process saw with the
+        in-file signals (what it kept by)."""
+        return self._checks.combined_counts
 
     @property
     def checks(self) -> int:
@@ -138,7 +151,7 @@ class ConsentStage:
 def consent_filter(registry: Registry, purpose: str, *, unknown: bool | None = None, batch_size: int = 1000,
                    receipts: list[dict[str, Any]] | str | os.PathLike[str] | None = None,
                    image_keys: Sequence[str] = IMAGE_EXTENSIONS, as_of: dt.datetime | str | None = None,
-                   near: bool = True) -> ConsentStage:
+                   near: bool = True, signals: bool = True) -> ConsentStage:
     """A pipeline stage that drops the samples ``registry`` says may not be
     used for ``purpose``::
 
@@ -159,9 +172,12 @@ def consent_filter(registry: Registry, purpose: str, *, unknown: bool | None = N
             preference.
         as_of: check consent as it was at this instant (RFC 3339).
         near: also match resized and re-encoded copies by image code.
+        signals: also drop samples whose image refuses the purpose in its
+            own metadata (C2PA, IPTC, TDMRep); ``False``: the registry's
+            answer alone.
 
     A sample without an image member raises :class:`consentry.ItemError`;
     so does every failure to get an answer. Nothing is kept unchecked.
     """
     return ConsentStage(registry, purpose, unknown=unknown, batch_size=batch_size, receipts=receipts,
-                        image_keys=image_keys, as_of=as_of, near=near)
+                        image_keys=image_keys, as_of=as_of, near=near, signals=signals)
