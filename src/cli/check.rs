@@ -85,7 +85,10 @@ pub struct CheckArgs {
     /// The builder's key file (registered by the registry's admin).
     #[arg(long, default_value = "consentry-builder.key")]
     pub key: PathBuf,
-    /// Write a report: `.csv` or `.jsonl` (label, path, hash, status, disputed, claimants, statements, terms).
+    /// Write a report: `.csv` or `.jsonl` (label, path, hash, status (the
+    /// registry's signed answer), disputed, claimants, statements, terms,
+    /// match, distance, matched_hash, error, fingerprints, matched, combined
+    /// (with the in-file signals), decided_by, signals, signal_notes).
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Where to keep the registry-signed receipt of the check (a file there
@@ -98,7 +101,8 @@ pub struct CheckArgs {
     /// Default: deny for train-ai and train-genai, allow otherwise.
     #[arg(long, value_enum)]
     pub unknown: Option<UnknownPolicy>,
-    /// Exit with code 3 when any work has this status (repeatable).
+    /// Exit with code 3 when any work has this status, in-file signals
+    /// included (repeatable).
     #[arg(long, value_enum)]
     pub fail_on: Vec<FailOn>,
     /// `near` (default): images are also fingerprinted (ISCC Image-Code)
@@ -412,7 +416,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
             .count();
         let tally = |s: Status| answers.iter().filter(|a| a.combined == s).count();
         println!(
-            "in-file signals: {} carry consent signals{}; {} refused by their files ({} the registry allows, {} it does not know); with them: {} allowed, {} disallowed, {} unknown",
+            "in-file signals: {} carry consent signals{}; {} refused by their files ({} the registry allows, {} it does not know, {} it refuses too); with them: {} allowed, {} disallowed, {} unknown",
             count(with as u64, "work", "works"),
             if noted > 0 {
                 format!(" ({noted} with unreadable metadata: see the report's `signal_notes`)")
@@ -422,6 +426,7 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
             by_file.refused,
             by_file.over_allowed,
             by_file.over_unknown,
+            by_file.refused - by_file.over_allowed - by_file.over_unknown,
             tally(Status::Allowed),
             tally(Status::Disallowed),
             tally(Status::Unknown),

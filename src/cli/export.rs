@@ -157,10 +157,24 @@ async fn work(args: WorkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `/`-joined URL path of `label` under `base`.
+/// The URL path of `label` under `base`, each byte outside RFC 3986's
+/// unreserved set (and `/`) percent-encoded, so a name holding a space,
+/// `*`, `$` or `#` is itself and not a pattern.
 fn site_path(base: &str, label: &str) -> String {
     let base = base.trim_end_matches('/');
-    format!("{base}/{label}")
+    let mut out = String::with_capacity(base.len() + label.len() + 1);
+    for b in base
+        .bytes()
+        .chain(std::iter::once(b'/'))
+        .chain(label.bytes())
+    {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 async fn site(args: SiteArgs) -> anyhow::Result<()> {
@@ -188,7 +202,9 @@ async fn site(args: SiteArgs) -> anyhow::Result<()> {
             continue;
         };
         found += 1;
-        let location = site_path(&args.base, &item.label);
+        // `$` ends the pattern: robots.txt and TDMRep locations match by
+        // prefix, and `/a.jpg` must not also cover `/a.jpg_original`.
+        let location = format!("{}$", site_path(&args.base, &item.label));
         if let Some(r) = e["tdmrep"]["tdm-reservation"].as_u64() {
             let mut entry = json!({ "location": location, "tdm-reservation": r });
             if r == 1 {
@@ -307,4 +323,18 @@ fn sign(
         .sign(signer.as_ref(), format, &mut source, &mut dest)
         .map_err(|e| anyhow::anyhow!("signing the C2PA manifest: {e}"))?;
     Ok((manifest, dest.into_inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::site_path;
+
+    #[test]
+    fn site_paths_are_themselves_not_patterns() {
+        assert_eq!(site_path("/", "a/b.jpg"), "/a/b.jpg");
+        assert_eq!(
+            site_path("/art/", "my photo*$#é.jpg"),
+            "/art/my%20photo%2A%24%23%C3%A9.jpg"
+        );
+    }
 }

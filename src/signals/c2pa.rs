@@ -33,18 +33,31 @@ fn media_type(bytes: &[u8]) -> Option<&'static str> {
 
 pub(super) fn read(bytes: &[u8], sidecar: Option<&[u8]>, out: &mut FileSignals) {
     // Every embedded manifest store is a JUMBF box labelled `c2pa`.
-    if sidecar.is_none() && memmem::find(bytes, b"c2pa").is_none() {
+    let embedded = memmem::find(bytes, b"c2pa").is_some();
+    if !embedded && sidecar.is_none() {
         return;
     }
     let Some(format) = media_type(bytes) else {
         if sidecar.is_some() {
-            out.notes.push(
-                "a .c2pa manifest beside a file that is not a JPEG, PNG, WebP, GIF or TIFF: not read"
-                    .to_owned(),
+            out.note(
+                "a .c2pa manifest beside a file that is not a JPEG, PNG, WebP, GIF or TIFF: not read",
             );
         }
         return;
     };
+    // The embedded store and a sidecar are read apart: a sidecar must not
+    // hide what the file itself carries.
+    if embedded {
+        read_store(bytes, None, format, out);
+    }
+    if let Some(store) = sidecar {
+        read_store(bytes, Some(store), format, out);
+    }
+}
+
+/// Reads one manifest store: the one embedded in `bytes`, or `sidecar`
+/// (bound to `bytes`).
+fn read_store(bytes: &[u8], sidecar: Option<&[u8]>, format: &str, out: &mut FileSignals) {
     let read = catch_unwind(AssertUnwindSafe(|| -> c2pa::Result<Reader> {
         let reader = Reader::from_context(Context::new().with_settings(SETTINGS)?);
         match sidecar {
@@ -52,28 +65,40 @@ pub(super) fn read(bytes: &[u8], sidecar: Option<&[u8]>, out: &mut FileSignals) 
             None => reader.with_stream(format, Cursor::new(bytes)),
         }
     }));
+    let source = if sidecar.is_some() {
+        "c2pa-sidecar"
+    } else {
+        "c2pa"
+    };
     match read {
-        Ok(Ok(reader)) => findings(&reader, out),
+        Ok(Ok(reader)) => findings(&reader, source, out),
         // `c2pa` by chance in other bytes is no manifest; a JUMBF box that
         // the reader could not take as a manifest store is worth a note.
         Ok(Err(c2pa::Error::JumbfNotFound | c2pa::Error::ProvenanceMissing)) => {
-            if memmem::find(bytes, b"jumb").is_some() {
-                out.notes.push(
-                    "a JUMBF box names C2PA but holds no manifest store the C2PA reader accepts"
-                        .to_owned(),
-                );
+            if sidecar.is_some() || memmem::find(bytes, b"jumb").is_some() {
+                out.note(format!(
+                    "{} names C2PA but holds no manifest store the C2PA reader accepts",
+                    if sidecar.is_some() {
+                        "the .c2pa sidecar"
+                    } else {
+                        "a JUMBF box"
+                    }
+                ));
             }
         }
-        Ok(Err(e)) => out
-            .notes
-            .push(format!("a C2PA manifest could not be read: {e}")),
-        Err(_) => out
-            .notes
-            .push("the C2PA reader failed on this file: its manifest was not read".to_owned()),
+        Ok(Err(e)) => out.note(format!(
+            "{} could not be read: {e}",
+            if sidecar.is_some() {
+                "the .c2pa sidecar"
+            } else {
+                "a C2PA manifest"
+            }
+        )),
+        Err(_) => out.note("the C2PA reader failed on this file: its manifest was not read"),
     }
 }
 
-fn findings(reader: &Reader, out: &mut FileSignals) {
+fn findings(reader: &Reader, source: &'static str, out: &mut FileSignals) {
     let Some(manifest) = reader.active_manifest() else {
         return;
     };
@@ -110,8 +135,7 @@ fn findings(reader: &Reader, out: &mut FileSignals) {
             Err(_) => None,
         };
         let Some(entries) = entries else {
-            out.notes
-                .push(format!("a {label} assertion without entries"));
+            out.note(format!("a {label} assertion without entries"));
             continue;
         };
         for (key, entry) in &entries {
@@ -125,7 +149,7 @@ fn findings(reader: &Reader, out: &mut FileSignals) {
             let preference = match cawg_use(written) {
                 Ok(p) => p,
                 Err(e) => {
-                    out.notes.push(format!("{label} {key}: {e}"));
+                    out.note(format!("{label} {key}: {e}"));
                     continue;
                 }
             };
@@ -133,8 +157,8 @@ fn findings(reader: &Reader, out: &mut FileSignals) {
                 Some(info) => format!("{written} ({info})"),
                 None => written.to_owned(),
             };
-            out.findings.push(Finding {
-                source: "c2pa",
+            out.add(Finding {
+                source,
                 property: format!("{label}/{key}"),
                 value,
                 consent: ConsentSet::from_signal([(category, preference)]),

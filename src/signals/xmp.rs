@@ -22,24 +22,30 @@ const MAX_PACKETS: usize = 4;
 pub(super) fn read(bytes: &[u8], out: &mut FileSignals) {
     let mut at = 0;
     let mut packets = 0;
-    while let Some(start) = memmem::find(&bytes[at..], OPEN).map(|i| at + i) {
-        let Some(end) = memmem::find(&bytes[start..], CLOSE).map(|i| start + i + CLOSE.len())
-        else {
-            out.notes
-                .push("an XMP packet is not closed: not read".to_owned());
+    while let Some(first) = memmem::find(&bytes[at..], OPEN).map(|i| at + i) {
+        let Some(close) = memmem::find(&bytes[first..], CLOSE).map(|i| first + i) else {
+            out.note("an XMP packet is not closed: not read");
             return;
         };
+        // A packet starts at the last opening tag before its end: an
+        // earlier stray one (a caption, a truncated old packet) must not
+        // swallow it.
+        let start = first + memmem::rfind(&bytes[first..close], OPEN).unwrap_or(0);
+        if start != first {
+            out.note("an XMP opening tag without its end, before a packet: ignored");
+        }
+        let end = close + CLOSE.len();
         at = end;
         packets += 1;
         if packets > MAX_PACKETS {
-            out.notes.push(format!(
+            out.note(format!(
                 "more than {MAX_PACKETS} XMP packets: the rest not read"
             ));
             return;
         }
         let packet = &bytes[start..end];
         if packet.len() > MAX_XMP_BYTES {
-            out.notes.push(format!(
+            out.note(format!(
                 "an XMP packet of {} bytes is larger than {} KiB: not read",
                 packet.len(),
                 MAX_XMP_BYTES >> 10
@@ -47,12 +53,11 @@ pub(super) fn read(bytes: &[u8], out: &mut FileSignals) {
             continue;
         }
         let Ok(text) = std::str::from_utf8(packet) else {
-            out.notes
-                .push("an XMP packet is not UTF-8: not read".to_owned());
+            out.note("an XMP packet is not UTF-8: not read");
             continue;
         };
         if let Err(e) = read_packet(text, out) {
-            out.notes.push(format!("an XMP packet is malformed: {e}"));
+            out.note(format!("an XMP packet is malformed: {e}"));
         }
     }
 }
@@ -149,7 +154,7 @@ fn read_packet(text: &str, out: &mut FileSignals) -> Result<(), quick_xml::Error
                     }
                     _ => value.trim().to_owned(),
                 };
-                out.findings.push(Finding {
+                out.add(Finding {
                     source: "xmp",
                     property: property.to_owned(),
                     value,
@@ -159,7 +164,7 @@ fn read_packet(text: &str, out: &mut FileSignals) -> Result<(), quick_xml::Error
                 });
             }
             Ok(_) => {}
-            Err(e) => out.notes.push(format!("{property}: {e}")),
+            Err(e) => out.note(format!("{property}: {e}")),
         }
     }
     Ok(())
@@ -281,12 +286,41 @@ mod tests {
         assert!(s.notes[0].contains("malformed"), "{:?}", s.notes);
         let s = signals(b"<x:xmpmeta never closed");
         assert!(s.notes[0].contains("not closed"), "{:?}", s.notes);
+        let refusal = packet(
+            r#"<rdf:Description xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" plus:DataMining="DMI-PROHIBITED"/>"#,
+        );
+        // Scanning goes on after a packet too large to read.
         let mut huge = packet(&" ".repeat(MAX_XMP_BYTES));
-        huge.extend_from_slice(&packet(""));
+        huge.extend_from_slice(&refusal);
         let s = signals(&huge);
         assert!(s.notes[0].contains("larger than"), "{:?}", s.notes);
-        let s = signals(&packet("").repeat(6));
+        assert_eq!(s.findings.len(), 1, "the next packet is read");
+        // Four packets are read, the fifth is not.
+        let mut many = packet("").repeat(3);
+        many.extend_from_slice(&refusal);
+        many.extend_from_slice(&packet("").repeat(2));
+        let s = signals(&many);
         assert!(s.notes[0].contains("more than 4"), "{:?}", s.notes);
+        assert_eq!(s.findings.len(), 1, "the fourth packet is read");
+        // A stray opening tag does not swallow the packet after it.
+        let mut stray = b"caption: <x:xmpmeta is how XMP starts ".to_vec();
+        stray.extend_from_slice(&refusal);
+        let s = signals(&stray);
+        assert_eq!(s.findings.len(), 1, "{s:?}");
+        assert!(s.notes[0].contains("without its end"), "{:?}", s.notes);
         assert_eq!(signals(b"plain bytes"), FileSignals::default());
+    }
+
+    #[test]
+    fn repeated_signals_are_listed_once_and_long_values_clipped() {
+        let policy = "p".repeat(500_000);
+        let body = format!(
+            r#"<rdf:Description xmlns:tdm="http://www.w3.org/ns/tdmrep/" tdm:policy="{policy}"/>{}"#,
+            r#"<rdf:Description xmlns:tdm="http://www.w3.org/ns/tdmrep/" tdm:reservation="1"/>"#
+                .repeat(1000)
+        );
+        let s = signals(&packet(&body));
+        assert_eq!(s.findings.len(), 1, "one finding for a thousand equal ones");
+        assert!(s.findings[0].value.chars().count() <= crate::signals::MAX_TEXT + 1);
     }
 }

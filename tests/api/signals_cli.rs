@@ -375,7 +375,7 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
         "{out}"
     );
     assert!(
-        out.contains("6 refused by their files (1 the registry allows, 5 it does not know); with them: 1 allowed, 7 disallowed, 4 unknown"),
+        out.contains("6 refused by their files (1 the registry allows, 5 it does not know, 0 it refuses too); with them: 1 allowed, 7 disallowed, 4 unknown"),
         "{out}"
     );
     let r = report(&d.join("r.jsonl"));
@@ -491,7 +491,7 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
             &server.base,
         ])
         .await);
-    assert!(out.contains("12"), "{out}");
+    assert!(out.contains("ok: the answers match the receipt"), "{out}");
     assert!(!r.contains_key("s-sidecar.c2pa"), "a sidecar is not a work");
     assert_eq!(row("s-sidecar.jpg")["signals"][0]["signature"], "valid");
 
@@ -577,7 +577,7 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
     let tdm: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("site/tdmrep.json")).expect("tdmrep"))
             .expect("json");
-    assert_eq!(tdm[0]["location"], "/art/w0.png");
+    assert_eq!(tdm[0]["location"], "/art/w0.png$");
     assert_eq!(tdm[0]["tdm-reservation"], 0);
     assert_eq!(tdm[1]["tdm-reservation"], 1);
     assert_eq!(
@@ -586,7 +586,8 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
     );
     let robots = std::fs::read_to_string(d.join("site/robots-content-usage.txt")).expect("robots");
     assert!(
-        robots.contains("Content-Usage: /art/w1.png train-ai=n, train-genai=n, ai-use=n, search=n"),
+        robots
+            .contains("Content-Usage: /art/w1.png$ train-ai=n, train-genai=n, ai-use=n, search=n"),
         "{robots}"
     );
 
@@ -601,6 +602,28 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
     app11.truncate(0x22);
     junk.splice(2..2, app11);
     std::fs::write(d.join("more/junk-c2pa.jpg"), &junk).expect("write");
+    // A sidecar saying "allowed" beside a file whose own manifest refuses:
+    // both are read, and the refusal stands.
+    std::fs::copy(
+        d.join("data/c-c2pa-not-allowed.jpg"),
+        d.join("more/both.jpg"),
+    )
+    .expect("copy");
+    ok(&server
+        .cli(&[
+            "embed",
+            "more/both.jpg",
+            "--sidecar",
+            "--out",
+            "more/both.c2pa",
+            "--cert",
+            "chain.pem",
+            "--key",
+            "ana.key",
+            "--work",
+            &w0,
+        ])
+        .await);
     let out = ok(&server
         .cli(&[
             "check",
@@ -615,7 +638,7 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
             "more.receipt.json",
         ])
         .await);
-    assert!(out.contains("2 works for train-ai"), "{out}");
+    assert!(out.contains("3 works for train-ai"), "{out}");
     let more = report(&d.join("more.jsonl"));
     let png = &more["w2-signed.png"];
     assert_eq!(
@@ -628,6 +651,15 @@ async fn check_reads_every_signal_in_the_files(backend: Backend) {
         "a near copy of w2 (opt-in) signed notAllowed: {png}"
     );
     assert_eq!(png["signals"][0]["signature"], "valid", "{png}");
+    let both = &more["both.jpg"];
+    assert_eq!(both["combined"], "disallowed", "{both}");
+    let sources: std::collections::BTreeSet<&str> = both["signals"]
+        .as_array()
+        .expect("signals")
+        .iter()
+        .filter_map(|f| f["source"].as_str())
+        .collect();
+    assert_eq!(sources, ["c2pa", "c2pa-sidecar"].into(), "{both}");
     let junk = &more["junk-c2pa.jpg"];
     assert_eq!(junk["signals"], serde_json::json!([]), "{junk}");
     assert!(

@@ -29,16 +29,18 @@ impl Folder {
     }
 }
 
+/// A `.c2pa` file, by the exact extension the sidecar reader looks for.
 fn is_c2pa(label: &str) -> bool {
-    Path::new(label)
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("c2pa"))
+    Path::new(label).extension().is_some_and(|e| e == "c2pa")
 }
 
 /// A label without its extension (`a/b.jpg` → `a/b`); `None` without one.
 fn stem(label: &str) -> Option<&str> {
     let base = label.rfind('/').map_or(0, |i| i + 1);
-    label[base..].rfind('.').filter(|&dot| dot > 0).map(|dot| &label[..base + dot])
+    label[base..]
+        .rfind('.')
+        .filter(|&dot| dot > 0)
+        .map(|dot| &label[..base + dot])
 }
 
 pub(super) fn read_folder(root: &Path) -> anyhow::Result<Folder> {

@@ -185,12 +185,16 @@ fn hash_file(path: &Path, reading: Reading) -> io::Result<(ContentHash, Looked)>
         let mut bytes = Vec::with_capacity(to_usize(len));
         file.read_to_end(&mut bytes)?;
         let hash = ContentHash::of(&bytes);
-        let sidecar = if reading.signals {
-            read_sidecar(path)?
+        let (sidecar, sidecar_note) = if reading.signals {
+            read_sidecar(path)
         } else {
-            None
+            (None, None)
         };
-        Ok((hash, look(&bytes, named_image, reading, sidecar.as_deref())))
+        let mut looked = look(&bytes, named_image, reading, sidecar.as_deref());
+        if let (Some(signals), Some(note)) = (looked.signals.as_mut(), sidecar_note) {
+            signals.note(note);
+        }
+        Ok((hash, looked))
     } else {
         let hash = hash_reader(file)?;
         let fingerprint_error = (reading.fingerprints && named_image).then(|| {
@@ -212,22 +216,36 @@ fn hash_file(path: &Path, reading: Reading) -> io::Result<(ContentHash, Looked)>
 
 /// A C2PA sidecar: `<name without extension>.c2pa` beside the file (the
 /// name `c2patool` writes), unless the file is itself one; at most
-/// [`READ_WHOLE_BELOW`] bytes.
-fn read_sidecar(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("c2pa"))
-    {
-        return Ok(None);
+/// [`READ_WHOLE_BELOW`] bytes. A sidecar that is too large or cannot be
+/// read is a note, never a failed check.
+fn read_sidecar(path: &Path) -> (Option<Vec<u8>>, Option<String>) {
+    if path.extension().is_some_and(|e| e == "c2pa") {
+        return (None, None);
     }
     let sidecar = path.with_extension("c2pa");
     match std::fs::metadata(&sidecar) {
         Ok(meta) if meta.is_file() && meta.len() < READ_WHOLE_BELOW => {
-            std::fs::read(&sidecar).map(Some)
+            match std::fs::read(&sidecar) {
+                Ok(bytes) => (Some(bytes), None),
+                Err(e) => (
+                    None,
+                    Some(format!("the .c2pa sidecar could not be read: {e}")),
+                ),
+            }
         }
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Ok(meta) if meta.is_file() => (
+            None,
+            Some(format!(
+                "the .c2pa sidecar is larger than {} MiB: not read",
+                READ_WHOLE_BELOW >> 20
+            )),
+        ),
+        Ok(_) => (None, None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (None, None),
+        Err(e) => (
+            None,
+            Some(format!("the .c2pa sidecar could not be read: {e}")),
+        ),
     }
 }
 

@@ -76,8 +76,8 @@ fn matched_works(row: &ReportRow) -> Vec<MatchedWork<'_>> {
 /// item's image codes as sent, `matched` every work it matched with its
 /// distance; `status` is the registry's signed answer, `combined` the
 /// status with the in-file signals and `decided_by` who decided it,
-/// `signals` the findings in the file as a JSON array (empty when the file
-/// was not read for them) and `signal_notes` why some of its metadata
+/// `signals` the findings in the file as a JSON array (in CSV an empty
+/// field, in JSON Lines `null`, when the file was not read for them) and `signal_notes` why some of its metadata
 /// could not be read) when `out` ends in `.csv`, JSON
 /// Lines objects with the same fields (lists as arrays) when it ends in
 /// `.jsonl` / `.ndjson`. `path` is relative to the folder of `out` (empty or

@@ -93,7 +93,8 @@ pub(super) fn hash_shard(
         let member = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let (key, extension) = split_member_name(&member);
         let image = is_image_extension(extension);
-        let size = entry.header().size().unwrap_or(u64::MAX);
+        // The member's size as read (a PAX record overrides the header's).
+        let size = entry.size();
         let read_member = |entry: &mut dyn Read| -> anyhow::Result<MemberHash> {
             let whole =
                 (reading.fingerprints && image) || (reading.signals && size < READ_WHOLE_BELOW);
