@@ -298,13 +298,8 @@ fn sign(
     alg: c2pa::SigningAlg,
     sidecar: bool,
 ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-    let format = match bytes {
-        [0xff, 0xd8, 0xff, ..] => "image/jpeg",
-        [0x89, b'P', b'N', b'G', ..] => "image/png",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
-        [b'G', b'I', b'F', b'8', ..] => "image/gif",
-        [b'I', b'I', 42, 0, ..] | [b'M', b'M', 0, 42, ..] => "image/tiff",
-        _ => bail!("not a JPEG, PNG, WebP, GIF or TIFF file: C2PA cannot be embedded here"),
+    let Some(format) = crate::signals::media_type(bytes) else {
+        bail!("not a JPEG, PNG, WebP, GIF or TIFF file: C2PA cannot be embedded here");
     };
     let signer = c2pa::create_signer::from_keys(cert, key, alg, None)
         .map_err(|e| anyhow::anyhow!("the certificate or key: {e}"))?;

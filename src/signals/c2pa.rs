@@ -20,7 +20,7 @@ const SETTINGS: &str = r#"{"verify": {"remote_manifest_fetch": false, "ocsp_fetc
 
 /// The container a file's first bytes say it is, as a media type, among
 /// those that embed C2PA manifests and that we check.
-fn media_type(bytes: &[u8]) -> Option<&'static str> {
+pub fn media_type(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [0xff, 0xd8, 0xff, ..] => Some("image/jpeg"),
         [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, ..] => Some("image/png"),

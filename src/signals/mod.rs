@@ -12,6 +12,8 @@
 mod c2pa;
 mod xmp;
 
+pub use c2pa::media_type;
+
 use serde::Serialize;
 
 use crate::domain::ConsentSet;
