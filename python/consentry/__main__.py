@@ -152,7 +152,9 @@ def _parquet_item(value: Any, file: Path, label: str, column: str) -> tuple[Any,
 
 def _folder_files(root: Path) -> list[Path]:
     """Every file under ``root``, recursively, sorted; hidden files and
-    folders skipped, links to files counted as files."""
+    folders skipped, links to files counted as files. A C2PA sidecar
+    (``<name>.c2pa`` beside ``<name>.<ext>``) is that file's metadata, read
+    with it, not a work of its own (as the Rust CLI reads a folder)."""
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -162,6 +164,8 @@ def _folder_files(root: Path) -> list[Path]:
             path = Path(dirpath) / name
             if path.is_file():
                 files.append(path)
+    stems = {p.with_suffix("") for p in files if p.suffix and p.suffix != ".c2pa"}
+    files = [p for p in files if not (p.suffix == ".c2pa" and p.with_suffix("") in stems)]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -445,7 +449,8 @@ class SignalTally:
         c = self.combined
         return (f"in-file signals: {_plural(self.with_signals, 'work', 'works')} carry consent signals{noted}; "
                 f"{self.refused} refused by their files ({self.over_allowed} the registry allows, "
-                f"{self.over_unknown} it does not know); with them: {c['allowed']} allowed, "
+                f"{self.over_unknown} it does not know, {self.refused - self.over_allowed - self.over_unknown} "
+                f"it refuses too); with them: {c['allowed']} allowed, "
                 f"{c['disallowed']} disallowed, {c['unknown']} unknown")
 
 

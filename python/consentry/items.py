@@ -108,7 +108,11 @@ def _signals(data: bytes, limit: int, sidecar_from: Path | None = None) -> FileS
     report from either."""
     if len(data) >= limit:
         return FileSignals(notes=[f"metadata not read: the file is larger than {limit >> 20} MiB"])
-    return read(data, sidecar_of(sidecar_from) if sidecar_from is not None else None)
+    sidecar, note = sidecar_of(sidecar_from) if sidecar_from is not None else (None, None)
+    found = read(data, sidecar)
+    if note is not None:
+        found.note(note)
+    return found
 
 
 def prepare(index: int, item: Any, near: bool, *, views: bool = False, signals: bool = False) -> Prepared:

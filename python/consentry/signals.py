@@ -25,24 +25,30 @@ count. The same limits as ``consentry check``'s reader apply: XMP packets are
 found by scanning for ``<x:xmpmeta`` ... ``</x:xmpmeta>``, at most 4 packets
 of at most 1 MiB each; C2PA manifests are parsed only when the bytes
 contain ``c2pa``, with the C2PA reference SDK (``c2pa-python``) and nothing
-fetched from the network.
+fetched from the network; a ``.c2pa`` sidecar is read apart from the
+manifest the file embeds. A repeated finding is listed once, at most 32 are
+listed (the rest folded into one more whose consent combines theirs), texts
+are clipped to 256 characters and at most 8 notes are kept.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
+import stat
 import threading
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import http_sfv
+
 __all__ = [
     "CATEGORIES", "CAWG_LABEL", "C2PA_LEGACY_LABEL", "PLUS_NS", "PLUS_VOCAB", "TDMREP_NS",
-    "MAX_XMP_BYTES", "MAX_XMP_PACKETS", "Unrecognised", "Finding", "FileSignals",
+    "MAX_XMP_BYTES", "MAX_XMP_PACKETS", "MAX_FINDINGS", "MAX_NOTES", "MAX_TEXT", "MAX_SIDECAR_BYTES",
+    "Unrecognised", "Finding", "FileSignals",
     "from_signal", "combine", "cawg_entry_category", "cawg_use", "iptc_data_mining",
     "tdmrep_reservation", "content_usage", "to_content_usage", "to_cawg_assertion",
     "to_iptc_data_mining", "to_tdmrep_reservation", "decide", "read", "sidecar_of",
@@ -70,6 +76,15 @@ RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 MAX_XMP_BYTES = 1 << 20
 #: At most this many XMP packets are read from one file.
 MAX_XMP_PACKETS = 4
+#: Findings listed per file; beyond it, one more finding carries the
+#: combined consent of the rest, so no refusal is lost.
+MAX_FINDINGS = 32
+#: Notes kept per file.
+MAX_NOTES = 8
+#: Characters of a value, name or note kept in a finding or note.
+MAX_TEXT = 256
+#: A ``.c2pa`` sidecar this large or larger is not read (a note says so).
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 
 # The uses a TDMRep reservation covers: mining, and the AI uses that are
 # mining; not search (aipref and IPTC both give search its own value).
@@ -86,6 +101,11 @@ Consent = dict[str, str]
 
 class Unrecognised(ValueError):
     """A signal's value that says nothing we can use (the report notes it)."""
+
+
+def _clip(text: str) -> str:
+    """``text`` cut to :data:`MAX_TEXT` characters (an ellipsis says so)."""
+    return text[:MAX_TEXT] + "…" if len(text) > MAX_TEXT else text
 
 
 def _quoted(value: str) -> str:
@@ -193,13 +213,19 @@ def content_usage(value: str) -> Consent:
     tokens ``y`` and ``n`` are ignored, as aipref says; a repeated key's
     last value wins (RFC 9651). Raises :class:`Unrecognised` when the value
     is not a structured-field dictionary."""
-    try:
-        members = _SfParser(value).dictionary()
-    except ValueError as e:
-        raise Unrecognised(f"Content-Usage {_quoted(value)}: {e}") from None
+    members = http_sfv.Dictionary()
+    # An empty field is an empty dictionary (RFC 9651 §4.2), which the
+    # parser does not take.
+    if value.strip(" "):
+        try:
+            members.parse(value.encode("ascii"))
+        except ValueError as e:  # UnicodeEncodeError included: a field is ASCII
+            why = str(e.__cause__ or e) or "not a structured-field dictionary"
+            raise Unrecognised(f"Content-Usage {_quoted(value)}: {why}") from None
     values = []
-    for key, (item, _params) in members.items():
-        if key in _AIPREF_KEYS and isinstance(item, _Token) and item in ("y", "n"):
+    for key, member in members.items():
+        item = member.value if isinstance(member, http_sfv.Item) else None
+        if key in _AIPREF_KEYS and isinstance(item, http_sfv.Token) and item in ("y", "n"):
             values.append((key, ALLOWED if item == "y" else DISALLOWED))
     return from_signal(values)
 
@@ -298,7 +324,8 @@ class Finding:
     """One signal found in a file.
 
     Attributes:
-        source: ``c2pa`` (a manifest's assertion) or ``xmp`` (a packet's
+        source: ``c2pa`` (an embedded manifest's assertion),
+            ``c2pa-sidecar`` (a ``.c2pa`` sidecar's) or ``xmp`` (a packet's
             property).
         property: what stated it: ``cawg.training-mining/cawg.ai_training``,
             ``plus:DataMining``, ``tdm:reservation``.
@@ -340,6 +367,40 @@ class FileSignals:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def add(self, finding: Finding) -> None:
+        """Adds a finding: its texts clipped to :data:`MAX_TEXT` characters,
+        a repeat of a listed one (same source, property, value and
+        signature) dropped, and past :data:`MAX_FINDINGS` folded into one
+        more finding whose consent combines the rest (so a file cannot bury
+        a refusal under many signals), as ``consentry check`` does."""
+        f = replace(finding, property=_clip(finding.property), value=_clip(finding.value),
+                    signature=None if finding.signature is None else _clip(finding.signature),
+                    signer=None if finding.signer is None else _clip(finding.signer))
+        if any((g.source, g.property, g.value, g.signature) == (f.source, f.property, f.value, f.signature)
+               for g in self.findings):
+            return
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(f)
+            return
+        if len(self.findings) > MAX_FINDINGS:
+            rest = self.findings[MAX_FINDINGS]
+            try:
+                count = int(rest.value)
+            except ValueError:
+                count = 1
+            self.findings[MAX_FINDINGS] = replace(rest, value=str(count + 1),
+                                                  consent=combine([rest.consent, f.consent]))
+        else:
+            self.findings.append(Finding(f.source, f"more than {MAX_FINDINGS} signals: the rest combined", "1",
+                                         dict(f.consent)))
+
+    def note(self, note: str) -> None:
+        """Adds a note, clipped to :data:`MAX_TEXT` characters; a repeat, or
+        a note past :data:`MAX_NOTES`, is dropped."""
+        note = _clip(note)
+        if len(self.notes) < MAX_NOTES and note not in self.notes:
+            self.notes.append(note)
+
     def consents(self) -> list[Consent]:
         """The consent of every finding (what :func:`decide` takes)."""
         return [f.consent for f in self.findings]
@@ -347,8 +408,9 @@ class FileSignals:
 
 def read(data: bytes, sidecar: bytes | None = None) -> FileSignals:
     """The consent signals in a file's bytes: the C2PA manifest embedded in
-    a JPEG, PNG, WebP, GIF or TIFF (or, with ``sidecar``, the ``.c2pa``
-    manifest store beside the file), and XMP packets anywhere in it.
+    a JPEG, PNG, WebP, GIF or TIFF (and, with ``sidecar``, the ``.c2pa``
+    manifest store beside the file, read apart: its findings' source is
+    ``c2pa-sidecar``), and XMP packets anywhere in it.
 
     Cheap when there is nothing: a byte search decides whether a parser
     runs at all. Never raises on what the file holds::
@@ -363,24 +425,44 @@ def read(data: bytes, sidecar: bytes | None = None) -> FileSignals:
         try:
             reader(data, sidecar, out)
         except Exception as e:  # a reader's own bug must not fail a whole check
-            out.notes.append(f"the metadata could not be read ({type(e).__name__}: {e})")
+            out.note(f"the metadata could not be read ({type(e).__name__}: {e})")
     return out
 
 
-def sidecar_of(path: str | os.PathLike[str], limit: int = 16 * 1024 * 1024) -> bytes | None:
-    """The C2PA sidecar of a file: ``<name>.c2pa`` beside ``<name>.<ext>``
-    (what ``c2patool`` writes), unless the file is itself one; only when
-    smaller than ``limit`` bytes, as ``consentry check`` reads it."""
+def sidecar_of(path: str | os.PathLike[str], limit: int = MAX_SIDECAR_BYTES) -> tuple[bytes | None, str | None]:
+    """The C2PA sidecar of a file and a note about it, ``(bytes, note)``:
+    ``<name>.c2pa`` beside ``<name>.<ext>`` (what ``c2patool`` writes, the
+    extension in lower case), unless the file is itself one (its extension
+    is exactly ``c2pa``), read only when smaller than ``limit`` bytes, as
+    ``consentry check`` reads it. No sidecar is ``(None, None)``; one that
+    is too large or cannot be read is ``(None, note)``, for the file's
+    :class:`FileSignals` (:meth:`FileSignals.note`): never an exception."""
     p = Path(path)
-    if p.suffix.lower() == ".c2pa":
-        return None
+    if p.suffix == ".c2pa":
+        return None, None
     sidecar = p.with_suffix(".c2pa")
     try:
-        if sidecar.is_file() and sidecar.stat().st_size < limit:
-            return sidecar.read_bytes()
-    except OSError:
-        return None
-    return None
+        st = sidecar.stat()
+    except FileNotFoundError:
+        return None, None
+    except OSError as e:
+        return None, f"the .c2pa sidecar could not be read: {_os_error(e)}"
+    if not stat.S_ISREG(st.st_mode):
+        return None, None
+    if st.st_size >= limit:
+        return None, f"the .c2pa sidecar is larger than {limit >> 20} MiB: not read"
+    try:
+        return sidecar.read_bytes(), None
+    except OSError as e:
+        return None, f"the .c2pa sidecar could not be read: {_os_error(e)}"
+
+
+def _os_error(e: OSError) -> str:
+    """An OS error as the Rust CLI words it (``Permission denied (os error
+    13)``)."""
+    if e.errno is not None and e.strerror:
+        return f"{e.strerror} (os error {e.errno})"
+    return str(e)
 
 
 # ------------------------------------------------------------------ C2PA
@@ -419,27 +501,46 @@ def _c2pa_context(c2pa: Any) -> Any:
 
 def _read_c2pa(data: bytes, sidecar: bytes | None, out: FileSignals) -> None:
     # Every embedded manifest store is a JUMBF box labelled `c2pa`.
-    if sidecar is None and b"c2pa" not in data:
+    embedded = b"c2pa" in data
+    if not embedded and sidecar is None:
         return
     media_type = _media_type(data)
     if media_type is None:
         if sidecar is not None:
-            out.notes.append("a .c2pa manifest beside a file that is not a JPEG, PNG, WebP, GIF or TIFF: not read")
+            out.note("a .c2pa manifest beside a file that is not a JPEG, PNG, WebP, GIF or TIFF: not read")
         return
     try:
         import c2pa
     except ImportError:
-        out.notes.append("a C2PA manifest was not read: the c2pa-python package is not installed")
+        out.note("a C2PA manifest was not read: the c2pa-python package is not installed")
         return
+    # The embedded store and a sidecar are read apart: a sidecar must not
+    # hide what the file itself carries.
+    if embedded:
+        _read_store(c2pa, data, None, media_type, out)
+    if sidecar is not None:
+        _read_store(c2pa, data, sidecar, media_type, out)
+
+
+def _read_store(c2pa: Any, data: bytes, sidecar: bytes | None, media_type: str, out: FileSignals) -> None:
+    """Reads one manifest store: the one embedded in ``data``, or
+    ``sidecar`` (bound to ``data``); its findings' source says which."""
+    source = "c2pa" if sidecar is None else "c2pa-sidecar"
+    what = "a C2PA manifest" if sidecar is None else "the .c2pa sidecar"
     try:
         with c2pa.Reader(media_type, io.BytesIO(data), sidecar, context=_c2pa_context(c2pa)) as reader:
-            _c2pa_findings(reader, out)
+            _c2pa_findings(reader, source, out)
     except c2pa.C2paError.ManifestNotFound:
-        return
+        # `c2pa` by chance in other bytes is no manifest; a JUMBF box (or a
+        # sidecar) that the reader could not take as a manifest store is
+        # worth a note.
+        if sidecar is not None or b"jumb" in data:
+            out.note(f"{'a JUMBF box' if sidecar is None else what} names C2PA but holds no manifest store "
+                     "the C2PA reader accepts")
     except c2pa.C2paError as e:
-        out.notes.append(f"a C2PA manifest could not be read: {e}")
+        out.note(f"{what} could not be read: {e}")
     except Exception:
-        out.notes.append("the C2PA reader failed on this file: its manifest was not read")
+        out.note("the C2PA reader failed on this file: its manifest was not read")
 
 
 def _signature(reader: Any) -> str:
@@ -465,7 +566,7 @@ def _signer(manifest: Mapping[str, Any]) -> str | None:
     return f"{name}, issued by {issuer}" if issuer else name
 
 
-def _c2pa_findings(reader: Any, out: FileSignals) -> None:
+def _c2pa_findings(reader: Any, source: str, out: FileSignals) -> None:
     """The training-mining entries of the active manifest only: its
     ingredients' manifests describe other assets."""
     try:
@@ -482,7 +583,7 @@ def _c2pa_findings(reader: Any, out: FileSignals) -> None:
             continue
         entries = (assertion.get("data") or {}).get("entries") if isinstance(assertion.get("data"), dict) else None
         if not isinstance(entries, dict):
-            out.notes.append(f"a {label} assertion without entries")
+            out.note(f"a {label} assertion without entries")
             continue
         for key, entry in entries.items():
             category = cawg_entry_category(key)
@@ -493,12 +594,12 @@ def _c2pa_findings(reader: Any, out: FileSignals) -> None:
             try:
                 preference = cawg_use(written)
             except Unrecognised as e:
-                out.notes.append(f"{label} {key}: {e}")
+                out.note(f"{label} {key}: {e}")
                 continue
             info = entry.get("constraint_info")
             value = f"{written} ({info})" if isinstance(info, str) else written
-            out.findings.append(Finding("c2pa", f"{label}/{key}", value, from_signal([(category, preference)]),
-                                        signature, signer))
+            out.add(Finding(source, f"{label}/{key}", value, from_signal([(category, preference)]), signature,
+                            signer))
 
 
 # ------------------------------------------------------------------- XMP
@@ -519,26 +620,32 @@ def _read_xmp(data: bytes, _sidecar: bytes | None, out: FileSignals) -> None:
     which works in any container)."""
     at = 0
     packets = 0
-    while (start := data.find(_OPEN, at)) >= 0:
-        end = data.find(_CLOSE, start)
-        if end < 0:
-            out.notes.append("an XMP packet is not closed: not read")
+    while (first := data.find(_OPEN, at)) >= 0:
+        close = data.find(_CLOSE, first)
+        if close < 0:
+            out.note("an XMP packet is not closed: not read")
             return
-        end += len(_CLOSE)
+        # A packet starts at the last opening tag before its end: an
+        # earlier stray one (a caption, a truncated old packet) must not
+        # swallow it.
+        start = data.rfind(_OPEN, first, close)
+        if start != first:
+            out.note("an XMP opening tag without its end, before a packet: ignored")
+        end = close + len(_CLOSE)
         at = end
         packets += 1
         if packets > MAX_XMP_PACKETS:
-            out.notes.append(f"more than {MAX_XMP_PACKETS} XMP packets: the rest not read")
+            out.note(f"more than {MAX_XMP_PACKETS} XMP packets: the rest not read")
             return
         packet = data[start:end]
         if len(packet) > MAX_XMP_BYTES:
-            out.notes.append(f"an XMP packet of {len(packet)} bytes is larger than {MAX_XMP_BYTES >> 10} KiB: "
+            out.note(f"an XMP packet of {len(packet)} bytes is larger than {MAX_XMP_BYTES >> 10} KiB: "
                              "not read")
             continue
         try:
             text = packet.decode("utf-8")
         except UnicodeDecodeError:
-            out.notes.append("an XMP packet is not UTF-8: not read")
+            out.note("an XMP packet is not UTF-8: not read")
             continue
         _read_packet(text, out)
 
@@ -547,12 +654,12 @@ def _read_packet(text: str, out: FileSignals) -> None:
     # A packet is one element: a DTD in it is malformed anyway, and an
     # entity declaration is the way to make a small packet expand.
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        out.notes.append("an XMP packet declares a DTD or entities: not read")
+        out.note("an XMP packet declares a DTD or entities: not read")
         return
     try:
         root = ET.fromstring(text)
     except ET.ParseError as e:
-        out.notes.append(f"an XMP packet is malformed: {e}")
+        out.note(f"an XMP packet is malformed: {e}")
         return
     found: list[tuple[str, str]] = []
     _collect(root, found)
@@ -563,12 +670,12 @@ def _read_packet(text: str, out: FileSignals) -> None:
         try:
             consent = iptc_data_mining(value) if prop == "plus:DataMining" else tdmrep_reservation(value)
         except Unrecognised as e:
-            out.notes.append(f"{prop}: {e}")
+            out.note(f"{prop}: {e}")
             continue
         written = value.strip()
         if prop == "tdm:reservation" and written == "1" and policy is not None:
             written = f"1 (tdm:policy {policy})"
-        out.findings.append(Finding("xmp", prop, written, consent))
+        out.add(Finding("xmp", prop, written, consent))
 
 
 def _collect(element: ET.Element, found: list[tuple[str, str]]) -> None:
@@ -597,222 +704,3 @@ def _first_text(element: ET.Element) -> str:
         node = node[0]
         text += node.text or ""
     return text
-
-
-# --------------------------------------------- RFC 9651 structured fields
-
-
-class _Token(str):
-    """A structured-field token (as opposed to a string)."""
-
-
-_TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_KEY_FIRST = set("abcdefghijklmnopqrstuvwxyz*")
-_KEY_CHAR = _KEY_FIRST | set("0123456789_-.")
-_BASE64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-
-
-class _SfParser:
-    """Parses an RFC 9651 Dictionary (§4.2.2), every bare item type
-    included, so that only real structured fields are read; raises
-    ``ValueError`` saying what is wrong."""
-
-    def __init__(self, text: str) -> None:
-        if not text.isascii():
-            raise ValueError("not ASCII")
-        self.s = text
-        self.i = 0
-
-    def _peek(self) -> str:
-        return self.s[self.i] if self.i < len(self.s) else ""
-
-    def _take(self) -> str:
-        c = self._peek()
-        self.i += 1
-        return c
-
-    def _skip(self, chars: str) -> None:
-        while self._peek() and self._peek() in chars:
-            self.i += 1
-
-    def dictionary(self) -> dict[str, tuple[Any, dict[str, Any]]]:
-        self._skip(" ")
-        members: dict[str, tuple[Any, dict[str, Any]]] = {}
-        while self._peek():
-            key = self._key()
-            if self._peek() == "=":
-                self.i += 1
-                member = self._inner_list() if self._peek() == "(" else self._item()
-            else:
-                member = (True, self._parameters())
-            members[key] = member
-            self._skip(" \t")
-            if not self._peek():
-                break
-            if self._take() != ",":
-                raise ValueError(f"expected a comma at {self.i}")
-            self._skip(" \t")
-            if not self._peek():
-                raise ValueError("a trailing comma")
-        self._skip(" ")
-        if self._peek():
-            raise ValueError(f"unexpected {self._peek()!r} at {self.i}")
-        return members
-
-    def _key(self) -> str:
-        c = self._peek()
-        if not c or c not in _KEY_FIRST:
-            raise ValueError(f"expected a key at {self.i}")
-        start = self.i
-        while self._peek() and self._peek() in _KEY_CHAR:
-            self.i += 1
-        return self.s[start:self.i]
-
-    def _inner_list(self) -> tuple[list[Any], dict[str, Any]]:
-        self.i += 1
-        items = []
-        while self._peek():
-            self._skip(" ")
-            if self._peek() == ")":
-                self.i += 1
-                return items, self._parameters()
-            items.append(self._item())
-            if self._peek() not in (" ", ")"):
-                raise ValueError(f"expected a space or ')' at {self.i}")
-        raise ValueError("an inner list is not closed")
-
-    def _item(self) -> tuple[Any, dict[str, Any]]:
-        return self._bare_item(), self._parameters()
-
-    def _parameters(self) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        while self._peek() == ";":
-            self.i += 1
-            self._skip(" ")
-            key = self._key()
-            value: Any = True
-            if self._peek() == "=":
-                self.i += 1
-                value = self._bare_item()
-            params[key] = value
-        return params
-
-    def _bare_item(self) -> Any:
-        c = self._peek()
-        if c == "-" or c.isdigit():
-            return self._number()
-        if c == '"':
-            return self._string()
-        if c == "*" or c.isalpha():
-            return self._token()
-        if c == ":":
-            return self._bytes()
-        if c == "?":
-            self.i += 1
-            b = self._take()
-            if b not in ("0", "1"):
-                raise ValueError(f"not a boolean at {self.i}")
-            return b == "1"
-        if c == "@":
-            self.i += 1
-            value = self._number()
-            if not isinstance(value, int):
-                raise ValueError("a date is an integer")
-            return value
-        if c == "%":
-            return self._display_string()
-        raise ValueError(f"expected an item at {self.i}")
-
-    def _number(self) -> int | float:
-        sign = 1
-        if self._peek() == "-":
-            self.i += 1
-            sign = -1
-        if not self._peek().isdigit():
-            raise ValueError(f"expected a digit at {self.i}")
-        num = ""
-        decimal = False
-        while self._peek():
-            c = self._peek()
-            if c.isdigit():
-                num += c
-            elif c == "." and not decimal:
-                if len(num) > 12:
-                    raise ValueError("a decimal with more than 12 integer digits")
-                num += c
-                decimal = True
-            else:
-                break
-            self.i += 1
-            if len(num) > (16 if decimal else 15):
-                raise ValueError("a number too long")
-        if not decimal:
-            return sign * int(num)
-        if num.endswith(".") or len(num.split(".")[1]) > 3:
-            raise ValueError("a decimal with no or more than 3 fraction digits")
-        return sign * float(num)
-
-    def _string(self) -> str:
-        self.i += 1
-        out = []
-        while True:
-            if not self._peek():
-                raise ValueError("a string is not closed")
-            c = self._take()
-            if c == "\\":
-                n = self._take()
-                if n not in ('"', "\\"):
-                    raise ValueError("a bad escape in a string")
-                out.append(n)
-            elif c == '"':
-                return "".join(out)
-            elif ord(c) < 0x20 or ord(c) > 0x7e:
-                raise ValueError("a control character in a string")
-            else:
-                out.append(c)
-
-    def _token(self) -> _Token:
-        start = self.i
-        self.i += 1
-        while self._peek() and (self._peek() in _TCHAR or self._peek() in ":/"):
-            self.i += 1
-        return _Token(self.s[start:self.i])
-
-    def _bytes(self) -> bytes:
-        self.i += 1
-        end = self.s.find(":", self.i)
-        if end < 0:
-            raise ValueError("a byte sequence is not closed")
-        body = self.s[self.i:end]
-        if not set(body) <= _BASE64:
-            raise ValueError("a byte sequence is not base64")
-        self.i = end + 1
-        try:
-            return base64.b64decode(body + "=" * (-len(body) % 4))
-        except ValueError:
-            raise ValueError("a byte sequence is not base64") from None
-
-    def _display_string(self) -> str:
-        self.i += 1
-        if self._take() != '"':
-            raise ValueError("a display string starts with %\"")
-        out = bytearray()
-        while True:
-            if not self._peek():
-                raise ValueError("a display string is not closed")
-            c = self._take()
-            if ord(c) < 0x20 or ord(c) > 0x7e:
-                raise ValueError("a control character in a display string")
-            if c == "%":
-                hex_digits = self.s[self.i:self.i + 2]
-                if len(hex_digits) != 2 or not set(hex_digits) <= set("0123456789abcdef"):
-                    raise ValueError("a bad percent escape in a display string")
-                out.append(int(hex_digits, 16))
-                self.i += 2
-            elif c == '"':
-                try:
-                    return out.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ValueError("a display string is not UTF-8") from None
-            else:
-                out.append(ord(c))

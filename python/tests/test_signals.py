@@ -253,9 +253,9 @@ def test_xmp_damage_gives_notes_never_exceptions():
     found = read(huge + good)
     assert len(found.notes) == 1 and "is larger than 1024 KiB: not read" in found.notes[0]
     assert [f.value for f in found.findings] == [f"{signals.PLUS_VOCAB}DMI-PROHIBITED-AIMLTRAINING"]
-    # Four packets are read; a fifth is not.
+    # Four packets are read; a fifth is not (and a repeated finding is listed once).
     found = read(good * 5)
-    assert len(found.findings) == 4 and found.notes == ["more than 4 XMP packets: the rest not read"]
+    assert len(found.findings) == 1 and found.notes == ["more than 4 XMP packets: the rest not read"]
     # An entity bomb is refused before any parser sees it.
     bomb = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
             + "".join(f'<!ENTITY {n} "{("&" + p + ";") * 10}">' for p, n in zip("abcdefgh", "bcdefghi"))
@@ -338,17 +338,19 @@ def chain(tmp_path_factory) -> Chain:
 
 
 def sign(chain: Chain, data: bytes, media_type: str, assertions: list[dict], *,
-         remote_url: str | None = None) -> tuple[bytes, bytes]:
+         remote_url: str | None = None, embed: bool = True) -> tuple[bytes, bytes]:
     """``data`` with a C2PA manifest (intent edit, ``data`` its parent, as
     ``consentry embed`` writes it) holding ``assertions``; returns the
     signed asset and the manifest store. With ``remote_url`` the manifest
-    is not embedded: the asset only points at it (a sidecar's case)."""
+    is not embedded: the asset only points at it (a sidecar's case); with
+    ``embed=False`` it is not embedded at all (the store is the sidecar)."""
     manifest = {"claim_generator_info": [{"name": "consentry-python-tests", "version": "1"}],
                 "assertions": assertions}
     builder = c2pa.Builder(manifest, context=c2pa.Context.from_dict(NO_FETCH))
     builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
-    if remote_url is not None:
+    if remote_url is not None or not embed:
         builder.set_no_embed()
+    if remote_url is not None:
         builder.set_remote_url(remote_url)
     out = io.BytesIO()
     store = builder.sign(chain.signer(), media_type, io.BytesIO(data), out)
@@ -441,9 +443,12 @@ def test_c2pa_sidecar_and_no_network(chain, tmp_path):
         found = read(asset)
         assert found.findings == [] and len(found.notes) == 1
         assert found.notes[0].startswith("a C2PA manifest could not be read: ") and url in found.notes[0]
-        # Beside the file, as c2patool writes it, the store is read.
+        # Beside the file, as c2patool writes it, the store is read (apart
+        # from the file's own reference, still noted).
         found = read(asset, store)
         assert len(found.findings) == 4 and {f.signature for f in found.findings} == {"valid"}
+        assert {f.source for f in found.findings} == {"c2pa-sidecar"}
+        assert len(found.notes) == 1 and url in found.notes[0]
         (tmp_path / "art.jpg").write_bytes(asset)
         (tmp_path / "art.c2pa").write_bytes(store)
         for near in (True, False):
@@ -466,7 +471,142 @@ def test_c2pa_damage_gives_notes():
     # A JPEG that mentions c2pa without holding a manifest: nothing to say.
     j = jpeg(16)
     assert read(j[:2] + b"\xff\xfe\x00\x08c2pa!" + j[2:]) == FileSignals()
-    assert read(j, b"not a manifest store").notes[0].startswith("a C2PA manifest could not be read: ")
+    assert read(j, b"not a manifest store").notes == ["the .c2pa sidecar could not be read: Verify: invalid JUMBF header"]
+    # A JUMBF box labelled c2pa that holds no manifest store: a note.
+    box = (b"\xff\xeb\x00\x20JP\x00\x01\x00\x00\x00\x01\x00\x00\x00\x18jumbc2pa\x00\x11\x00\x10\x80\x00"
+           .ljust(0x22, b"\0"))
+    for whole in (b"", b"\xff\xfe\x00\x04hi"):
+        assert read(b"\xff\xd8" + box + whole + b"\xff\xd9") == FileSignals(
+            notes=["a JUMBF box names C2PA but holds no manifest store the C2PA reader accepts"])
+
+
+def test_c2pa_embedded_manifest_and_sidecar_are_read_apart(chain, tmp_path):
+    # A file whose own manifest refuses, and a sidecar beside it saying
+    # "allowed": both are read, and the refusal stands.
+    refused, _ = sign(chain, jpeg(17), "image/jpeg", [training_mining(ALL_OUT)])
+    _, store = sign(chain, refused, "image/jpeg", [training_mining(ALL_IN)], embed=False)
+    found = read(refused, store)
+    assert found.notes == []
+    assert sorted({(f.source, f.value) for f in found.findings}) == [("c2pa", "notAllowed"),
+                                                                     ("c2pa-sidecar", "allowed")]
+    assert len(found.findings) == 8
+    assert {f.signature for f in found.findings if f.source == "c2pa"} == {"valid"}
+    # The SDK binds a no-embed store to the asset without its embedded
+    # store, so beside these bytes the sidecar's hash does not match.
+    assert all(f.signature.startswith("invalid") for f in found.findings if f.source == "c2pa-sidecar")
+    assert decide("train-genai", "allowed", found.consents()) == ("disallowed", "file")
+    assert decide("tdm", "unknown", found.consents()) == ("disallowed", "file")
+    assert [f.to_json()["source"] for f in found.findings][-1] == "c2pa-sidecar"
+    # The same from a folder: <name>.c2pa beside <name>.<ext>.
+    (tmp_path / "both.jpg").write_bytes(refused)
+    (tmp_path / "both.c2pa").write_bytes(store)
+    p = prepare(0, tmp_path / "both.jpg", False, signals=True)
+    assert p.signals == found
+    # A sidecar that holds no manifest store, beside a file with its own.
+    found = read(refused, b"")
+    assert {f.source for f in found.findings} == {"c2pa"} and len(found.notes) == 1
+    assert found.notes[0].startswith("the .c2pa sidecar could not be read: ")
+
+
+def test_sidecar_names_too_large_and_unreadable_are_notes(tmp_path, monkeypatch):
+    art = tmp_path / "art.JPG"
+    art.write_bytes(jpeg(18))
+    assert signals.sidecar_of(art) == (None, None)
+    # Only <name>.c2pa, the extension in lower case, is a sidecar.
+    (tmp_path / "art.C2PA").write_bytes(b"store")
+    if not (tmp_path / "art.c2pa").exists():  # a case-sensitive file system
+        assert signals.sidecar_of(art) == (None, None)
+        # art.C2PA is a work of its own, whose sidecar is art.c2pa.
+        (tmp_path / "art.c2pa").write_bytes(b"store")
+        assert signals.sidecar_of(tmp_path / "art.C2PA") == (b"store", None)
+        (tmp_path / "art.C2PA").unlink()
+    (tmp_path / "art.c2pa").write_bytes(b"store")
+    assert signals.sidecar_of(art) == (b"store", None)
+    assert signals.sidecar_of(tmp_path / "art.c2pa") == (None, None)
+    # 16 MiB or more: not read, a note.
+    with open(tmp_path / "art.c2pa", "wb") as f:
+        f.truncate(16 * 1024 * 1024)
+    too_large = "the .c2pa sidecar is larger than 16 MiB: not read"
+    assert signals.sidecar_of(art) == (None, too_large)
+    p = prepare(0, art, False, signals=True)
+    assert p.signals == FileSignals(notes=[too_large])
+    with open(tmp_path / "art.c2pa", "wb") as f:
+        f.truncate(16 * 1024 * 1024 - 1)
+    data, note = signals.sidecar_of(art)
+    assert note is None and len(data) == 16 * 1024 * 1024 - 1
+    # A sidecar that cannot be opened or read: a note, never an exception.
+    (tmp_path / "art.c2pa").unlink()
+    (tmp_path / "art.c2pa").symlink_to(tmp_path / "art.c2pa")
+    data, note = signals.sidecar_of(art)
+    assert data is None and note.startswith("the .c2pa sidecar could not be read: ") and "(os error" in note
+    assert prepare(0, art, True, signals=True).signals.notes == [note]
+    (tmp_path / "art.c2pa").unlink()
+    (tmp_path / "art.c2pa").write_bytes(b"store")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    denied_note = "the .c2pa sidecar could not be read: Permission denied (os error 13)"
+    assert signals.sidecar_of(art) == (None, denied_note)
+    monkeypatch.undo()
+    # A folder named like a sidecar is none.
+    (tmp_path / "art.c2pa").unlink()
+    (tmp_path / "art.c2pa").mkdir()
+    assert signals.sidecar_of(art) == (None, None)
+
+
+def test_findings_past_the_cap_keep_their_refusals():
+    s = FileSignals()
+    for i in range(40):
+        s.add(Finding("xmp", f"p{i}", "v" * 1000, {"tdm": "disallowed" if i == 39 else "allowed"}))
+    assert len(s.findings) == signals.MAX_FINDINGS + 1
+    rest = s.findings[signals.MAX_FINDINGS]
+    assert rest == Finding("xmp", "more than 32 signals: the rest combined", "8", {"tdm": "disallowed"})
+    assert s.findings[0].value == "v" * 256 + "\u2026"
+    assert signals.combine(s.consents())["tdm"] == "disallowed"
+    # A repeat of a listed finding is dropped, past the cap too.
+    s.add(Finding("xmp", "p0", "v" * 1000, {"tdm": "disallowed"}))
+    assert rest == s.findings[signals.MAX_FINDINGS]
+    for i in range(20):
+        s.note(f"note {i % 10}")
+    assert s.notes == [f"note {i}" for i in range(signals.MAX_NOTES)]
+    s = FileSignals()
+    s.note("n" * 300)
+    s.add(Finding("c2pa", "x" * 300, "v", {}, "s" * 300, "a" * 300))
+    assert s.notes == ["n" * 256 + "\u2026"]
+    f = s.findings[0]
+    assert (f.property, f.signature, f.signer) == ("x" * 256 + "\u2026", "s" * 256 + "\u2026", "a" * 256 + "\u2026")
+
+
+def test_repeated_signals_are_listed_once_and_long_values_clipped():
+    policy = "p" * 500_000
+    body = (f'<rdf:Description xmlns:tdm="{signals.TDMREP_NS}" tdm:policy="{policy}"/>'
+            + f'<rdf:Description xmlns:tdm="{signals.TDMREP_NS}" tdm:reservation="1"/>' * 1000)
+    found = read(packet(body, False).encode())
+    assert len(found.findings) == 1, "one finding for a thousand equal ones"
+    assert len(found.findings[0].value) == signals.MAX_TEXT + 1 and found.findings[0].value.endswith("\u2026")
+    assert found.findings[0].value.startswith("1 (tdm:policy ppp")
+
+
+def test_xmp_packets_after_damage_are_still_read():
+    refusal = dmi("DMI-PROHIBITED").encode()
+    # Scanning goes on after a packet too large to read.
+    found = read(packet(" " * signals.MAX_XMP_BYTES, False).encode() + refusal)
+    assert "larger than" in found.notes[0] and len(found.notes) == 1
+    assert [f.value for f in found.findings] == [PROHIBITED], "the next packet is read"
+    # Four packets are read, the fifth is not.
+    empty = packet("", False).encode()
+    found = read(empty * 3 + refusal + empty * 2)
+    assert found.notes == ["more than 4 XMP packets: the rest not read"]
+    assert [f.value for f in found.findings] == [PROHIBITED], "the fourth packet is read"
+    found = read(empty * 4 + refusal)
+    assert found.findings == [] and found.notes == ["more than 4 XMP packets: the rest not read"]
+    # A stray opening tag does not swallow the packet after it.
+    found = read(b"caption: <x:xmpmeta is how XMP starts " + refusal)
+    assert [f.value for f in found.findings] == [PROHIBITED]
+    assert found.notes == ["an XMP opening tag without its end, before a packet: ignored"]
+    assert read(b"plain bytes") == FileSignals()
 
 
 # ---------------------------------------------------- items and answers
@@ -549,7 +689,7 @@ EXPECTED = {
 ALLOWED_BY_ALL = {n for n, e in EXPECTED.items() if e[1] == "allowed"}
 UNKNOWN_TO_ALL = {n for n, e in EXPECTED.items() if e[1] == "unknown"}
 SUMMARY = ("in-file signals: 7 works carry consent signals (2 with unreadable metadata: see the report's "
-           "`signal_notes`); 5 refused by their files (1 the registry allows, 3 it does not know); with them: "
+           "`signal_notes`); 5 refused by their files (1 the registry allows, 3 it does not know, 1 it refuses too); with them: "
            "2 allowed, 6 disallowed, 4 unknown")
 
 
@@ -803,3 +943,15 @@ def test_integrations_drop_what_a_file_refuses(folder, tmp_path):
     assert rule.is_allowed(body=folder.data("g-c2pa-allowed.jpg"))
     assert ConsentryRule(folder.builder, "train-genai", unknown=True, signals=False).is_allowed(
         body=folder.data("c-c2pa-not-allowed.jpg"))
+
+
+def test_a_folder_s_sidecars_are_read_with_their_files_not_checked_as_works(tmp_path):
+    from consentry.__main__ import _folder_files
+
+    (tmp_path / "sub").mkdir()
+    for name in ["a.jpg", "a.c2pa", "b.c2pa", "sub/c.png", "sub/c.c2pa", "d", "d.c2pa", "e.C2PA", "e.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    listed = [p.relative_to(tmp_path).as_posix() for p in _folder_files(tmp_path)]
+    # A sidecar beside its file is not a work; one alone, one beside a file
+    # without an extension, or one spelled in capitals is (as in Rust).
+    assert listed == ["a.jpg", "b.c2pa", "d", "d.c2pa", "e.C2PA", "e.jpg", "sub/c.png"]
