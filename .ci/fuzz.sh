@@ -35,6 +35,11 @@ for i, r in enumerate(json.load(open("spec/vectors/receipts.json"))["checks"]):
     seed("hash", f"hash-{i}", hashes[0] if hashes else "blake3:" + "0" * 64)
 seed("readers", "csv", "\x07artist,timestamp\nana,2022-08-22T10:00:00Z\nben,2022-09-01\n")
 seed("readers", "manifest", "\x03path,hash\na.png,blake3:" + "1" * 64 + "\n")
+xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+       '<rdf:Description xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" xmlns:tdm="http://www.w3.org/ns/tdmrep/" '
+       'plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED" tdm:reservation="1" tdm:policy="https://a.example/p">'
+       '<plus:DataMining rdf:resource="DMI-ALLOWED"/></rdf:Description></rdf:RDF></x:xmpmeta>')
+seed("signals", "xmp", "\xff\xd8" + xmp + xmp)
 PY
 for target in $(ls fuzz/fuzz_targets | sed 's/\.rs$//'); do
     echo "== fuzz $target for ${seconds} s"

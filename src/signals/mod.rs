@@ -133,6 +133,15 @@ impl FileSignals {
     }
 }
 
+/// The XMP signals alone in a file's bytes (what the fuzzer drives; the
+/// C2PA reader is the `c2pa` crate's).
+#[must_use]
+pub fn read_xmp(bytes: &[u8]) -> FileSignals {
+    let mut out = FileSignals::default();
+    xmp::read(bytes, &mut out);
+    out
+}
+
 /// The consent signals in a file's bytes: C2PA manifests embedded in a
 /// JPEG, PNG, WebP, GIF or TIFF (with `sidecar`, the bytes of a `.c2pa`
 /// manifest store beside the file), and XMP packets. Cheap when there is
