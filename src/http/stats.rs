@@ -12,7 +12,8 @@ use time::Date;
 use super::error::{ApiError, ApiResult};
 use super::{AppState, Routes};
 use crate::index::UploadBasis;
-use crate::stats::{self, Analysis, Bucket, Options};
+use crate::stats::chart::Panel;
+use crate::stats::{self, Analysis, Bucket, Group, Grouped, Options, SampleRule};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -23,8 +24,23 @@ pub fn routes() -> Routes {
 /// Answers kept, at most.
 const CACHED: usize = 32;
 
-/// An analysis as served: the analysis, its basis and its format.
-type Answer = Arc<(Analysis, UploadBasis, String)>;
+/// What a query computed: one analysis on one basis, or one per basis.
+#[derive(Debug)]
+pub enum Computed {
+    One(Analysis, UploadBasis),
+    ByBasis(Grouped),
+}
+
+/// An analysis as served: what was computed, the format, and the event the
+/// chart draws fits for.
+#[derive(Debug)]
+pub struct Served {
+    computed: Computed,
+    format: String,
+    fit_event: Option<String>,
+}
+
+type Answer = Arc<Served>;
 
 /// Recent analyses, keyed by the query and the log size they were computed
 /// at: an answer is reused until the next write.
@@ -59,10 +75,7 @@ impl StatsCache {
 }
 
 /// The analysis for `query`, from the cache while the log has not grown.
-fn cached(
-    state: &AppState,
-    query: Option<&str>,
-) -> ApiResult<Arc<(Analysis, UploadBasis, String)>> {
+fn cached(state: &AppState, query: Option<&str>) -> ApiResult<Answer> {
     let key = query.unwrap_or_default().to_owned();
     let size = state.registry.with_index(|st| st.index.size());
     if let Some(hit) = state.stats_cache.get(&key, size) {
@@ -105,7 +118,8 @@ fn day(value: &str, name: &str) -> ApiResult<Date> {
 }
 
 /// Parses the query, runs the analysis on the registry's aggregates.
-fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, UploadBasis, String)> {
+#[allow(clippy::too_many_lines)]
+fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<Served> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
         .map_err(|e| bad(format!("malformed query: {e}")))?;
     let (mut from, mut to, mut cutoff) = (None, None, None);
@@ -116,6 +130,8 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
         "json".to_owned(),
     );
     let mut events = Vec::new();
+    let (mut by_basis, mut basis_given, mut min_uploads, mut fit_event) =
+        (false, false, None, None);
     for (k, v) in &pairs {
         match k.as_str() {
             "from" => from = Some(day(v, "from")?),
@@ -127,7 +143,26 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
                     .parse()
                     .map_err(|_| bad(format!("`cap` is a whole number ≥ 0, got `{v}`")))?;
             }
+            "by" => {
+                if v != "basis" {
+                    return Err(bad(format!(
+                        "unknown grouping `{}`: the registry groups by basis (registered and published)",
+                        v.chars().take(40).collect::<String>()
+                    )));
+                }
+                by_basis = true;
+            }
+            "min_uploads" => {
+                min_uploads = Some(v.parse::<u64>().map_err(|_| {
+                    bad(format!(
+                        "`min_uploads` is a whole number ≥ 0, got `{}`",
+                        v.chars().take(40).collect::<String>()
+                    ))
+                })?);
+            }
+            "fit_event" => fit_event = Some(v.clone()),
             "basis" => {
+                basis_given = true;
                 basis = match v.as_str() {
                     "registered" => UploadBasis::Registered,
                     "published" => UploadBasis::Published,
@@ -158,10 +193,25 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
             }
         }
     }
-    let uploads = state
-        .registry
-        .with_index(|st| st.index.upload_events(basis));
-    let span = stats::span(uploads.iter().map(|(_, t, _)| *t));
+    if by_basis && basis_given {
+        return Err(bad(
+            "`by=basis` analyses both bases side by side: leave out `basis`",
+        ));
+    }
+    let bases: &[UploadBasis] = if by_basis {
+        &[UploadBasis::Registered, UploadBasis::Published]
+    } else {
+        std::slice::from_ref(&basis)
+    };
+    let rule = SampleRule {
+        min_uploads,
+        min_followers: None,
+    };
+    let uploads: Vec<Vec<(u32, crate::domain::Timestamp, u64)>> = bases
+        .iter()
+        .map(|b| state.registry.with_index(|st| st.index.upload_events(*b)))
+        .collect();
+    let span = stats::span(uploads.iter().flatten().map(|(_, t, _)| *t));
     let (first, last) = (span.map(|s| s.0), span.map(|s| s.1));
     let (Some(from), Some(to)) = (from.or(first), to.or(last)) else {
         return Err(ApiError::not_found(
@@ -180,14 +230,52 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<(Analysis, Upload
             events
         },
     };
-    let analysis = stats::analyze_weighted(&uploads, &options).map_err(|e| {
-        let mut msg = e.to_string();
-        if cutoff.is_none() {
-            msg.push_str(" (the default cutoff is 2022-01-01: give `cutoff`)");
+    if let Some(name) = &fit_event {
+        if !options.events.iter().any(|e| &e.name == name) {
+            return Err(bad(format!(
+                "`fit_event` `{}` is not one of the event dates",
+                name.chars().take(60).collect::<String>()
+            )));
         }
-        bad(msg)
-    })?;
-    Ok((analysis, basis, format))
+    }
+    let run = |events: &[(u32, crate::domain::Timestamp, u64)]| {
+        let (events, report) = if rule.is_none() {
+            (events.to_vec(), None)
+        } else {
+            let (kept, report) = stats::sample(events, &std::collections::HashMap::new(), rule);
+            (kept, Some(report))
+        };
+        let mut analysis = stats::analyze_weighted(&events, &options).map_err(|e| {
+            let mut msg = e.to_string();
+            if cutoff.is_none() {
+                msg.push_str(" (the default cutoff is 2022-01-01: give `cutoff`)");
+            }
+            bad(msg)
+        })?;
+        analysis.sampling = report;
+        Ok::<_, ApiError>(analysis)
+    };
+    let computed = if by_basis {
+        let mut groups = Vec::new();
+        for (b, events) in bases.iter().zip(&uploads) {
+            groups.push(Group {
+                group: basis_name(*b).to_owned(),
+                analysis: run(events)?,
+            });
+        }
+        Computed::ByBasis(Grouped {
+            by: "basis",
+            pooled: None,
+            groups,
+        })
+    } else {
+        Computed::One(run(&uploads[0])?, basis)
+    };
+    Ok(Served {
+        computed,
+        format,
+        fit_event,
+    })
 }
 
 fn basis_name(b: UploadBasis) -> &'static str {
@@ -200,9 +288,11 @@ fn basis_name(b: UploadBasis) -> &'static str {
 #[tracing::instrument(skip_all)]
 async fn uploads(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
     let answer = cached(&state, query.as_deref())?;
-    let (analysis, basis, format) = (&answer.0, answer.1, answer.2.as_str());
-    if format == "csv" {
-        let out = stats::counts_csv(analysis);
+    if answer.format == "csv" {
+        let out = match &answer.computed {
+            Computed::One(a, _) => stats::counts_csv(a),
+            Computed::ByBasis(g) => stats::grouped_csv(g),
+        };
         return Ok((
             [(
                 header::CONTENT_TYPE,
@@ -212,10 +302,16 @@ async fn uploads(State(state): State<AppState>, RawQuery(query): RawQuery) -> Ap
         )
             .into_response());
     }
-    let mut body = serde_json::to_value(analysis).map_err(|_| ApiError::internal())?;
-    if let Some(o) = body.as_object_mut() {
-        o.insert("basis".into(), basis_name(basis).into());
-    }
+    let body = match &answer.computed {
+        Computed::One(a, basis) => {
+            let mut body = serde_json::to_value(a).map_err(|_| ApiError::internal())?;
+            if let Some(o) = body.as_object_mut() {
+                o.insert("basis".into(), basis_name(*basis).into());
+            }
+            body
+        }
+        Computed::ByBasis(g) => serde_json::to_value(g).map_err(|_| ApiError::internal())?,
+    };
     Ok(axum::Json(body).into_response())
 }
 
@@ -225,17 +321,51 @@ async fn uploads_svg(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let answer = cached(&state, query.as_deref())?;
-    let (analysis, basis) = (&answer.0, answer.1);
-    let title = match basis {
-        UploadBasis::Registered => "Works registered by senior and junior artists",
-        UploadBasis::Published => "Works published by senior and junior artists (as declared)",
+    let fit = answer.fit_event.as_deref();
+    let body = match &answer.computed {
+        Computed::One(a, basis) => {
+            let title = match basis {
+                UploadBasis::Registered => "Works registered by senior and junior artists",
+                UploadBasis::Published => {
+                    "Works published by senior and junior artists (as declared)"
+                }
+            };
+            stats::chart::sheet(
+                &[Panel {
+                    title: String::new(),
+                    analysis: a,
+                }],
+                title,
+                fit,
+                0,
+            )
+        }
+        Computed::ByBasis(g) => {
+            let panels: Vec<Panel<'_>> = g
+                .groups
+                .iter()
+                .map(|x| Panel {
+                    title: match x.group.as_str() {
+                        "registered" => "registered (receipt time)".to_owned(),
+                        _ => "published (as declared)".to_owned(),
+                    },
+                    analysis: &x.analysis,
+                })
+                .collect();
+            stats::chart::sheet(
+                &panels,
+                "Works of senior and junior artists, by registration and by declared publication",
+                fit,
+                0,
+            )
+        }
     };
     Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("image/svg+xml"),
         )],
-        stats::chart::svg(analysis, title),
+        body,
     )
         .into_response())
 }

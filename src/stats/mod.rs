@@ -241,6 +241,9 @@ pub struct EventEffect {
     pub level_change: Option<Coefficient>,
     pub slope_change: Option<Coefficient>,
     pub pre_slope: Option<Coefficient>,
+    /// β₀, the fit's value at the first analysed bucket: with the three
+    /// above it draws the fitted segments.
+    pub intercept: Option<Coefficient>,
     /// Why the regression was not computed, when it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -268,6 +271,140 @@ pub struct Analysis {
     pub events_in: u64,
     pub events_in_range: u64,
     pub series: Vec<Series>,
+    /// The sampling applied before cohorts, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+}
+
+/// Which artists an analysis keeps (§1a): as the paper sampled artists
+/// with more than 2,000 followers, before cohorts are formed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SampleRule {
+    /// Artists with fewer uploads than this (over every upload given, the
+    /// range aside) are left out.
+    pub min_uploads: Option<u64>,
+    /// Artists with fewer followers than this are left out, and so are
+    /// artists whose follower count the input does not give.
+    pub min_followers: Option<u64>,
+}
+
+impl SampleRule {
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        self.min_uploads.is_none() && self.min_followers.is_none()
+    }
+}
+
+/// What a [`SampleRule`] kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sampling {
+    pub min_uploads: Option<u64>,
+    pub min_followers: Option<u64>,
+    pub artists_given: u64,
+    pub artists_kept: u64,
+    /// Artists left out only because the input gives no follower count
+    /// for them (counted when `min_followers` is set).
+    pub artists_without_followers: u64,
+    pub uploads_given: u64,
+    pub uploads_kept: u64,
+}
+
+/// Applies `rule` to `events` (artist key, instant, weight): the events of
+/// the artists it keeps, and what it kept. `followers` gives each artist's
+/// follower count where known.
+pub fn sample<A: std::hash::Hash + Eq + Clone>(
+    events: &[(A, Timestamp, u64)],
+    followers: &HashMap<A, u64>,
+    rule: SampleRule,
+) -> (Vec<(A, Timestamp, u64)>, Sampling) {
+    let mut uploads: HashMap<&A, u64> = HashMap::new();
+    for (a, _, w) in events {
+        *uploads.entry(a).or_default() += w;
+    }
+    let mut without_followers = 0;
+    let kept: std::collections::HashSet<&A> = uploads
+        .iter()
+        .filter(|(a, n)| {
+            let enough = rule.min_uploads.is_none_or(|m| **n >= m);
+            let popular = match (rule.min_followers, followers.get(**a)) {
+                (None, _) => true,
+                (Some(m), Some(f)) => *f >= m,
+                (Some(_), None) => {
+                    if enough {
+                        without_followers += 1;
+                    }
+                    false
+                }
+            };
+            enough && popular
+        })
+        .map(|(a, _)| *a)
+        .collect();
+    let out: Vec<(A, Timestamp, u64)> = events
+        .iter()
+        .filter(|(a, _, _)| kept.contains(a))
+        .cloned()
+        .collect();
+    let report = Sampling {
+        min_uploads: rule.min_uploads,
+        min_followers: rule.min_followers,
+        artists_given: uploads.len() as u64,
+        artists_kept: kept.len() as u64,
+        artists_without_followers: without_followers,
+        uploads_given: events.iter().map(|e| e.2).sum(),
+        uploads_kept: out.iter().map(|e| e.2).sum(),
+    };
+    (out, report)
+}
+
+/// One group's analysis (a site, or a basis of the registry's statistics).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub group: String,
+    #[serde(flatten)]
+    pub analysis: Analysis,
+}
+
+/// Analyses per group, with the pooled one when pooling means something.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Grouped {
+    /// What the groups are: `site`, or `basis` for the registry.
+    pub by: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooled: Option<Analysis>,
+    pub groups: Vec<Group>,
+}
+
+/// The counts of grouped analyses as CSV:
+/// `group,series,bucket_start,count,active_artists`; the pooled analysis's
+/// rows come last, with an empty group.
+#[must_use]
+pub fn grouped_csv(g: &Grouped) -> String {
+    let mut out = String::from("group,series,bucket_start,count,active_artists\n");
+    let cell = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let pooled = g.pooled.iter().map(|a| ("", a));
+    let groups = g.groups.iter().map(|x| (x.group.as_str(), &x.analysis));
+    for (group, a) in groups.chain(pooled) {
+        for s in &a.series {
+            for b in &s.buckets {
+                out.push_str(&format!(
+                    "{},{},{},{},{}\n",
+                    cell(group),
+                    s.name,
+                    b.start,
+                    b.count,
+                    b.active_artists
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The UTC calendar day of `t`.
@@ -450,6 +587,7 @@ fn segmented(name: &str, date: Date, starts: &[Date], y: &[f64]) -> EventEffect 
         level_change: None,
         slope_change: None,
         pre_slope: None,
+        intercept: None,
         note: None,
     };
     let Some(k) = k.filter(|&k| k >= 2 && y.len() - k >= 2) else {
@@ -463,7 +601,8 @@ fn segmented(name: &str, date: Date, starts: &[Date], y: &[f64]) -> EventEffect 
         })
         .collect();
     match ols4(&x, y) {
-        Some([_, pre, level, slope]) => {
+        Some([intercept, pre, level, slope]) => {
+            effect.intercept = Some(intercept);
             effect.pre_slope = Some(pre);
             effect.level_change = Some(level);
             effect.slope_change = Some(slope);
@@ -599,5 +738,6 @@ pub fn analyze_weighted<A: std::hash::Hash + Eq>(
         events_in: events.iter().map(|e| e.2).sum(),
         events_in_range: in_range,
         series,
+        sampling: None,
     })
 }

@@ -39,6 +39,7 @@ mod signals_cli;
 mod statements;
 mod stats;
 mod stats_api;
+mod stats_sites;
 mod storage;
 mod upgrade;
 mod vectors;

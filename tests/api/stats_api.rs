@@ -117,7 +117,7 @@ async fn stats_from_the_registry_match_the_engine(app: TestApp) {
     let svg = app.get(&format!("/v1/stats/uploads.svg?{q}")).await;
     svg.assert_status(200);
     assert_eq!(svg.content_type, "image/svg+xml");
-    assert!(svg.text.starts_with("<svg") && svg.text.contains("seniors (1 artists)"));
+    assert!(svg.text.starts_with("<svg") && svg.text.contains("2 artists: 1 senior, 1 junior"));
     // Bad options name the problem.
     for (query, needle) in [
         (
