@@ -110,11 +110,18 @@ fn write(path: &PathBuf, body: &str) -> anyhow::Result<()> {
     std::fs::write(path, body).with_context(|| format!("writing {}", path.display()))
 }
 
+/// `s` without control characters (site names are printed to a terminal).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 fn summary(group: &str, a: &Analysis, bucket: &str) {
     let group = if group.is_empty() {
         String::new()
     } else {
-        format!("{group:<14} ")
+        format!("{:<14} ", printable(group))
     };
     for s in &a.series {
         eprintln!(
@@ -176,6 +183,23 @@ pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
             "--min-followers: {} gives no follower counts (a CSV `followers` column, or gallery-dl's author/user `followers_count`)",
             args.input.display()
         );
+    }
+    if args.min_followers.is_some() {
+        // Sites whose metadata gives no follower count lose every artist:
+        // say so rather than let them vanish.
+        let mut counted: BTreeMap<Option<&str>, bool> = BTreeMap::new();
+        for u in &uploads {
+            *counted.entry(u.site.as_deref()).or_default() |= u.followers.is_some();
+        }
+        for (site, _) in counted.iter().filter(|(_, c)| !**c) {
+            eprintln!(
+                "warning: {} gives no follower counts: --min-followers leaves out all its artists",
+                site.map_or_else(
+                    || "uploads without a site".to_owned(),
+                    |s| format!("site `{}`", printable(s))
+                )
+            );
+        }
     }
     let options = Options {
         from,

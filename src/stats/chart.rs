@@ -36,14 +36,13 @@ const LANE: f64 = 15.0;
 pub const MAX_PANELS: usize = 12;
 
 /// Per series (all, seniors, juniors): colour (colour-blind safe, and
-/// distinct in grey), stroke width, dash pattern, marker.
-const STYLES: [(&str, f64, &str, Marker); 3] = [
-    ("#333333", 1.4, "", Marker::None),
-    ("#0072b2", 2.2, "", Marker::Circle),
-    ("#d55e00", 2.2, "6 3", Marker::Square),
+/// distinct in grey), stroke width, dash pattern, marker, and the dash
+/// pattern of its fit (dotted, dashed, dash-dotted: told apart in grey).
+const STYLES: [(&str, f64, &str, Marker, &str); 3] = [
+    ("#333333", 1.4, "", Marker::None, "1 3"),
+    ("#0072b2", 2.2, "", Marker::Circle, "7 3"),
+    ("#d55e00", 2.2, "6 3", Marker::Square, "7 2 1.5 2"),
 ];
-/// The fits: dotted, in the series' colour.
-const FIT_DASH: &str = "1.5 3";
 const EVENT_COLOUR: &str = "#b22222";
 
 #[derive(Clone, Copy)]
@@ -60,6 +59,13 @@ pub struct Panel<'a> {
     pub analysis: &'a Analysis,
 }
 
+/// `s` without the characters XML cannot hold (controls, U+FFFE, U+FFFF).
+fn printable(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+        .collect()
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -67,22 +73,63 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The width of `s` in DejaVu Sans at `size` px, estimated from above
-/// (labels are placed with it; the tests check the rendering).
+/// The advance width of `c` in DejaVu Sans, in em, from above (its widest
+/// glyphs are 1 em; other scripts fall back to fonts of about 1 em).
+fn char_em(c: char) -> f64 {
+    match c {
+        'i' | 'l' | 'j' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' | ' ' | '(' | ')' | '['
+        | ']' | 'I' | 'f' | 't' | 'r' | '-' | '/' | '`' | '·' => 0.42,
+        'm' | 'w' | 'M' | 'W' | '—' | '@' | '…' | '%' => 1.0,
+        'A'..='Z' => 0.8,
+        '+' | '=' | '<' | '>' | '−' | '≥' | '≤' | '±' | '×' | '#' | '~' | '^' | '&' => 0.86,
+        c if c.is_ascii() => 0.66,
+        c if u32::from(c) < 0x250 => 0.8,
+        _ => 1.0,
+    }
+}
+
+/// DejaVu Sans Bold is at most this much wider than the regular face.
+const BOLD: f64 = 1.2;
+
+/// The width of `s` in DejaVu Sans at `size` px, from above (labels are
+/// placed with it; the tests check the rendering).
 #[must_use]
-pub fn text_width(s: &str, size: f64) -> f64 {
-    s.chars()
-        .map(|c| match c {
-            'i' | 'l' | 'j' | '.' | ',' | ':' | ';' | '\'' | '|' | '!' | ' ' | '(' | ')' | 'I'
-            | 'f' | 't' | 'r' | '-' => 0.40,
-            'm' | 'w' | 'M' | 'W' | '—' | '@' => 0.95,
-            'A'..='Z' => 0.78,
-            '0'..='9' | '<' | '>' | '=' | '+' | '−' | '≥' => 0.66,
-            c if c.is_ascii() => 0.64,
-            _ => 0.8,
-        })
-        .sum::<f64>()
-        * size
+pub fn text_width(s: &str, size: f64, bold: bool) -> f64 {
+    s.chars().map(char_em).sum::<f64>() * size * if bold { BOLD } else { 1.0 }
+}
+
+/// `s`, cut with `…` to fit `max` px.
+fn clip_text(s: &str, size: f64, bold: bool, max: f64) -> String {
+    if text_width(s, size, bold) <= max {
+        return s.to_owned();
+    }
+    let scale = size * if bold { BOLD } else { 1.0 };
+    let mut room = max - char_em('…') * scale;
+    let mut out = String::new();
+    for c in s.chars() {
+        room -= char_em(c) * scale;
+        if room < 0.0 {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// A tick value, short: 25000 is `25k`, 1500000 `1.5M`.
+fn tick_text(v: f64) -> String {
+    let short = |v: f64, unit: &str| {
+        let t = format!("{v:.1}");
+        format!("{}{unit}", t.trim_end_matches(".0"))
+    };
+    if v >= 1e6 {
+        short(v / 1e6, "M")
+    } else if v >= 1e4 {
+        short(v / 1e3, "k")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// A "nice" step for about `ticks` intervals up to `max`.
@@ -171,8 +218,11 @@ struct Sheet {
 
 impl Sheet {
     /// A text label: `anchor` start, middle or end.
-    fn text(&mut self, x: f64, y: f64, size: f64, anchor: &str, attrs: &str, s: &str) {
-        let w = text_width(s, size) * if attrs.contains("bold") { 1.1 } else { 1.0 };
+    #[allow(clippy::too_many_arguments)]
+    fn text(&mut self, x: f64, y: f64, size: f64, anchor: &str, attrs: &str, s: &str, max: f64) {
+        let bold = attrs.contains("bold");
+        let s = clip_text(&printable(s), size, bold, max);
+        let w = text_width(&s, size, bold);
         let x0 = match anchor {
             "middle" => x - w / 2.0,
             "end" => x - w,
@@ -180,12 +230,12 @@ impl Sheet {
         };
         self.boxes
             .push([x0, y - 0.8 * size, x0 + w, y + 0.25 * size]);
-        self.emit(x, y, size, anchor, attrs, s);
+        self.emit(x, y, size, anchor, attrs, &s);
     }
 
     /// A label turned a quarter left about its centre `(cx, cy)`.
     fn text_up(&mut self, cx: f64, cy: f64, size: f64, attrs: &str, s: &str) {
-        let w = text_width(s, size);
+        let w = text_width(s, size, false);
         self.boxes.push([
             cx - 0.8 * size,
             cy - w / 2.0,
@@ -287,6 +337,7 @@ pub fn sheet(
         "start",
         r##"font-weight="bold" fill="#222""##,
         title,
+        W - LEFT - 4.0,
     );
     let cap = if a0.options.cap == 0 {
         "no cap".to_owned()
@@ -303,6 +354,7 @@ pub fn sheet(
             "Uploads per {unit}, {} to {}, {cap}; shared axes.",
             a0.options.from, a0.options.to
         ),
+        W - LEFT - 4.0,
     );
     let mut line2 = format!(
         "Seniors: first upload before {}; juniors: on or after.",
@@ -318,12 +370,20 @@ pub fn sheet(
         }
         line2.push_str(&format!(" Artists sampled: {}.", rule.join(", ")));
     }
-    s.text(LEFT, 58.0, 11.0, "start", r##"fill="#444""##, &line2);
+    s.text(
+        LEFT,
+        58.0,
+        11.0,
+        "start",
+        r##"fill="#444""##,
+        &line2,
+        W - LEFT - 4.0,
+    );
 
     // Key: a sample of each series' line, then the fit's.
     let key_y = 76.0;
     let mut kx = LEFT;
-    for (name, (colour, width, dash, marker)) in
+    for (name, (colour, width, dash, marker, _)) in
         ["all artists", "seniors", "juniors"].iter().zip(STYLES)
     {
         let dash_attr = if dash.is_empty() {
@@ -338,15 +398,27 @@ pub fn sheet(
             &format!(r#"stroke="{colour}" stroke-width="{width}"{dash_attr}"#),
         );
         marker_at(&mut s.o, "key", marker, colour, kx + 13.0, key_y - 4.0);
-        s.text(kx + 31.0, key_y, 11.0, "start", r##"fill="#222""##, name);
-        kx += 31.0 + text_width(name, 11.0) + 16.0;
+        s.text(
+            kx + 31.0,
+            key_y,
+            11.0,
+            "start",
+            r##"fill="#222""##,
+            name,
+            200.0,
+        );
+        kx += 31.0 + text_width(name, 11.0, false) + 16.0;
     }
-    s.line(
-        "key",
-        (kx, key_y - 4.0),
-        (kx + 26.0, key_y - 4.0),
-        &format!(r##"stroke="#333333" stroke-width="1.8" stroke-dasharray="{FIT_DASH}""##),
-    );
+    // The fits' three dash patterns, one above the other.
+    for (j, (colour, _, _, _, fit_dash)) in STYLES.iter().enumerate() {
+        let ky = key_y - 8.0 + 4.0 * j as f64;
+        s.line(
+            "key",
+            (kx, ky),
+            (kx + 26.0, ky),
+            &format!(r#"stroke="{colour}" stroke-width="1.6" stroke-dasharray="{fit_dash}""#),
+        );
+    }
     let fit_name = fit.map_or("none", |i| a0.options.events[i].name.as_str());
     s.text(
         kx + 31.0,
@@ -354,7 +426,8 @@ pub fn sheet(
         11.0,
         "start",
         r##"fill="#222""##,
-        &format!("segmented fit at {fit_name}"),
+        &format!("segmented fits at {fit_name}"),
+        W - 4.0 - (kx + 31.0),
     );
 
     // Event labels, stacked in lanes above the panels: a label never
@@ -375,29 +448,45 @@ pub fn sheet(
         }
     }
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut shown: Vec<String> = Vec::new();
     for (ex, text, bold) in &events {
-        let w = text_width(text, 11.0) * if *bold { 1.08 } else { 1.0 };
-        // Flip to the line's left when the label would leave the sheet.
-        let (start, end) = if ex + 4.0 + w <= W - 4.0 {
-            (ex + 4.0, ex + 4.0 + w)
-        } else {
-            (ex - 4.0 - w, ex - 4.0)
-        };
-        let lane = (0..)
-            .find(|&lane| {
-                placed.iter().all(|&(l, px, ps, pe)| {
-                    let overlaps = start < pe + 6.0 && ps < end + 6.0;
-                    let my_line_crosses = l > lane && (ps - 3.0..=pe + 3.0).contains(ex);
-                    let its_line_crosses = l < lane && (start - 3.0..=end + 3.0).contains(&px);
-                    !(my_line_crosses || its_line_crosses || (l == lane && overlaps))
-                })
+        let text = printable(text);
+        let w = text_width(&text, 11.0, *bold);
+        let clear = |lane: usize, start: f64, end: f64| {
+            placed.iter().all(|&(l, px, ps, pe)| {
+                let overlaps = start < pe + 6.0 && ps < end + 6.0;
+                let my_line_crosses = l > lane && (ps - 3.0..=pe + 3.0).contains(ex);
+                let its_line_crosses = l < lane && (start - 3.0..=end + 3.0).contains(&px);
+                !(my_line_crosses || its_line_crosses || (l == lane && overlaps))
             })
-            .unwrap_or(0);
+        };
+        // The first lane where the label fits whole, right of its line or
+        // left of it.
+        let whole = (0..=placed.len()).find_map(|lane| {
+            [(ex + 4.0, ex + 4.0 + w), (ex - 4.0 - w, ex - 4.0)]
+                .into_iter()
+                .find(|&(start, end)| start >= 4.0 && end <= W - 4.0 && clear(lane, start, end))
+                .map(|(start, end)| (lane, start, end))
+        });
+        // Else a new lane below every other, right of the line, cut to the
+        // sheet: always clear, as events are placed from left to right (no
+        // line above it lies right of its own, and no label lies below).
+        let (lane, start, end, text) = match whole {
+            Some((lane, start, end)) => (lane, start, end, text),
+            None => {
+                let lane = placed.iter().map(|p| p.0 + 1).max().unwrap_or(0);
+                let start = ex + 4.0;
+                let cut = clip_text(&text, 11.0, *bold, (W - 4.0 - start).max(0.0));
+                let end = start + text_width(&cut, 11.0, *bold);
+                (lane, start, end, cut)
+            }
+        };
         placed.push((lane, *ex, start, end));
+        shown.push(text);
     }
     let lanes = placed.iter().map(|p| p.0 + 1).max().unwrap_or(0);
     let panels_top = band_top + lanes as f64 * LANE + 8.0;
-    for ((ex, text, bold), &(lane, _, start, _)) in events.iter().zip(&placed) {
+    for (((ex, _, bold), &(lane, _, start, _)), text) in events.iter().zip(&placed).zip(&shown) {
         let base = band_top + lane as f64 * LANE + 11.0;
         let weight = if *bold { r#" font-weight="bold""# } else { "" };
         s.text(
@@ -407,6 +496,7 @@ pub fn sheet(
             "start",
             &format!(r#"fill="{EVENT_COLOUR}"{weight}"#),
             text,
+            f64::INFINITY,
         );
         s.line(
             "event",
@@ -447,6 +537,7 @@ pub fn sheet(
             "start",
             r##"font-weight="bold" fill="#222""##,
             &head,
+            pw,
         );
         let _ = write!(
             s.o,
@@ -463,7 +554,8 @@ pub fn sheet(
                 10.0,
                 "end",
                 r##"fill="#444""##,
-                &format!("{v}"),
+                &tick_text(v),
+                LEFT - 24.0,
             );
             v += step;
         }
@@ -506,7 +598,7 @@ pub fn sheet(
                         _ => format!("{}-{:02}", b.start.year(), u8::from(b.start.month())),
                     };
                     // Keep the first and last labels on the sheet.
-                    let half = text_width(&text, 10.0) / 2.0;
+                    let half = text_width(&text, 10.0, false) / 2.0;
                     let xt = xx.clamp(half + 2.0, W - half - 2.0);
                     if xt - half < clear_from {
                         continue;
@@ -519,6 +611,7 @@ pub fn sheet(
                         "middle",
                         r##"fill="#444""##,
                         &text,
+                        f64::INFINITY,
                     );
                 }
             }
@@ -534,7 +627,7 @@ pub fn sheet(
         }
         // Series, then their fits.
         let mut right_labels: Vec<(f64, Vec<String>, &str)> = Vec::new();
-        for (series, (colour, width, dash, marker)) in a.series.iter().zip(STYLES) {
+        for (series, (colour, width, dash, marker, fit_dash)) in a.series.iter().zip(STYLES) {
             // Juniors have no uploads before the cutoff by definition: their
             // line starts at the cutoff.
             let from = series.trend_from;
@@ -553,16 +646,26 @@ pub fn sheet(
             let points: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
             let _ = write!(
                 s.o,
-                r#"<polyline class="data" points="{}" fill="none" stroke="{colour}" stroke-width="{width}" stroke-linejoin="round"{dash_attr}/>"#,
+                r#"<polyline class="data" data-panel="{p_i}" data-series="{}" points="{}" fill="none" stroke="{colour}" stroke-width="{width}" stroke-linejoin="round"{dash_attr}/>"#,
+                series.name,
                 points.join(" ")
             );
             let every = pts.len().div_ceil(60).max(1);
+            // A lone bucket has no line to see: mark it whatever the series.
+            let marker = match (marker, pts.len()) {
+                (Marker::None, 1) => Marker::Circle,
+                (m, _) => m,
+            };
             for (px, py) in pts.iter().step_by(every) {
                 marker_at(&mut s.o, "data", marker, colour, *px, *py);
             }
             let end_y = pts.last().map_or(plot_bottom, |p| p.1);
             let effect = fit.and_then(|i| series.events.get(i));
-            let (label_y, lines) = fit_drawing(&mut s, series, effect, colour, per, &x, &y, p_i);
+            let style = format!(
+                r#"data-panel="{p_i}" data-series="{}" stroke="{colour}" stroke-width="1.8" stroke-linecap="round" stroke-dasharray="{fit_dash}" clip-path="url(#plot-{p_i})""#,
+                series.name
+            );
+            let (label_y, lines) = fit_drawing(&mut s, series, effect, &style, per, &x, &y);
             right_labels.push((
                 label_y.unwrap_or(end_y).clamp(plot_top, plot_bottom),
                 lines,
@@ -597,6 +700,7 @@ pub fn sheet(
                     "start",
                     &attrs,
                     l,
+                    W - 4.0 - lx,
                 );
             }
         }
@@ -610,6 +714,7 @@ pub fn sheet(
             "start",
             r##"fill="#444""##,
             &format!("{not_drawn} more groups with fewer uploads are in the JSON and CSV output."),
+            W - LEFT - 4.0,
         );
         top += 18.0;
     }
@@ -641,24 +746,33 @@ fn marker_at(o: &mut String, class: &str, marker: Marker, colour: &str, x: f64, 
     }
 }
 
-/// Draws `series`' fit for `effect` (pre-event and post-event lines, clipped
-/// to the plot) and returns where its label wants to sit (the post line's
-/// end) and the label's lines.
-#[allow(clippy::too_many_arguments)]
+/// Draws `series`' fit for `effect` with `style`: the pre-event line to
+/// the first post-event bucket *k*, the step there (the level change β₂),
+/// and the post-event line from *k* on, all clipped to the plot. Returns
+/// where its label wants to sit (the post line's end) and the label's
+/// lines.
 fn fit_drawing(
     s: &mut Sheet,
     series: &Series,
     effect: Option<&EventEffect>,
-    colour: &str,
+    style: &str,
     per: &str,
     x: &dyn Fn(f64) -> f64,
     y: &dyn Fn(f64) -> f64,
-    panel: usize,
 ) -> (Option<f64>, Vec<String>) {
     let trend = match series.trend.theil_sen_slope {
         Some(b) => format!(
             "trend {}{per} ({})",
-            signed(b, 2),
+            signed(
+                b,
+                if b.abs() >= 100.0 {
+                    0
+                } else if b.abs() >= 10.0 {
+                    1
+                } else {
+                    2
+                }
+            ),
             p_text(Some(series.trend.mann_kendall.p))
         ),
         None => "no trend".to_owned(),
@@ -679,6 +793,7 @@ fn fit_drawing(
         lines.push(trend);
         return (None, lines);
     };
+    // The regression's t = 0 is the series' first analysed bucket.
     let from = series.trend_from;
     let n = series.buckets.len();
     let k_rel = k.saturating_sub(from) as f64;
@@ -686,21 +801,23 @@ fn fit_drawing(
     let pre = |t: f64| b0.estimate + b1.estimate * t;
     let post = |t: f64| pre(t) + b2.estimate + b3.estimate * (t - k_rel);
     let at = |t: f64| x(t + from as f64);
-    let style = format!(
-        r#"stroke="{colour}" stroke-width="1.8" stroke-linecap="round" stroke-dasharray="{FIT_DASH}" clip-path="url(#plot-{panel})""#
-    );
-    let mid = k_rel - 0.5;
     s.line(
         "fit",
         (at(0.0), y(pre(0.0))),
-        (at(mid), y(pre(mid))),
-        &style,
+        (at(k_rel), y(pre(k_rel))),
+        style,
     );
     s.line(
         "fit",
-        (at(mid), y(post(mid))),
+        (at(k_rel), y(pre(k_rel))),
+        (at(k_rel), y(post(k_rel))),
+        style,
+    );
+    s.line(
+        "fit",
+        (at(k_rel), y(post(k_rel))),
         (at(last), y(post(last))),
-        &style,
+        style,
     );
     lines.push(format!(
         "level {} ({})",

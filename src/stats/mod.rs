@@ -183,6 +183,10 @@ pub struct Options {
 /// 40 years of weeks.
 pub const MAX_BUCKETS: usize = 2100;
 
+/// Event dates one analysis may test, at most (each is a regression per
+/// series and a label on the chart).
+pub const MAX_EVENTS: usize = 20;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatsError {
     #[error("{0}")]
@@ -377,15 +381,23 @@ pub struct Grouped {
 
 /// The counts of grouped analyses as CSV:
 /// `group,series,bucket_start,count,active_artists`; the pooled analysis's
-/// rows come last, with an empty group.
+/// rows come last, with an empty group. A group that starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return is written after a `'`, so that a
+/// spreadsheet shows it rather than runs it.
 #[must_use]
 pub fn grouped_csv(g: &Grouped) -> String {
     let mut out = String::from("group,series,bucket_start,count,active_artists\n");
     let cell = |s: &str| {
+        // A spreadsheet would run a cell that starts like a formula.
+        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{s}")
+        } else {
+            s.to_owned()
+        };
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s.to_owned()
+            s
         }
     };
     let pooled = g.pooled.iter().map(|a| ("", a));
@@ -638,6 +650,12 @@ pub fn analyze_weighted<A: std::hash::Hash + Eq>(
         return Err(StatsError::Option(format!(
             "the range is empty: `to` ({}) is before `from` ({})",
             options.to, options.from
+        )));
+    }
+    if options.events.len() > MAX_EVENTS {
+        return Err(StatsError::Option(format!(
+            "{} event dates given; at most {MAX_EVENTS}",
+            options.events.len()
         )));
     }
     if options.cutoff < options.from || options.cutoff > options.to {

@@ -345,8 +345,8 @@ fn stats_by_site_find_each_sites_planted_change() {
     }
     assert_eq!(
         chart.matches(r#"class="fit""#).count(),
-        2 * 3 * 3,
-        "a pre-event and a post-event line per series and site"
+        3 * 3 * 3,
+        "a pre-event line, the step and a post-event line per series and site"
     );
     assert!(
         chart.contains("level −14.6 (p &lt; 0.001)"),
@@ -356,7 +356,10 @@ fn stats_by_site_find_each_sites_planted_change() {
         chart.contains("level +8.6 (p &lt; 0.001)"),
         "DeviantArt seniors' rise"
     );
-    assert!(chart.contains("segmented fit at Stable Diffusion public release"));
+    assert!(chart.contains("segmented fits at Stable Diffusion public release"));
+    for (panel, g) in groups.iter().enumerate() {
+        assert_fits_drawn(&chart, panel, g, 2);
+    }
     check_layout(&chart, "sites");
 }
 
@@ -449,11 +452,46 @@ fn sampling_and_gallery_dl_sites() {
         (1.into(), 1.into()),
         "ana is a junior on deviantart, cat a senior"
     );
-    let (_, v) = stats_cli(&["--by", "site", "--min-followers", "2000"], &g);
+    let (out, v) = stats_cli(&["--by", "site", "--min-followers", "2000"], &g);
     assert_eq!(v["groups"][0]["sampling"]["artists_kept"], 1);
     assert_eq!(v["groups"][1]["sampling"]["artists_kept"], 1);
     assert_eq!(v["groups"][1]["sampling"]["artists_without_followers"], 1);
     assert_eq!(v["pooled"]["sampling"]["artists_given"], 4);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("gives no follower counts"),
+        "every site has some"
+    );
+    // An artist's count is the largest given: ana has 5,000 then 5,100.
+    let (_, v) = stats_cli(&["--by", "site", "--min-followers", "5050"], &g);
+    assert_eq!(v["groups"][0]["sampling"]["artists_kept"], 1);
+    assert_eq!(v["groups"][0]["series"][1]["artists"], 1, "ana is kept");
+    // Without a count is counted only for artists the upload rule kept.
+    let (_, v) = stats_cli(
+        &[
+            "--by",
+            "site",
+            "--min-followers",
+            "100",
+            "--min-uploads",
+            "2",
+        ],
+        &g,
+    );
+    assert_eq!(v["groups"][0]["sampling"]["artists_kept"], 1, "ana");
+    assert_eq!(v["groups"][1]["sampling"]["artists_kept"], 0);
+    assert_eq!(v["groups"][1]["sampling"]["artists_without_followers"], 0);
+    // A site without any follower count is named.
+    std::fs::write(
+        g.join("9.json"),
+        r#"{"category":"danbooru","tag_string_artist":"dee","date":"2022-03-01 00:00:00"}"#,
+    )
+    .expect("write");
+    let (out, _) = stats_cli(&["--min-followers", "100"], &g);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("site `danbooru` gives no follower counts") && !err.contains("`artstation`"),
+        "{err}"
+    );
 
     // Errors name the problem.
     let plain = dir.path().join("plain.csv");
@@ -572,13 +610,17 @@ async fn the_registry_groups_by_basis(app: TestApp) {
     svg.assert_status(200);
     assert!(svg.text.contains(">registered (receipt time) — "));
     assert!(svg.text.contains(">published (as declared) — "));
-    assert!(svg.text.contains("segmented fit at Midjourney open beta"));
+    assert!(svg.text.contains("segmented fits at Midjourney open beta"));
     check_layout(&svg.text, "by-basis");
     for (query, needle) in [
         ("by=site", "unknown grouping `site`"),
         ("by=basis&basis=published", "leave out `basis`"),
         ("min_uploads=some", "`min_uploads`"),
         ("fit_event=Photoshop", "not one of the event dates"),
+        (
+            "event=a=2022-01-01&event=b=2022-01-02&event=c=2022-01-03&event=d=2022-01-04&event=e=2022-01-05&event=f=2022-01-06&event=g=2022-01-07&event=h=2022-01-08&event=i=2022-01-09&event=j=2022-01-10&event=k=2022-01-11&event=l=2022-01-12&event=m=2022-01-13&event=n=2022-01-14&event=o=2022-01-15&event=p=2022-01-16&event=q=2022-01-17&event=r=2022-01-18&event=s=2022-01-19&event=t=2022-01-20&event=u=2022-01-21",
+            "at most 20",
+        ),
     ] {
         let r = app.get(&format!("/v1/stats/uploads?{query}&{q}")).await;
         r.assert_problem(400, "invalid-parameter");
@@ -681,6 +723,12 @@ fn check_layout(svg: &str, name: &str) {
     };
     let boxes = label_boxes(svg);
     assert!(boxes.len() > 20, "{} labels", boxes.len());
+    for (i, b) in boxes.iter().enumerate() {
+        assert!(
+            b[0] >= 0.0 && b[2] <= 800.0 && b[1] >= 0.0 && b[3] <= f64::from(full.height()),
+            "{name}: label {i} leaves the sheet: {b:?}"
+        );
+    }
     let text_of = |i: usize| {
         let at = svg.find(&format!(r#"id="label-{i}""#)).expect("label");
         let open = at + svg[at..].find('>').expect(">") + 1;
@@ -817,6 +865,257 @@ fn a_crowded_chart_keeps_its_labels_apart() {
         "the smallest site is not drawn"
     );
     assert!(chart.contains("1 more groups with fewer uploads are in the JSON and CSV output."));
-    assert!(chart.contains("segmented fit at Gamma"));
+    assert!(chart.contains("segmented fits at Gamma"));
     check_layout(&chart, "crowded");
+}
+
+/// The fit lines of `group`'s series on `panel` lie where the regression
+/// at event `event` puts them: the pre-event line from bucket `trend_from`
+/// to k, a step of exactly the level change at k, the post-event line to
+/// the last bucket (coordinates mapped through the panel's own data line).
+fn assert_fits_drawn(svg: &str, panel: usize, group: &Value, event: usize) {
+    let elements = |tag: &str| -> Vec<HashMap<String, String>> {
+        svg.split(&format!("<{tag} "))
+            .skip(1)
+            .map(|e| {
+                let e = &e[..e.find("/>").expect("element end")];
+                e.split("\" ")
+                    .filter_map(|kv| kv.split_once("=\""))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim_end_matches('"').to_owned()))
+                    .collect()
+            })
+            .filter(|a: &HashMap<String, String>| a.get("data-panel") == Some(&panel.to_string()))
+            .collect()
+    };
+    let series = group["series"].as_array().expect("series");
+    // x and y of the panel, from the "all" line (every bucket).
+    let all = elements("polyline")
+        .into_iter()
+        .find(|a| a["data-series"] == "all")
+        .expect("all line");
+    let pts: Vec<(f64, f64)> = all["points"]
+        .split(' ')
+        .map(|p| {
+            let (x, y) = p.split_once(',').expect("point");
+            (x.parse().expect("x"), y.parse().expect("y"))
+        })
+        .collect();
+    let counts: Vec<f64> = series[0]["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["count"].as_f64().expect("count"))
+        .collect();
+    let n = counts.len();
+    assert_eq!(pts.len(), n);
+    let dx = (pts[n - 1].0 - pts[0].0) / (n - 1) as f64;
+    let x = |i: f64| pts[0].0 + i * dx;
+    let (lo, hi) = (
+        (0..n)
+            .min_by(|&a, &b| counts[a].total_cmp(&counts[b]))
+            .expect("min"),
+        (0..n)
+            .max_by(|&a, &b| counts[a].total_cmp(&counts[b]))
+            .expect("max"),
+    );
+    let per = (pts[hi].1 - pts[lo].1) / (counts[hi] - counts[lo]);
+    let y = |v: f64| pts[lo].1 + (v - counts[lo]) * per;
+    let fits = elements("line");
+    for s in series {
+        let name = s["name"].as_str().expect("name");
+        let e = &s["events"][event];
+        let b = |c: &str| e[c]["estimate"].as_f64().expect("coefficient");
+        let (b0, b1, b2, b3) = (
+            b("intercept"),
+            b("pre_slope"),
+            b("level_change"),
+            b("slope_change"),
+        );
+        let from = s["trend_from"].as_u64().expect("from") as f64;
+        let k = e["first_post_bucket"].as_u64().expect("k") as f64;
+        let last = (n - 1) as f64;
+        let pre = |t: f64| b0 + b1 * (t - from);
+        let post = |t: f64| pre(t) + b2 + b3 * (t - k);
+        let want = [
+            (x(from), y(pre(from)), x(k), y(pre(k))),
+            (x(k), y(pre(k)), x(k), y(post(k))),
+            (x(k), y(post(k)), x(last), y(post(last))),
+        ];
+        let got: Vec<[f64; 4]> = fits
+            .iter()
+            .filter(|a| a.get("data-series").map(String::as_str) == Some(name))
+            .map(|a| ["x1", "y1", "x2", "y2"].map(|c| a[c].parse::<f64>().expect("coordinate")))
+            .collect();
+        assert_eq!(got.len(), 3, "panel {panel} {name}: three fit lines");
+        for (g, w) in got.iter().zip(want) {
+            for (a, b) in g.iter().zip([w.0, w.1, w.2, w.3]) {
+                assert!(
+                    (a - b).abs() < 0.35,
+                    "panel {panel} {name}: fit line {g:?}, expected {w:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Charts that could break the layout: event dates at the right edge (the
+/// lane search must end), hostile and very long names, a long title, counts
+/// in the tens of thousands, a single bucket; and the limits.
+#[test]
+fn hostile_and_edge_charts_keep_their_layout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, rows: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("site,artist,timestamp\n{rows}")).expect("write");
+        p
+    };
+    let mut rows = String::new();
+    for m in 0..36 {
+        let d = month(m).replace_day(9).expect("day");
+        for a in 0..(4 + m % 5) {
+            rows.push_str(&format!("deviantart,a{a},{}\n", noon(d)));
+        }
+        if m >= 24 {
+            rows.push_str(&format!("deviantart,late{m},{}\n", noon(d)));
+        }
+    }
+    // Events at the right edge: 2021-01..2023-12 with releases in 2023-09/11.
+    let edge = write("edge.csv", &rows);
+    let svg = dir.path().join("edge.svg");
+    let out = Bin::new(["stats", "--input"])
+        .arg(&edge)
+        .args(["--cutoff", "2022-01-01", "--svg"])
+        .arg(&svg)
+        .args([
+            "--event",
+            "DALL·E 2=2022-04-06",
+            "--event",
+            "Midjourney open beta=2022-07-12",
+            "--event",
+            "A model released at the very end of the range=2023-11-20",
+            "--event",
+            "Another late release with a long name=2023-09-12",
+        ])
+        .run_blocking();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_layout(&std::fs::read_to_string(&svg).expect("svg"), "edge");
+    // Default events, range ending just after Stable Diffusion.
+    let short: String = rows
+        .lines()
+        .filter(|l| l.contains(",2021-") || l.contains(",2022-0") || l.contains(",2022-10"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let short = write("short.csv", &short);
+    let out = Bin::new(["stats", "--input"])
+        .arg(&short)
+        .args(["--to", "2022-10-31", "--svg"])
+        .arg(&svg)
+        .run_blocking();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_layout(
+        &std::fs::read_to_string(&svg).expect("svg"),
+        "edge-default-events",
+    );
+
+    // Hostile and long names, a long title, big counts.
+    let long_site = "a-platform-with-a-name-far-too-long-for-any-panel-heading-".repeat(4);
+    let mut rows = String::new();
+    for m in 0..6 {
+        let d = month(10 + m).replace_day(3).expect("day");
+        for a in 0..(12_000 - 500 * m) {
+            rows.push_str(&format!("big,b{a},{}\n", noon(d)));
+        }
+        for (site, n) in [("<a&\"b>\u{1}x", 3), (long_site.as_str(), 2), ("=cmd", 1)] {
+            for a in 0..n + m {
+                rows.push_str(&format!(
+                    "\"{}\",s{a},{}\n",
+                    site.replace('"', "\"\""),
+                    noon(d)
+                ));
+            }
+        }
+    }
+    let hostile = write("hostile.csv", &rows);
+    let csv = dir.path().join("hostile-counts.csv");
+    let long_event = format!(
+        "{}=2022-01-20",
+        "An event with an extremely long name ".repeat(5)
+    );
+    let out = Bin::new(["stats", "--input"])
+        .arg(&hostile)
+        .args(["--by", "site", "--cutoff", "2021-12-01", "--svg"])
+        .arg(&svg)
+        .arg("--csv")
+        .arg(&csv)
+        .args(["--event", &long_event, "--event", "<script>=2022-02-14"])
+        .args(["--title", &"A title that goes on and on ".repeat(8)])
+        .run_blocking();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chart = std::fs::read_to_string(&svg).expect("svg");
+    assert!(
+        chart.contains(">&lt;a&amp;&quot;b&gt;x — "),
+        "escaped, control dropped"
+    );
+    assert!(!chart.contains("<script>") && chart.contains("&lt;script&gt;"));
+    assert!(chart.contains(">15k<"), "tens of thousands written short");
+    assert!(chart.contains('…'), "long texts are cut");
+    check_layout(&chart, "hostile");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\u{1}'),
+        "no control characters on the terminal"
+    );
+    let csv = std::fs::read_to_string(&csv).expect("csv");
+    assert!(
+        csv.lines().any(|l| l.starts_with("'=cmd,all,")),
+        "a formula is not run"
+    );
+
+    // One bucket.
+    let one = write(
+        "one.csv",
+        &format!(
+            "x,a,{}\nx,b,{}\n",
+            noon(month(12)),
+            noon(month(12).replace_day(20).expect("day"))
+        ),
+    );
+    let out = Bin::new(["stats", "--input"])
+        .arg(&one)
+        .args(["--cutoff", "2022-01-10", "--svg"])
+        .arg(&svg)
+        .run_blocking();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chart = std::fs::read_to_string(&svg).expect("svg");
+    assert!(
+        chart.contains("<circle class=\"data\""),
+        "the lone bucket is marked"
+    );
+    check_layout(&chart, "one-bucket");
+
+    // At most 20 event dates.
+    let mut args = vec!["--input".to_owned(), one.to_str().expect("path").to_owned()];
+    for i in 0..21 {
+        args.push("--event".to_owned());
+        args.push(format!("e{i}=2022-01-{:02}", 1 + i));
+    }
+    let out = Bin::new(["stats"]).args(&args).run_blocking();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 20"));
 }
