@@ -34,6 +34,17 @@ pub struct ServerConfig {
     pub log_origin: String,
     pub limits: crate::http::limits::LimitConfig,
     pub connections: ConnConfig,
+    /// Serve read-only, following the database (`serve --read-only`).
+    pub replica: Option<Replica>,
+}
+
+/// A read-only replica's settings.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// The primary's base URL, for clients whose writes are refused.
+    pub primary: Option<String>,
+    /// How often the database is read for new checkpoints.
+    pub follow_every: std::time::Duration,
 }
 
 /// Builds the application state from an open store and the registry key.
@@ -77,6 +88,7 @@ async fn app_state_with_progress(
                 .await?
                 .with_reserved_key(admin_key),
         ),
+        read_only: None,
         auth: Arc::new(Auth::new(registry_key, issuer)?),
         admin_key,
         registry_key: registry_key.public_key(),
@@ -101,13 +113,22 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if created {
         tracing::info!(path = %config.key_file.display(), "created a new registry signing key");
     }
-    let store = store::open(&config.database_url)
-        .await
-        .context("opening the database")?;
-    tracing::info!(
-        backend = store.backend(),
-        "database ready, migrations applied"
-    );
+    let store = if config.replica.is_some() {
+        let store = store::open_read_only(&config.database_url)
+            .await
+            .context("opening the database to read only")?;
+        tracing::info!(backend = store.backend(), "database open to read only");
+        store
+    } else {
+        let store = store::open(&config.database_url)
+            .await
+            .context("opening the database")?;
+        tracing::info!(
+            backend = store.backend(),
+            "database ready, migrations applied"
+        );
+        store
+    };
     let addr = listener.local_addr()?;
     // The listener answers from now on: 503 `starting` (with the check's
     // progress) until the stored data has been checked against the log,
@@ -127,17 +148,24 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             }
         },
     ));
-    let state = match app_state_with_progress(
-        store,
-        &key,
-        config.admin_key,
-        &config.issuer,
-        &config.log_origin,
-        config.limits,
-        &progress,
-    )
-    .await
-    {
+    let opened = match &config.replica {
+        None => {
+            app_state_with_progress(
+                store,
+                &key,
+                config.admin_key,
+                &config.issuer,
+                &config.log_origin,
+                config.limits,
+                &progress,
+            )
+            .await
+        }
+        Some(replica) => {
+            replica_state(store, &key, &config, replica.primary.clone(), &progress).await
+        }
+    };
+    let state = match opened {
         Ok(state) => state,
         Err(e) => {
             let _ = failed.send(());
@@ -151,12 +179,71 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         "transparency log verifier key: {}",
         state.registry.log().verifier().to_text()
     );
+    if let Some(replica) = &config.replica {
+        let registry = Arc::clone(&state.registry);
+        let every = replica.follow_every;
+        tokio::spawn(async move { follow(&registry, every).await });
+        println!(
+            "read-only replica: following the database every {} ms; writes go to {}",
+            every.as_millis(),
+            replica.primary.as_deref().unwrap_or("the primary")
+        );
+    }
     let _ = ready.set(router(state));
     println!("listening on http://{addr}");
     tracing::info!(%addr, public_key = %key.public_key(), "serving");
     serving.await.context("the server task failed")?;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// A replica's state: the registry opened read-only over `store`.
+async fn replica_state(
+    store: Arc<dyn store::Store>,
+    key: &SecretKey,
+    config: &ServerConfig,
+    primary: Option<String>,
+    progress: &StartupProgress,
+) -> anyhow::Result<AppState> {
+    let log = TransparencyLog::new(&config.log_origin, key.clone())?;
+    Ok(AppState {
+        registry: Arc::new(
+            Registry::open_replica(store, log, progress)
+                .await?
+                .with_reserved_key(config.admin_key),
+        ),
+        read_only: Some(Arc::new(crate::http::ReadOnly { primary })),
+        auth: Arc::new(Auth::new(key, &config.issuer)?),
+        admin_key: config.admin_key,
+        registry_key: key.public_key(),
+        stats_cache: Arc::default(),
+        limits: Arc::new(crate::http::limits::Limits::new(config.limits)),
+    })
+}
+
+/// Keeps a replica's consent index level with its database, every `every`.
+async fn follow(registry: &Registry, every: std::time::Duration) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.follow().await {
+            Ok(f) => {
+                if f.to > f.from {
+                    tracing::debug!(from = f.from, to = f.to, "replica followed the log");
+                }
+                if failing {
+                    tracing::info!(size = f.to, "replica follows the database again");
+                    failing = false;
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::error!(error = %e, "replica cannot follow the database; it serves its last checkpoint");
+                }
+                failing = true;
+            }
+        }
+    }
 }
 
 /// What the listener serves while the registry starts: every request is

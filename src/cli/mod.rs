@@ -182,6 +182,20 @@ pub struct ServeArgs {
     /// requests; a body that cannot get it is answered 503 `busy` with Retry-After.
     #[arg(long, env = "CONSENTRY_BODY_MEMORY_MIB", default_value_t = 256)]
     pub body_memory_mib: usize,
+    /// Serve as a read-only replica of the database at --database-url (a
+    /// PostgreSQL hot standby, or a SQLite file the primary writes): every
+    /// read, checks and receipts included; writes are refused (421
+    /// `read-only`) and pointed at --primary. Needs the primary's
+    /// --key-file and --log-origin.
+    #[arg(long, env = "CONSENTRY_READ_ONLY")]
+    pub read_only: bool,
+    /// The primary's base URL, named to clients whose writes a replica
+    /// refuses.
+    #[arg(long, env = "CONSENTRY_PRIMARY", requires = "read_only")]
+    pub primary: Option<String>,
+    /// How often a replica looks for new checkpoints in its database.
+    #[arg(long, env = "CONSENTRY_FOLLOW_EVERY", default_value = "250ms", value_parser = parse_duration)]
+    pub follow_every: Duration,
 }
 
 /// A duration: a number with `ms`, `s`, `m` or `h` (plain numbers are seconds).
@@ -261,6 +275,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     max_connections: args.max_connections.max(1),
                     shutdown_timeout: args.shutdown_timeout,
                 },
+                replica: args.read_only.then(|| crate::server::Replica {
+                    primary: args.primary,
+                    follow_every: args.follow_every.max(Duration::from_millis(10)),
+                }),
             })
             .await
         }

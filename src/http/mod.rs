@@ -55,6 +55,55 @@ pub struct AppState {
     pub stats_cache: Arc<stats::StatsCache>,
     /// Per-token request rates and open check streams.
     pub limits: Arc<limits::Limits>,
+    /// Set on a read-only replica: writes are refused.
+    pub read_only: Option<Arc<ReadOnly>>,
+}
+
+/// A read-only replica's answer to writers.
+#[derive(Debug, Clone)]
+pub struct ReadOnly {
+    /// The primary's base URL, when known.
+    pub primary: Option<String>,
+}
+
+/// The POST endpoints a replica serves: they only read.
+const READ_ONLY_POSTS: [&str; 4] = [
+    "/v1/check",
+    "/v1/check/stream",
+    "/v1/auth/challenge",
+    "/v1/auth/token",
+];
+
+/// On a replica, refuses every request that could write: 421 `read-only`,
+/// naming the primary.
+async fn refuse_writes(
+    axum::extract::State(read_only): axum::extract::State<Option<Arc<ReadOnly>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    if let Some(ro) = read_only {
+        let m = request.method();
+        let reads = m == Method::GET
+            || m == Method::HEAD
+            || (m == Method::POST && READ_ONLY_POSTS.contains(&request.uri().path()));
+        if !reads {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "read-only",
+                match &ro.primary {
+                    Some(p) => format!(
+                        "this registry is a read-only replica; send writes to the primary at {p}"
+                    ),
+                    None => "this registry is a read-only replica; send writes to the primary"
+                        .to_owned(),
+                },
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// A router that remembers which routes it has.
@@ -164,6 +213,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
         .layer(axum::middleware::from_fn(extract::refuse_foreign_charset))
+        .layer(axum::middleware::from_fn_with_state(
+            state.read_only.clone(),
+            refuse_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(state.limits.bodies()),
             limits::charge_body,

@@ -17,6 +17,7 @@ mod errors;
 mod index_state;
 mod keys;
 mod queries;
+mod replica;
 mod statements;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use errors::{RegistryError, Rejection, RejectionKind, Result};
 pub use index_state::{CheckState, StartupProgress, REPAIR};
 pub use keys::KeyHolder;
 pub use queries::{ArtistView, HistoryEntry, WorkView};
+pub use replica::Followed;
 pub use statements::{
     verify_statement, verify_statements, MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST,
 };

@@ -260,6 +260,46 @@ pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     }
 }
 
+/// Opens the store named by `url` to read only, for a replica (`serve
+/// --read-only`): no migrations, no writer claim; the database must hold
+/// exactly the schema this binary's migrations build.
+///
+/// # Errors
+/// On an unknown scheme, a connection failure or another schema.
+pub async fn open_read_only(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open_read_only(url).await?,
+        ))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(std::sync::Arc::new(
+            postgres::PgStore::open_read_only(url).await?,
+        ))
+    } else {
+        anyhow::bail!(
+            "database URL must start with sqlite: or postgres: (got a URL with another scheme)"
+        )
+    }
+}
+
+/// A read-only store refuses a schema other than its binary's: its queries
+/// would read tables that are not there, or not as it knows them.
+fn same_migrations(applied: &[i64], migrator: &sqlx::migrate::Migrator) -> Result<()> {
+    let known: Vec<i64> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .collect();
+    if applied == known.as_slice() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt(format!(
+        "the database's schema is at migration {} and this binary's at {}: run the same version as the primary",
+        applied.last().copied().unwrap_or(0),
+        known.last().copied().unwrap_or(0)
+    )))
+}
+
 pub(crate) fn parse_key(text: &str) -> Result<PublicKey> {
     text.parse()
         .map_err(|e| StoreError::Corrupt(format!("stored key {text}: {e}")))

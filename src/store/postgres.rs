@@ -26,8 +26,9 @@ const WRITER_LOCK: i64 = 0x636f_6e73_656e_7472;
 pub struct PgStore {
     pool: PgPool,
     /// The connection that holds this process's claim on the schema
-    /// ([`super::writer`]); closing it releases the claim.
-    _lease: tokio::sync::Mutex<sqlx::PgConnection>,
+    /// ([`super::writer`]); closing it releases the claim. None for a
+    /// read-only store, which claims nothing.
+    _lease: Option<tokio::sync::Mutex<sqlx::PgConnection>>,
 }
 
 impl PgStore {
@@ -73,8 +74,37 @@ impl PgStore {
             .await?;
         Ok(Self {
             pool,
-            _lease: tokio::sync::Mutex::new(lease),
+            _lease: Some(tokio::sync::Mutex::new(lease)),
         })
+    }
+
+    /// Connects to `url` to read only: a replica's view of a hot standby
+    /// (or of a primary another process writes). Claims nothing, migrates
+    /// nothing, and every transaction is read-only; the schema must be
+    /// exactly the one this binary's migrations build.
+    ///
+    /// # Errors
+    /// On connection failure, or a schema of other migrations.
+    pub async fn open_read_only(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?
+            .application_name(&format!("consentry replica {}", std::process::id()))
+            .options([("default_transaction_read_only", "on")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "select version from _sqlx_migrations where success order by version",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| {
+            StoreError::Corrupt(format!(
+                "no registry schema to read here ({e}): start the primary on this database first"
+            ))
+        })?;
+        super::same_migrations(&applied, &sqlx::migrate!("migrations/postgres"))?;
+        Ok(Self { pool, _lease: None })
     }
 }
 

@@ -61,6 +61,37 @@ impl SqliteStore {
             _lease: lease,
         })
     }
+
+    /// Opens the database file at `url` to read only, beside the process
+    /// that writes it (WAL readers never block its writer): claims nothing,
+    /// migrates nothing; the schema must be exactly the one this binary's
+    /// migrations build.
+    ///
+    /// # Errors
+    /// When the file cannot be opened, or holds a schema of other
+    /// migrations.
+    pub async fn open_read_only(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .read_only(true)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "select version from _sqlx_migrations where success order by version",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| {
+            StoreError::Corrupt(format!(
+                "no registry schema to read here ({e}): start the primary on this database first"
+            ))
+        })?;
+        super::same_migrations(&applied, &sqlx::migrate!("migrations/sqlite"))?;
+        Ok(Self { pool, _lease: None })
+    }
 }
 
 fn doc_from_row(row: &SqliteRow) -> Result<StoredDocument> {

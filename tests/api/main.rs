@@ -4,6 +4,7 @@
 mod bin;
 mod helpers;
 mod raw_db;
+mod replica;
 
 mod agreement;
 mod artists;
