@@ -27,7 +27,14 @@
 //! packet and 1,000 with a signed C2PA manifest (certificate made with the
 //! `openssl` command), with signals.
 //!
-//! Environment: `BENCH_PARTS` (check,runs,hash; add signals), `BENCH_BACKENDS`
+//! Part `replica` (not run by default): on the same registry, a read-only
+//! replica (`serve --read-only`) opened on the same database beside the
+//! primary: how fast it loads its index (works/s, from SQLite and from
+//! PostgreSQL), then compact checks driven at the primary and at the
+//! replica in turn (primary, replica, primary, replica), the replica's rate
+//! against the primary's.
+//!
+//! Environment: `BENCH_PARTS` (check,runs,hash; add signals, replica), `BENCH_BACKENDS`
 //! (sqlite,postgres), `BENCH_SIZES` (1000000,10000000), `BENCH_SECS`
 //! (seconds per measurement, 10), `BENCH_CLIENTS` (4), `BENCH_FILES`
 //! (10000), `CONSENTRY_TEST_POSTGRES_URL`.
@@ -432,7 +439,7 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
     println!("\n== check: {backend}, {works} registered works ==");
     let secs = env_usize("BENCH_SECS", 10) as u64;
     let clients = env_usize("BENCH_CLIENTS", 4);
-    let (store, _dir) = fresh_store(backend).await?;
+    let (store, dir) = fresh_store(backend).await?;
     let middle = populate(&store, works).await?;
 
     let rss0 = rss_bytes();
@@ -497,6 +504,19 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
     let parts = env_str("BENCH_PARTS", "check,runs,hash");
     if parts.contains("runs") {
         bench_runs(&base, &token, works).await?;
+    }
+    if parts.contains("replica") {
+        bench_replica(
+            backend,
+            &dir,
+            &registry_key,
+            &token,
+            &base,
+            works,
+            clients,
+            secs,
+        )
+        .await?;
     }
     if !parts.contains("check") {
         server.abort();
@@ -568,6 +588,77 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
     floor_server.abort();
     drop(state);
     drop_schema(backend).await;
+    Ok(())
+}
+
+/// A replica beside the primary: its index load, and its check rate
+/// against the primary's, alternating.
+#[allow(clippy::too_many_arguments)]
+async fn bench_replica(
+    backend: &str,
+    dir: &tempfile::TempDir,
+    registry_key: &SecretKey,
+    token: &str,
+    primary_base: &str,
+    works: usize,
+    clients: usize,
+    secs: u64,
+) -> anyhow::Result<()> {
+    let url = if backend == "sqlite" {
+        format!("sqlite://{}", dir.path().join("bench.db").display())
+    } else {
+        let schema = format!("bench_check_{}", std::process::id());
+        format!("{}?options=-c%20search_path%3D{schema}", postgres_url())
+    };
+    let store = consentry::store::open_read_only(&url).await?;
+    let t = Instant::now();
+    let replica = consentry::server::replica_app_state(
+        store,
+        registry_key,
+        None,
+        "bench",
+        "bench/log",
+        consentry::http::limits::LimitConfig::no_rate_limit(),
+        Some(primary_base.to_owned()),
+    )
+    .await?;
+    let load = t.elapsed().as_secs_f64();
+    let (documents, fp) = replica
+        .registry
+        .with_index(|s| (s.index.size(), s.index.footprint()));
+    println!(
+        "replica start ({backend}): index of {} works ({documents} documents) loaded and checked against the log in {load:.2} s: {:.0} works/s",
+        fp.works,
+        fp.works as f64 / load
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let replica_base = format!("http://{}", listener.local_addr()?);
+    let router = consentry::http::router(replica.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let compact = bodies(works, json!({ "mode": "compact" }));
+    let primary_url = format!("{primary_base}/v1/check");
+    let replica_url = format!("{replica_base}/v1/check");
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..2 {
+        for (i, url) in [&primary_url, &replica_url].into_iter().enumerate() {
+            let l = drive(url, Some(token), &compact, clients, secs).await;
+            println!(
+                "round {}: {} compact checks: {:.0} hashes/s",
+                round + 1,
+                if i == 0 { "primary" } else { "replica" },
+                l.hashes_per_sec
+            );
+            rates[i].push(l.hashes_per_sec);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "replica / primary check rate ({backend}, {works} works): {:.3}",
+        mean(&rates[1]) / mean(&rates[0])
+    );
+    server.abort();
     Ok(())
 }
 

@@ -205,19 +205,71 @@ async fn replica_state(
     primary: Option<String>,
     progress: &StartupProgress,
 ) -> anyhow::Result<AppState> {
-    let log = TransparencyLog::new(&config.log_origin, key.clone())?;
+    replica_app_state_with_progress(
+        store,
+        key,
+        config.admin_key,
+        &config.issuer,
+        &config.log_origin,
+        config.limits,
+        primary,
+        progress,
+    )
+    .await
+}
+
+/// A read-only replica's application state over `store` (opened with
+/// [`store::open_read_only`]), as `serve --read-only` builds it: the
+/// primary's key, issuer and log origin; `primary` is named to writers.
+///
+/// # Errors
+/// When the store cannot be read or disagrees with the log.
+pub async fn replica_app_state(
+    store: Arc<dyn store::Store>,
+    registry_key: &SecretKey,
+    admin_key: Option<PublicKey>,
+    issuer: &str,
+    log_origin: &str,
+    limits: crate::http::limits::LimitConfig,
+    primary: Option<String>,
+) -> anyhow::Result<AppState> {
+    replica_app_state_with_progress(
+        store,
+        registry_key,
+        admin_key,
+        issuer,
+        log_origin,
+        limits,
+        primary,
+        &StartupProgress::default(),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn replica_app_state_with_progress(
+    store: Arc<dyn store::Store>,
+    registry_key: &SecretKey,
+    admin_key: Option<PublicKey>,
+    issuer: &str,
+    log_origin: &str,
+    limits: crate::http::limits::LimitConfig,
+    primary: Option<String>,
+    progress: &StartupProgress,
+) -> anyhow::Result<AppState> {
+    let log = TransparencyLog::new(log_origin, registry_key.clone())?;
     Ok(AppState {
         registry: Arc::new(
             Registry::open_replica(store, log, progress)
                 .await?
-                .with_reserved_key(config.admin_key),
+                .with_reserved_key(admin_key),
         ),
         read_only: Some(Arc::new(crate::http::ReadOnly { primary })),
-        auth: Arc::new(Auth::new(key, &config.issuer)?),
-        admin_key: config.admin_key,
-        registry_key: key.public_key(),
+        auth: Arc::new(Auth::new(registry_key, issuer)?),
+        admin_key,
+        registry_key: registry_key.public_key(),
         stats_cache: Arc::default(),
-        limits: Arc::new(crate::http::limits::Limits::new(config.limits)),
+        limits: Arc::new(crate::http::limits::Limits::new(limits)),
     })
 }
 

@@ -17,6 +17,7 @@ use consentry::transparency::TransparencyLog;
 
 use crate::audit::{alter_entry_5, bytes_literal, drop_guards, populate};
 use crate::helpers::*;
+use serde_json::json;
 
 /// Opens the store at `location` again, as a second process would.
 async fn open_again(location: &Location) -> Result<Arc<dyn Store>, String> {
@@ -393,4 +394,111 @@ async fn a_starting_registry_answers_503_starting_until_its_check_is_done() {
     // Nothing was written while it was starting.
     let log = client.get_json("/v1/log").await.expect("log");
     assert_eq!(log["checkpoint"]["size"], 1, "{log}");
+}
+
+/// A replica (`Registry::open_replica` over a read-only store on the same
+/// database) follows the primary's new checkpoints, and refuses to move to
+/// one that is not the log's: a forged checkpoint, then a new document
+/// whose bytes are not the logged entry's. Its index and checkpoint stay
+/// where they were, and it follows again once the database is right.
+async fn a_replica_follows_only_the_log(app: TestApp) {
+    populate(&app).await;
+    let cat = app.artist("Cat").await;
+    let url = match &app._location {
+        Location::Sqlite { url, .. } => url.clone(),
+        Location::Postgres { schema } => postgres_schema_url(schema),
+    };
+    let replica = Registry::open_replica(
+        store::open_read_only(&url).await.expect("read-only store"),
+        TransparencyLog::new("consentry.test/log", app.registry_key.clone()).expect("log"),
+        &consentry::registry::StartupProgress::default(),
+    )
+    .await
+    .expect("replica");
+    let at = |r: &Registry| r.check_view(None).expect("view").0.size;
+    assert_eq!(at(&replica), 22);
+    // A writer's store refuses nothing here; the replica's refuses writes.
+    let ro = store::open_read_only(&url).await.expect("read-only store");
+    assert!(
+        ro.begin_append().await.is_err() || {
+            let mut tx = ro.begin_append().await.expect("tx");
+            tx.append(&[append_at(Timestamp::now().unix_nanos(), 1)])
+                .await
+                .is_err()
+        }
+    );
+
+    let new_works: Vec<_> = (0..4).map(work).collect(); // random hashes
+    let next = |n: usize| statement(&cat.key, &[new_works[n]], json!("opt-out"), ago(5));
+    app.submit(&cat.token, &[next(1)]).await.assert_status(201);
+    let f = replica.follow().await.expect("follow");
+    assert_eq!((f.from, f.to), (22, 23));
+    assert_eq!(at(&replica), 23);
+    let view = consentry::index::View {
+        size: 23,
+        as_of: None,
+    };
+    let primary_sees = app
+        .state
+        .registry
+        .with_index(|s| s.index.answer(&new_works[1], view).registered);
+    let replica_sees = replica.with_index(|s| {
+        (
+            s.index.size(),
+            s.index.answer(&new_works[1], view).registered,
+        )
+    });
+    assert!(primary_sees, "primary");
+    assert_eq!(replica_sees, (23, true), "the replica sees the new work");
+
+    // A forged checkpoint: refused, nothing moves.
+    app.submit(&cat.token, &[next(2)]).await.assert_status(201);
+    drop_guards(&app).await;
+    let log = app.state.registry.log();
+    let good = app
+        .state
+        .registry
+        .store()
+        .latest_checkpoint()
+        .await
+        .expect("checkpoint")
+        .expect("some")
+        .note;
+    let forged = sign(
+        &Checkpoint {
+            origin: log.origin().to_owned(),
+            size: 24,
+            root: [7; 32],
+        }
+        .to_text(),
+        log.origin(),
+        &SecretKey::generate(),
+    )
+    .expect("sign");
+    app.raw_sql(&[&format!(
+        "update checkpoints set note = '{forged}' where size = 24"
+    )])
+    .await;
+    let e = replica.follow().await.expect_err("forged").to_string();
+    assert!(e.contains("replica") && e.contains("size 24"), "{e}");
+    assert_eq!(at(&replica), 23, "the replica stays where it was");
+    // Put right: it follows.
+    app.raw_sql(&[&format!(
+        "update checkpoints set note = '{good}' where size = 24"
+    )])
+    .await;
+    assert_eq!(replica.follow().await.expect("follow").to, 24);
+
+    // A new document altered after it was logged: its leaf is not the tree's.
+    app.submit(&cat.token, &[next(3)]).await.assert_status(201);
+    app.raw_sql(&["update documents set received_at = received_at + 1 where seq = 24"])
+        .await;
+    let e = replica.follow().await.expect_err("altered").to_string();
+    assert!(e.contains("not the entries the log's tree holds"), "{e}");
+    assert_eq!(at(&replica), 24);
+}
+
+mod replica_follow {
+    use super::*;
+    crate::both_backends!(a_replica_follows_only_the_log);
 }
