@@ -108,8 +108,19 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let (key, created) = SecretKey::load_or_create(&config.key_file)
-        .with_context(|| format!("registry key {}", config.key_file.display()))?;
+    let (key, created) = if config.replica.is_some() {
+        // A replica signs with the primary's key; it never makes one.
+        let key = SecretKey::load(&config.key_file).with_context(|| {
+            format!(
+                "registry key {}: a replica needs the primary's --key-file",
+                config.key_file.display()
+            )
+        })?;
+        (key, false)
+    } else {
+        SecretKey::load_or_create(&config.key_file)
+            .with_context(|| format!("registry key {}", config.key_file.display()))?
+    };
     if created {
         tracing::info!(path = %config.key_file.display(), "created a new registry signing key");
     }

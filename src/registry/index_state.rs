@@ -128,7 +128,9 @@ fn read_pages_ahead(
     tokio::spawn(async move {
         let (mut at, mut limit) = (0, INDEX_LOAD_PAGE.0);
         while at < total {
-            let page = store.documents_from(at, limit).await;
+            // Never past `total`: a replica's database grows while it is read.
+            let want = u32::try_from(total - at).unwrap_or(u32::MAX).min(limit);
+            let page = store.documents_from(at, want).await;
             let done = match &page {
                 Ok(p) if p.is_empty() => break,
                 Ok(p) => {
@@ -177,21 +179,45 @@ impl Registry {
         log: &TransparencyLog,
         progress: &StartupProgress,
     ) -> Result<CheckState> {
+        Ok(Self::load_index_as(store, log, progress, false).await?.0)
+    }
+
+    /// [`Registry::load_index`]; for a `replica`, whose database may grow
+    /// while it is read, the latest checkpoint is read first and only the
+    /// documents it covers are loaded, and the derived tables (which may
+    /// already hold later rows) are not compared. Also returns the rebuilt
+    /// tree's frontier.
+    pub(super) async fn load_index_as(
+        store: &Arc<dyn Store>,
+        log: &TransparencyLog,
+        progress: &StartupProgress,
+        replica: bool,
+    ) -> Result<(CheckState, crate::log::tree::Appender)> {
         let started = std::time::Instant::now();
         let mut index = ConsentIndex::new();
         let works = store.counts().await?.statement_works;
         index.reserve_works(usize::try_from(works).unwrap_or(0));
         index.defer_near_packing();
-        let total = store.document_count().await?;
+        let replica_checkpoint = if replica {
+            Some(store.latest_checkpoint().await?)
+        } else {
+            None
+        };
+        let total = match &replica_checkpoint {
+            Some(cp) => cp.as_ref().map_or(0, |c| c.size),
+            None => store.document_count().await?,
+        };
         progress
             .total
             .store(total, std::sync::atomic::Ordering::Relaxed);
         // Three things run at once: the derived tables are digested, pages
         // of documents are read ahead, and each page's stored tree hashes
         // are compared while the next page is parsed and hashed.
-        let derived = tokio::spawn({
-            let store = store.clone();
-            async move { store.derived_digest().await }
+        let derived = (!replica).then(|| {
+            tokio::spawn({
+                let store = store.clone();
+                async move { store.derived_digest().await }
+            })
         });
         let mut pages = read_pages_ahead(store.clone(), total);
         let mut tree = TreeCheck::new();
@@ -251,7 +277,10 @@ impl Registry {
             ))
             .into());
         }
-        let checkpoint = store.latest_checkpoint().await?;
+        let checkpoint = match replica_checkpoint {
+            Some(cp) => cp,
+            None => store.latest_checkpoint().await?,
+        };
         tree.finish(log, checkpoint.as_ref())?;
         for (key, artist, seq, added_at, revoked_at) in index.key_rows() {
             expected.artist_keys.add_key(
@@ -262,7 +291,10 @@ impl Registry {
                 revoked_at,
             );
         }
-        let stored = join_check(derived).await?;
+        let stored = match derived {
+            Some(derived) => join_check(derived).await?,
+            None => expected,
+        };
         for (table, want, got) in [
             (
                 "statement_works",
@@ -298,11 +330,14 @@ impl Registry {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "stored data checked against the log; consent index loaded"
         );
-        Ok(CheckState {
-            index,
-            checkpoint,
-            broken: None,
-        })
+        Ok((
+            CheckState {
+                index,
+                checkpoint,
+                broken: None,
+            },
+            tree.into_frontier(),
+        ))
     }
 
     /// Runs `f` on the consent index and its checkpoint, under the read lock

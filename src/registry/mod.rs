@@ -57,6 +57,9 @@ pub struct Registry {
     reserved: Option<PublicKey>,
     /// What bulk checks read; updated after every commit, under `writer`.
     check: std::sync::RwLock<CheckState>,
+    /// A replica's checked tree (its frontier), which what it follows must
+    /// extend; none on a primary.
+    frontier: std::sync::Mutex<Option<crate::log::tree::Appender>>,
 }
 
 impl Registry {
@@ -98,6 +101,7 @@ impl Registry {
             writer: Mutex::new(last),
             reserved: None,
             check: std::sync::RwLock::new(check),
+            frontier: std::sync::Mutex::new(None),
         })
     }
 

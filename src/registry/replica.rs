@@ -18,7 +18,7 @@ use super::errors::Result;
 use super::index_state::{parse_for_index, refuse_to_serve};
 use super::{Registry, StartupProgress};
 use crate::domain::{CheckpointRecord, Timestamp};
-use crate::log::merkle::{leaf_hash, stored_hash_index, tree_hash, tree_hash_indexes};
+use crate::log::merkle::{leaf_hash, stored_hash_index};
 use crate::store::Store;
 use crate::transparency::{TransparencyError, TransparencyLog};
 use rayon::prelude::*;
@@ -48,23 +48,22 @@ impl Registry {
         progress: &StartupProgress,
     ) -> Result<Self> {
         // The copy may grow while it is read (a standby replays the
-        // primary's commits): a load that saw two states of it is tried
-        // again; one that fails on a still copy fails.
-        let mut tries = 0;
-        let check = loop {
-            let size = store.latest_checkpoint().await?.map(|c| c.size);
-            match Self::load_index(&store, &log, progress).await {
-                Ok(check) => break check,
-                Err(e) => {
-                    let moved = store.latest_checkpoint().await?.map(|c| c.size) != size;
-                    tries += 1;
-                    if !moved || tries >= 5 {
-                        return Err(refuse_to_serve(e));
-                    }
-                    tracing::info!(error = %e, "the store changed while it was read; reading it again");
-                }
+        // primary's commits): the load reads the latest checkpoint first
+        // and only the documents it covers.
+        if let Some(cp) = store.latest_checkpoint().await? {
+            let signed = crate::log::note::open(&cp.note, std::slice::from_ref(log.verifier()))
+                .ok()
+                .and_then(|text| crate::log::note::Checkpoint::parse(text).ok());
+            if signed.is_none_or(|c| c.origin != log.origin()) {
+                return Err(inconsistent(format!(
+                    "the database's checkpoints are not signed by this key for the origin {}: a replica needs the primary's --key-file and --log-origin",
+                    log.origin()
+                )));
             }
-        };
+        }
+        let (check, frontier) = Self::load_index_as(&store, &log, progress, true)
+            .await
+            .map_err(refuse_to_serve)?;
         Ok(Self {
             store,
             log,
@@ -72,6 +71,7 @@ impl Registry {
             writer: Mutex::new(Timestamp::from_unix_nanos(0)),
             reserved: None,
             check: std::sync::RwLock::new(check),
+            frontier: std::sync::Mutex::new(Some(frontier)),
         })
     }
 
@@ -99,7 +99,7 @@ impl Registry {
             }
             return Ok(Followed { from, to: from });
         }
-        self.check_checkpoint(&cp, old.as_ref()).await?;
+        self.check_checkpoint(&cp).await?;
         let mut docs = Vec::new();
         let mut at = have;
         while at < cp.size {
@@ -119,13 +119,40 @@ impl Registry {
                     .filter(|d| u64::try_from(d.seq).is_ok_and(|s| s < cp.size)),
             );
         }
-        // The new entries are the log's: their leaf hashes are the stored
-        // tree's leaves.
+        // The new entries are the log's: pushed onto the tree this replica
+        // has checked so far, their leaves give the signed root (so the new
+        // tree also extends the old one); and they are the stored tree's
+        // leaves, which proofs are made of.
         let leaves: Vec<_> = docs
             .par_iter()
             .map(|d| d.doc.log_entry().map(|e| leaf_hash(&e)))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| inconsistent(format!("a new document is not a log entry: {e}")))?;
+        let mut tree = self
+            .frontier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| inconsistent("this registry is not a replica".into()))?;
+        if tree.size() != have {
+            return Err(inconsistent(format!(
+                "the checked tree has {} entries and the index {have}",
+                tree.size()
+            )));
+        }
+        for leaf in &leaves {
+            tree.push(*leaf)
+                .map_err(|e| inconsistent(format!("tree: {e}")))?;
+        }
+        let root = tree
+            .root()
+            .map_err(|e| inconsistent(format!("tree: {e}")))?;
+        if root != cp.root {
+            return Err(inconsistent(format!(
+                "the documents {have}..{} do not give the root that the checkpoint of size {} signs",
+                cp.size, cp.size
+            )));
+        }
         let indexes: Vec<u64> = (have..cp.size).map(|i| stored_hash_index(0, i)).collect();
         let stored = self.store.log_hashes(&indexes).await?;
         if stored != leaves {
@@ -140,19 +167,19 @@ impl Registry {
         .await
         .map_err(|e| super::RegistryError::Internal(e.to_string()))?;
         self.update_index(parsed, Some(cp.clone()));
+        *self
+            .frontier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tree);
         if let Some(broken) = self.with_index(|st| st.broken.clone()) {
             return Err(inconsistent(broken));
         }
         Ok(Followed { from, to: cp.size })
     }
 
-    /// The checkpoint is signed by this log's key and says the size and
-    /// root the store gives; the tree it signs keeps the tree of `old`.
-    async fn check_checkpoint(
-        &self,
-        cp: &CheckpointRecord,
-        old: Option<&CheckpointRecord>,
-    ) -> Result<()> {
+    /// The checkpoint is signed by this log's key, over its origin, and
+    /// says the size and root the store gives.
+    async fn check_checkpoint(&self, cp: &CheckpointRecord) -> Result<()> {
         let text = crate::log::note::open(&cp.note, std::slice::from_ref(self.log.verifier()))
             .map_err(|e| inconsistent(format!("checkpoint of size {}: {e}", cp.size)))?;
         let signed = crate::log::note::Checkpoint::parse(text)
@@ -162,19 +189,6 @@ impl Registry {
                 "checkpoint of size {}: its note does not sign the stored origin, size and root",
                 cp.size
             )));
-        }
-        for (size, want) in [(cp.size, cp.root)]
-            .into_iter()
-            .chain(old.map(|o| (o.size, o.root)))
-        {
-            let hashes = self.store.log_hashes(&tree_hash_indexes(size)).await?;
-            let got = tree_hash(size, &hashes)
-                .map_err(|e| inconsistent(format!("tree of {size} entries: {e}")))?;
-            if got != want {
-                return Err(inconsistent(format!(
-                    "the stored tree of {size} entries does not have the root its checkpoint signs"
-                )));
-            }
         }
         Ok(())
     }

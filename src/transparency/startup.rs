@@ -62,6 +62,14 @@ impl TreeCheck {
         self.tree.size()
     }
 
+    /// The rebuilt tree's frontier, to push further leaves onto (a replica
+    /// checks what it follows with it).
+    #[must_use]
+    pub fn into_frontier(mut self) -> Appender {
+        let _ = self.tree.take_new();
+        self.tree.frontier_only()
+    }
+
     /// Adds the leaf of the entry stored at `index`, the next index.
     ///
     /// # Errors

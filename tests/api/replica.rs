@@ -86,6 +86,14 @@ impl Standby {
         let primary_dir = base.path().join("primary");
         let standby_dir = base.path().join("standby");
         let (primary_port, standby_port) = (free_port(), free_port());
+        // Built first, so that a failure below still stops what started.
+        let standby = Standby {
+            _base: base,
+            primary_dir: primary_dir.clone(),
+            standby_dir: standby_dir.clone(),
+            primary_port,
+            standby_port,
+        };
         let p = primary_dir.to_str().expect("path");
         pg(
             "initdb",
@@ -140,13 +148,7 @@ impl Standby {
             "pg_ctl",
             &["-D", s, "-l", &format!("{s}/server.log"), "-w", "start"],
         );
-        Standby {
-            _base: base,
-            primary_dir,
-            standby_dir,
-            primary_port,
-            standby_port,
-        }
+        standby
     }
 
     fn primary_url(&self) -> String {
