@@ -808,7 +808,7 @@ fn main() -> anyhow::Result<()> {
                 .map(str::to_owned))
             .unwrap_or_default()
     );
-    if parts.contains("check") || parts.contains("runs") {
+    if parts.contains("check") || parts.contains("runs") || parts.contains("replica") {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
