@@ -16,6 +16,8 @@ import schemathesis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 MAX_BUCKETS = 2100
+MAX_EVENTS = 20
+DEFAULT_EVENTS = ["DALL·E 2", "Midjourney open beta", "Stable Diffusion public release"]
 # The fewest days a bucket can have, so the estimate never falls short.
 BUCKET_DAYS = {"week": 7, "month": 28, "quarter": 90}
 
@@ -48,7 +50,15 @@ def _stats_ok(query):
     if end < start or not (start <= cutoff <= end):
         return False
     days = BUCKET_DAYS.get(query.get("bucket", "month"), 28)
-    return (end - start).days // days + 2 < MAX_BUCKETS
+    if (end - start).days // days + 2 >= MAX_BUCKETS:
+        return False
+    # At most 20 event dates, and `fit_event` names one of them.
+    events = query.get("event", [])
+    events = [events] if isinstance(events, str) else list(events)
+    if len(events) > MAX_EVENTS:
+        return False
+    names = [e.rsplit("=", 1)[0].strip() for e in events] or DEFAULT_EVENTS
+    return "fit_event" not in query or query["fit_event"] in names
 
 
 @schemathesis.hook

@@ -193,12 +193,8 @@ fn analyse(state: &AppState, query: Option<&str>) -> ApiResult<Served> {
             }
         }
     }
-    if by_basis && basis_given {
-        return Err(bad(
-            "`by=basis` analyses both bases side by side: leave out `basis`",
-        ));
-    }
-    let bases: &[UploadBasis] = if by_basis {
+    // `by=basis` gives a group per basis: both, or the one `basis` names.
+    let bases: &[UploadBasis] = if by_basis && !basis_given {
         &[UploadBasis::Registered, UploadBasis::Published]
     } else {
         std::slice::from_ref(&basis)

@@ -579,6 +579,14 @@ async fn the_registry_groups_by_basis(app: TestApp) {
         .get(&format!("/v1/stats/uploads?basis=published&{q}"))
         .await;
     assert_eq!(one.body["series"], groups[1]["series"]);
+    // With `basis` as well: the one group it names.
+    let named = app
+        .get(&format!("/v1/stats/uploads?by=basis&basis=published&{q}"))
+        .await;
+    named.assert_status(200);
+    assert_eq!(named.body["groups"].as_array().map(Vec::len), Some(1));
+    assert_eq!(named.body["groups"][0]["group"], "published");
+    assert_eq!(named.body["groups"][0]["series"], groups[1]["series"]);
     // Sampling by uploads on the registry.
     let r = app
         .get(&format!(
@@ -614,7 +622,6 @@ async fn the_registry_groups_by_basis(app: TestApp) {
     check_layout(&svg.text, "by-basis");
     for (query, needle) in [
         ("by=site", "unknown grouping `site`"),
-        ("by=basis&basis=published", "leave out `basis`"),
         ("min_uploads=some", "`min_uploads`"),
         ("fit_event=Photoshop", "not one of the event dates"),
         (
