@@ -81,14 +81,40 @@ async fn app_state_with_progress(
     limits: crate::http::limits::LimitConfig,
     progress: &StartupProgress,
 ) -> anyhow::Result<AppState> {
+    state(
+        store,
+        registry_key,
+        admin_key,
+        issuer,
+        log_origin,
+        limits,
+        progress,
+        None,
+    )
+    .await
+}
+
+/// The application state over `store`: the registry opened as a primary,
+/// or with `read_only` as a replica ([`Registry::open_replica`]).
+#[allow(clippy::too_many_arguments)]
+async fn state(
+    store: Arc<dyn store::Store>,
+    registry_key: &SecretKey,
+    admin_key: Option<PublicKey>,
+    issuer: &str,
+    log_origin: &str,
+    limits: crate::http::limits::LimitConfig,
+    progress: &StartupProgress,
+    read_only: Option<crate::http::ReadOnly>,
+) -> anyhow::Result<AppState> {
     let log = TransparencyLog::new(log_origin, registry_key.clone())?;
+    let registry = match read_only {
+        None => Registry::open(store, log, progress).await?,
+        Some(_) => Registry::open_replica(store, log, progress).await?,
+    };
     Ok(AppState {
-        registry: Arc::new(
-            Registry::open(store, log, progress)
-                .await?
-                .with_reserved_key(admin_key),
-        ),
-        read_only: None,
+        registry: Arc::new(registry.with_reserved_key(admin_key)),
+        read_only: read_only.map(Arc::new),
         auth: Arc::new(Auth::new(registry_key, issuer)?),
         admin_key,
         registry_key: registry_key.public_key(),
@@ -159,23 +185,19 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             }
         },
     ));
-    let opened = match &config.replica {
-        None => {
-            app_state_with_progress(
-                store,
-                &key,
-                config.admin_key,
-                &config.issuer,
-                &config.log_origin,
-                config.limits,
-                &progress,
-            )
-            .await
-        }
-        Some(replica) => {
-            replica_state(store, &key, &config, replica.primary.clone(), &progress).await
-        }
-    };
+    let opened = state(
+        store,
+        &key,
+        config.admin_key,
+        &config.issuer,
+        &config.log_origin,
+        config.limits,
+        &progress,
+        config.replica.as_ref().map(|r| crate::http::ReadOnly {
+            primary: r.primary.clone(),
+        }),
+    )
+    .await;
     let state = match opened {
         Ok(state) => state,
         Err(e) => {
@@ -208,27 +230,6 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A replica's state: the registry opened read-only over `store`.
-async fn replica_state(
-    store: Arc<dyn store::Store>,
-    key: &SecretKey,
-    config: &ServerConfig,
-    primary: Option<String>,
-    progress: &StartupProgress,
-) -> anyhow::Result<AppState> {
-    replica_app_state_with_progress(
-        store,
-        key,
-        config.admin_key,
-        &config.issuer,
-        &config.log_origin,
-        config.limits,
-        primary,
-        progress,
-    )
-    .await
-}
-
 /// A read-only replica's application state over `store` (opened with
 /// [`store::open_read_only`]), as `serve --read-only` builds it: the
 /// primary's key, issuer and log origin; `primary` is named to writers.
@@ -244,44 +245,17 @@ pub async fn replica_app_state(
     limits: crate::http::limits::LimitConfig,
     primary: Option<String>,
 ) -> anyhow::Result<AppState> {
-    replica_app_state_with_progress(
+    state(
         store,
         registry_key,
         admin_key,
         issuer,
         log_origin,
         limits,
-        primary,
         &StartupProgress::default(),
+        Some(crate::http::ReadOnly { primary }),
     )
     .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn replica_app_state_with_progress(
-    store: Arc<dyn store::Store>,
-    registry_key: &SecretKey,
-    admin_key: Option<PublicKey>,
-    issuer: &str,
-    log_origin: &str,
-    limits: crate::http::limits::LimitConfig,
-    primary: Option<String>,
-    progress: &StartupProgress,
-) -> anyhow::Result<AppState> {
-    let log = TransparencyLog::new(log_origin, registry_key.clone())?;
-    Ok(AppState {
-        registry: Arc::new(
-            Registry::open_replica(store, log, progress)
-                .await?
-                .with_reserved_key(admin_key),
-        ),
-        read_only: Some(Arc::new(crate::http::ReadOnly { primary })),
-        auth: Arc::new(Auth::new(registry_key, issuer)?),
-        admin_key,
-        registry_key: registry_key.public_key(),
-        stats_cache: Arc::default(),
-        limits: Arc::new(crate::http::limits::Limits::new(limits)),
-    })
 }
 
 /// Keeps a replica's consent index level with its database, every `every`.

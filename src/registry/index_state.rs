@@ -72,6 +72,38 @@ fn derived_rows(page: &[StoredDocument], parsed: &[Indexed]) -> crate::store::De
     digest
 }
 
+/// The derived tables hold exactly the rows the logged documents give.
+fn same_derived_rows(
+    expected: crate::store::DerivedDigest,
+    stored: crate::store::DerivedDigest,
+) -> Result<()> {
+    for (table, want, got) in [
+        (
+            "statement_works",
+            expected.statement_works,
+            stored.statement_works,
+        ),
+        ("artists", expected.artists, stored.artists),
+        ("artist_keys", expected.artist_keys, stored.artist_keys),
+    ] {
+        if want != got {
+            let what = if want.rows == got.rows {
+                format!(
+                    "holds the {} rows the logged documents give, but some are altered",
+                    got.rows
+                )
+            } else {
+                format!(
+                    "holds {} rows where the logged documents give {} (rows deleted or added)",
+                    got.rows, want.rows
+                )
+            };
+            return Err(TransparencyError::Inconsistent(format!("table {table} {what}")).into());
+        }
+    }
+    Ok(())
+}
+
 /// What an operator reads when the stored data disagrees with the log: the
 /// registry will not serve it, and how to repair.
 pub const REPAIR: &str = "The registry does not serve data that disagrees with its signed log. \
@@ -282,44 +314,17 @@ impl Registry {
             None => store.latest_checkpoint().await?,
         };
         tree.finish(log, checkpoint.as_ref())?;
-        for (key, artist, seq, added_at, revoked_at) in index.key_rows() {
-            expected.artist_keys.add_key(
-                &format!("{}{}", PublicKey::PREFIX, hex::encode(key)),
-                artist,
-                i64::try_from(seq).unwrap_or(i64::MAX),
-                added_at,
-                revoked_at,
-            );
-        }
-        let stored = match derived {
-            Some(derived) => join_check(derived).await?,
-            None => expected,
-        };
-        for (table, want, got) in [
-            (
-                "statement_works",
-                expected.statement_works,
-                stored.statement_works,
-            ),
-            ("artists", expected.artists, stored.artists),
-            ("artist_keys", expected.artist_keys, stored.artist_keys),
-        ] {
-            if want != got {
-                let what = if want.rows == got.rows {
-                    format!(
-                        "holds the {} rows the logged documents give, but some are altered",
-                        got.rows
-                    )
-                } else {
-                    format!(
-                        "holds {} rows where the logged documents give {} (rows deleted or added)",
-                        got.rows, want.rows
-                    )
-                };
-                return Err(
-                    TransparencyError::Inconsistent(format!("table {table} {what}")).into(),
+        if let Some(derived) = derived {
+            for (key, artist, seq, added_at, revoked_at) in index.key_rows() {
+                expected.artist_keys.add_key(
+                    &format!("{}{}", PublicKey::PREFIX, hex::encode(key)),
+                    artist,
+                    i64::try_from(seq).unwrap_or(i64::MAX),
+                    added_at,
+                    revoked_at,
                 );
             }
+            same_derived_rows(expected, join_check(derived).await?)?;
         }
         let footprint = index.footprint();
         tracing::info!(

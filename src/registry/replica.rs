@@ -51,12 +51,9 @@ impl Registry {
         // primary's commits): the load reads the latest checkpoint first
         // and only the documents it covers.
         if let Some(cp) = store.latest_checkpoint().await? {
-            let signed = crate::log::note::open(&cp.note, std::slice::from_ref(log.verifier()))
-                .ok()
-                .and_then(|text| crate::log::note::Checkpoint::parse(text).ok());
-            if signed.is_none_or(|c| c.origin != log.origin()) {
+            if let Err(why) = signed_by(&log, &cp) {
                 return Err(inconsistent(format!(
-                    "the database's checkpoints are not signed by this key for the origin {}: a replica needs the primary's --key-file and --log-origin",
+                    "the database's checkpoints are not signed by this key for the origin {} ({why}): a replica needs the primary's --key-file and --log-origin",
                     log.origin()
                 )));
             }
@@ -99,7 +96,7 @@ impl Registry {
             }
             return Ok(Followed { from, to: from });
         }
-        self.check_checkpoint(&cp).await?;
+        signed_by(&self.log, &cp).map_err(inconsistent)?;
         let mut docs = Vec::new();
         let mut at = have;
         while at < cp.size {
@@ -176,22 +173,22 @@ impl Registry {
         }
         Ok(Followed { from, to: cp.size })
     }
+}
 
-    /// The checkpoint is signed by this log's key, over its origin, and
-    /// says the size and root the store gives.
-    async fn check_checkpoint(&self, cp: &CheckpointRecord) -> Result<()> {
-        let text = crate::log::note::open(&cp.note, std::slice::from_ref(self.log.verifier()))
-            .map_err(|e| inconsistent(format!("checkpoint of size {}: {e}", cp.size)))?;
-        let signed = crate::log::note::Checkpoint::parse(text)
-            .map_err(|e| inconsistent(format!("checkpoint of size {}: {e}", cp.size)))?;
-        if signed.origin != self.log.origin() || signed.size != cp.size || signed.root != cp.root {
-            return Err(inconsistent(format!(
-                "checkpoint of size {}: its note does not sign the stored origin, size and root",
-                cp.size
-            )));
-        }
-        Ok(())
+/// Whether `cp` is signed by `log`'s key over its origin and the stored
+/// size and root; if not, why.
+fn signed_by(log: &TransparencyLog, cp: &CheckpointRecord) -> std::result::Result<(), String> {
+    let text = crate::log::note::open(&cp.note, std::slice::from_ref(log.verifier()))
+        .map_err(|e| format!("checkpoint of size {}: {e}", cp.size))?;
+    let signed = crate::log::note::Checkpoint::parse(text)
+        .map_err(|e| format!("checkpoint of size {}: {e}", cp.size))?;
+    if signed.origin != log.origin() || signed.size != cp.size || signed.root != cp.root {
+        return Err(format!(
+            "checkpoint of size {}: its note does not sign the stored origin, size and root",
+            cp.size
+        ));
     }
+    Ok(())
 }
 
 fn inconsistent(what: String) -> super::RegistryError {

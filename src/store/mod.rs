@@ -282,15 +282,28 @@ pub async fn open_read_only(url: &str) -> anyhow::Result<std::sync::Arc<dyn Stor
     }
 }
 
+/// The migrations a database has applied, in order.
+const APPLIED_MIGRATIONS: &str =
+    "select version from _sqlx_migrations where success order by version";
+
 /// A read-only store refuses a schema other than its binary's: its queries
-/// would read tables that are not there, or not as it knows them.
-fn same_migrations(applied: &[i64], migrator: &sqlx::migrate::Migrator) -> Result<()> {
+/// would read tables that are not there, or not as it knows them. `applied`
+/// is what [`APPLIED_MIGRATIONS`] read.
+fn same_migrations(
+    applied: std::result::Result<Vec<i64>, sqlx::Error>,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<()> {
+    let applied = applied.map_err(|e| {
+        StoreError::Corrupt(format!(
+            "no registry schema to read here ({e}): start the primary on this database first"
+        ))
+    })?;
     let known: Vec<i64> = migrator
         .iter()
         .filter(|m| !m.migration_type.is_down_migration())
         .map(|m| m.version)
         .collect();
-    if applied == known.as_slice() {
+    if applied == known {
         return Ok(());
     }
     Err(StoreError::Corrupt(format!(

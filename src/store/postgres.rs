@@ -93,17 +93,12 @@ impl PgStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "select version from _sqlx_migrations where success order by version",
-        )
-        .fetch_all(&pool)
-        .await
-        .map_err(|e| {
-            StoreError::Corrupt(format!(
-                "no registry schema to read here ({e}): start the primary on this database first"
-            ))
-        })?;
-        super::same_migrations(&applied, &sqlx::migrate!("migrations/postgres"))?;
+        super::same_migrations(
+            sqlx::query_scalar(super::APPLIED_MIGRATIONS)
+                .fetch_all(&pool)
+                .await,
+            &sqlx::migrate!("migrations/postgres"),
+        )?;
         Ok(Self { pool, _lease: None })
     }
 }

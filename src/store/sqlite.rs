@@ -79,17 +79,12 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        let applied: Vec<i64> = sqlx::query_scalar(
-            "select version from _sqlx_migrations where success order by version",
-        )
-        .fetch_all(&pool)
-        .await
-        .map_err(|e| {
-            StoreError::Corrupt(format!(
-                "no registry schema to read here ({e}): start the primary on this database first"
-            ))
-        })?;
-        super::same_migrations(&applied, &sqlx::migrate!("migrations/sqlite"))?;
+        super::same_migrations(
+            sqlx::query_scalar(super::APPLIED_MIGRATIONS)
+                .fetch_all(&pool)
+                .await,
+            &sqlx::migrate!("migrations/sqlite"),
+        )?;
         Ok(Self { pool, _lease: None })
     }
 }

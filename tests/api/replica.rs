@@ -45,20 +45,25 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Runs a PostgreSQL program, as user `postgres` when we are root (the
+/// A PostgreSQL program, to run as user `postgres` when we are root (the
 /// server refuses to run as root).
-fn pg(program: &str, args: &[&str]) {
+fn pg_command(program: &str) -> Command {
     let bin = pg_bin().join(program);
-    let out = if is_root() {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(&bin)
-            .args(args)
-            .output()
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
     } else {
-        Command::new(&bin).args(args).output()
+        Command::new(bin)
     }
-    .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+}
+
+/// Runs a PostgreSQL program ([`pg_command`]); it must succeed.
+fn pg(program: &str, args: &[&str]) {
+    let out = pg_command(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(
         out.status.success(),
         "{program} {args:?}: {}{}",
@@ -194,17 +199,9 @@ impl Drop for Standby {
     fn drop(&mut self) {
         for dir in [&self.standby_dir, &self.primary_dir] {
             let d = dir.to_str().unwrap_or_default();
-            let bin = pg_bin().join("pg_ctl");
-            let args = ["-D", d, "-m", "immediate", "-w", "stop"];
-            let _ = if is_root() {
-                Command::new("runuser")
-                    .args(["-u", "postgres", "--"])
-                    .arg(&bin)
-                    .args(args)
-                    .output()
-            } else {
-                Command::new(&bin).args(args).output()
-            };
+            let _ = pg_command("pg_ctl")
+                .args(["-D", d, "-m", "immediate", "-w", "stop"])
+                .output();
         }
     }
 }

@@ -221,11 +221,7 @@ fn stats_cli(args: &[&str], input: &Path) -> (std::process::Output, Value) {
         .args(["--from", "2021-01-01", "--to", "2023-12-31"])
         .args(args)
         .run_blocking();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out, v)
 }
@@ -657,11 +653,7 @@ fn render(svg: &str, png: &Path) -> image::RgbaImage {
         .arg(&src)
         .output()
         .expect("rsvg-convert (Debian's librsvg2-bin) renders the charts: install it");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     image::open(png).expect("png").to_rgba8()
 }
 
@@ -859,11 +851,7 @@ fn a_crowded_chart_keeps_its_labels_apart() {
         .arg(&input)
         .args(&args)
         .run_blocking();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     let chart = std::fs::read_to_string(&svg).expect("svg");
     assert_eq!(chart.matches(" artists: ").count(), 12, "twelve panels");
     assert!(chart.contains(">a-very-long-platform-name.example.org — "));
@@ -1004,11 +992,7 @@ fn hostile_and_edge_charts_keep_their_layout() {
             "Another late release with a long name=2023-09-12",
         ])
         .run_blocking();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     check_layout(&std::fs::read_to_string(&svg).expect("svg"), "edge");
     // Default events, range ending just after Stable Diffusion.
     let short: String = rows
@@ -1022,11 +1006,7 @@ fn hostile_and_edge_charts_keep_their_layout() {
         .args(["--to", "2022-10-31", "--svg"])
         .arg(&svg)
         .run_blocking();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     check_layout(
         &std::fs::read_to_string(&svg).expect("svg"),
         "edge-default-events",
@@ -1065,11 +1045,7 @@ fn hostile_and_edge_charts_keep_their_layout() {
         .args(["--event", &long_event, "--event", "<script>=2022-02-14"])
         .args(["--title", &"A title that goes on and on ".repeat(8)])
         .run_blocking();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     let chart = std::fs::read_to_string(&svg).expect("svg");
     assert!(
         chart.contains(">&lt;a&amp;&quot;b&gt;x — "),
@@ -1104,11 +1080,7 @@ fn hostile_and_edge_charts_keep_their_layout() {
         .args(["--cutoff", "2022-01-10", "--svg"])
         .arg(&svg)
         .run_blocking();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     let chart = std::fs::read_to_string(&svg).expect("svg");
     assert!(
         chart.contains("<circle class=\"data\""),
