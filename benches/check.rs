@@ -619,7 +619,10 @@ async fn bench_replica(
         "bench",
         "bench/log",
         consentry::http::limits::LimitConfig::no_rate_limit(),
-        Some(primary_base.to_owned()),
+        consentry::http::ReadOnly {
+            primary: Some(primary_base.to_owned()),
+            shard: None,
+        },
     )
     .await?;
     let load = t.elapsed().as_secs_f64();

@@ -45,6 +45,8 @@ pub struct Replica {
     pub primary: Option<String>,
     /// How often the database is read for new checkpoints.
     pub follow_every: std::time::Duration,
+    /// Hold only this shard of the works (`serve --shard i/n`).
+    pub shard: Option<crate::index::Shard>,
 }
 
 /// Builds the application state from an open store and the registry key.
@@ -108,9 +110,9 @@ async fn state(
     read_only: Option<crate::http::ReadOnly>,
 ) -> anyhow::Result<AppState> {
     let log = TransparencyLog::new(log_origin, registry_key.clone())?;
-    let registry = match read_only {
+    let registry = match &read_only {
         None => Registry::open(store, log, progress).await?,
-        Some(_) => Registry::open_replica(store, log, progress).await?,
+        Some(ro) => Registry::open_replica(store, log, progress, ro.shard).await?,
     };
     Ok(AppState {
         registry: Arc::new(registry.with_reserved_key(admin_key)),
@@ -195,6 +197,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         &progress,
         config.replica.as_ref().map(|r| crate::http::ReadOnly {
             primary: r.primary.clone(),
+            shard: r.shard,
         }),
     )
     .await;
@@ -221,6 +224,9 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             every.as_millis(),
             replica.primary.as_deref().unwrap_or("the primary")
         );
+        if let Some(shard) = replica.shard {
+            println!("shard {shard}: this node holds and checks only the works of its hash range");
+        }
     }
     let _ = ready.set(router(state));
     println!("listening on http://{addr}");
@@ -232,7 +238,8 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
 
 /// A read-only replica's application state over `store` (opened with
 /// [`store::open_read_only`]), as `serve --read-only` builds it: the
-/// primary's key, issuer and log origin; `primary` is named to writers.
+/// primary's key, issuer and log origin; `read_only` names the primary to
+/// writers and, for a shard, the works it holds.
 ///
 /// # Errors
 /// When the store cannot be read or disagrees with the log.
@@ -243,7 +250,7 @@ pub async fn replica_app_state(
     issuer: &str,
     log_origin: &str,
     limits: crate::http::limits::LimitConfig,
-    primary: Option<String>,
+    read_only: crate::http::ReadOnly,
 ) -> anyhow::Result<AppState> {
     state(
         store,
@@ -253,7 +260,7 @@ pub async fn replica_app_state(
         log_origin,
         limits,
         &StartupProgress::default(),
-        Some(crate::http::ReadOnly { primary }),
+        Some(read_only),
     )
     .await
 }

@@ -14,13 +14,14 @@ use super::client::{Client, SignInAs};
 use super::count;
 use super::dataset::{self, Item, ReportRow, Source};
 use super::progress;
+use super::shards::Shards;
 use super::RegistryArgs;
 use crate::check::Item as CheckItem;
-use crate::check::{parse_purpose, AnswerDigests, CheckReceipt, MatchKind};
+use crate::check::{parse_purpose, AnswerDigests, CheckReceipt, MatchKind, StatusCounts};
 use crate::crypto::{Envelope, SecretKey};
 use crate::domain::signals::{self, DecidedBy};
 use crate::domain::{Category, ContentHash, Preference, Timestamp};
-use crate::index::Status;
+use crate::index::{Shard, Status};
 use crate::log::note::NoteVerifier;
 use crate::signals::FileSignals;
 
@@ -123,6 +124,15 @@ pub struct CheckArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Check against a sharded registry instead of --registry: the URL of
+    /// each shard node (`serve --read-only --shard i/n`), repeated once per
+    /// shard. The hashes are split by shard, every shard answers at one
+    /// checkpoint (the smallest any of them serves) and the answers are
+    /// merged in input order; each shard's receipt is kept, named as
+    /// --receipt with `.shard-I-of-N` before `.receipt.json`. With
+    /// `--match exact` only: near matching needs every work's image codes.
+    #[arg(long = "shard-url", value_name = "URL")]
+    pub shard_urls: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -266,20 +276,28 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     });
     let key = SecretKey::load(&args.key)?;
     let source = dataset::detect(&args.inputs)?;
+    let near = args.matching == MatchMode::Near;
+    if near && !args.shard_urls.is_empty() {
+        bail!("a check across shards (--shard-url) matches exact hashes only: near matching needs every work's image codes, which no one shard holds; add --match exact, or check against an unsharded node with --registry");
+    }
     // Sign in before hashing: a registry that is down, or a key that is not
     // a dataset builder's, is reported at once.
-    let mut client = Client::new(&args.registry.registry)?;
-    let published = client.get_json("/v1/log").await?;
-    let verifier_text = published["verifier_key"]
-        .as_str()
-        .context("the registry publishes no verifier key")?
-        .to_owned();
-    let verifier = NoteVerifier::parse(&verifier_text)
-        .map_err(|e| anyhow::anyhow!("verifier key {verifier_text}: {e}"))?;
-    client.sign_in(&key, SignInAs::Builder).await?;
+    let mut target = if args.shard_urls.is_empty() {
+        let client = Client::new(&args.registry.registry)?;
+        let published = client.get_json("/v1/log").await?;
+        let verifier_text = published["verifier_key"]
+            .as_str()
+            .context("the registry publishes no verifier key")?
+            .to_owned();
+        let verifier = NoteVerifier::parse(&verifier_text)
+            .map_err(|e| anyhow::anyhow!("verifier key {verifier_text}: {e}"))?;
+        Target::Single(client, verifier)
+    } else {
+        Target::Sharded(Shards::discover(&args.shard_urls).await?)
+    };
+    target.sign_in(&key).await?;
     eprintln!("hashing {source}");
     let started = std::time::Instant::now();
-    let near = args.matching == MatchMode::Near;
     let reading = dataset::Reading {
         fingerprints: near,
         signals: args.signals == SignalsPolicy::All,
@@ -310,69 +328,27 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
         bail!("nothing to check: the input holds no files");
     }
     // A token lasts minutes; hashing a large dataset may take longer.
-    client.sign_in(&key, SignInAs::Builder).await?;
+    target.sign_in(&key).await?;
     let mut query = format!("purpose={}", purpose.as_str());
     if let Some(t) = args.as_of {
         query.push_str(&format!("&as_of={t}"));
     }
     let pb = bar(Some(items.len() as u64), "checked", args.quiet);
-    let mut answers = Vec::with_capacity(items.len());
-    let mut digests = AnswerDigests::new();
-    let mut on_line = |line: Value| {
-        let p = parse_answer(&line)?;
-        let expected = items
-            .get(answers.len())
-            .context("the registry answered more items than were asked")?;
-        if p.hash != Some(expected.hash) {
-            bail!(
-                "answer {} is for {}, not {}",
-                answers.len() + 1,
-                p.hash
-                    .map_or_else(|| "no hash".to_owned(), |h| h.to_string()),
-                expected.hash
-            );
+    let (mut answers, receipts) = match &target {
+        Target::Single(client, verifier) => {
+            check_one(client, verifier, &query, &items, near, &pb).await?
         }
-        if near {
-            let item = CheckItem {
-                hash: Some(expected.hash),
-                codes: expected.codes.clone(),
-            };
-            digests.add_item(&item, p.kind, &p.works, p.answer.status, &p.ids);
-        } else {
-            digests.add(&expected.hash, p.answer.status, &p.ids);
-        }
-        answers.push(p.answer);
-        pb.inc(1);
-        Ok(())
-    };
-    let done = if near {
-        let sent: Vec<(ContentHash, Vec<crate::domain::fingerprint::ImageCode>)> =
-            items.iter().map(|i| (i.hash, i.codes.clone())).collect();
-        client
-            .check_items_stream(&query, sent, &mut on_line)
-            .await?
-    } else {
-        let hashes: Vec<ContentHash> = items.iter().map(|i| i.hash).collect();
-        client.check_stream(&query, hashes, &mut on_line).await?
+        Target::Sharded(shards) => check_shards(shards, &query, &items, &pb).await?,
     };
     pb.finish_and_clear();
-    if answers.len() != items.len() {
-        bail!(
-            "the registry answered {} of {} hashes",
-            answers.len(),
-            items.len()
-        );
+    let receipt = &receipts.first().context("the registry sent no receipt")?.2;
+    let mut receipt_paths = Vec::with_capacity(receipts.len());
+    for (shard, envelope, _) in &receipts {
+        let suffix = shard.map_or_else(String::new, |s| {
+            format!(".shard-{}-of-{}", s.index(), s.count())
+        });
+        receipt_paths.push(write_receipt(args.receipt.as_deref(), &suffix, envelope)?);
     }
-    // The receipt must be the registry's and bind exactly these answers.
-    let envelope: Envelope =
-        serde_json::from_value(done["receipt"].clone()).context("the check's receipt")?;
-    let receipt = CheckReceipt::verify(&envelope, &verifier)
-        .map_err(|e| anyhow::anyhow!("the registry's receipt does not verify: {e}"))?;
-    let (hd, ad) = digests.finish();
-    if receipt.hashes.blake3 != hd || receipt.answers.blake3 != ad {
-        bail!("the registry's receipt does not match the answers it sent");
-    }
-    let receipt_path = write_receipt(args.receipt.as_deref(), &envelope)?;
     let by_file = combine_signals(purpose, &items, &mut answers);
     if let Some(report) = &args.report {
         let rows: Vec<ReportRow> = answers.iter().map(|a| a.row.clone()).collect();
@@ -386,7 +362,14 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
                 || (a.combined == Status::Unknown && unknown == UnknownPolicy::Allow)
         })
         .collect();
-    let c = receipt.counts;
+    let c = receipts
+        .iter()
+        .fold(StatusCounts::default(), |mut c, (_, _, r)| {
+            c.allowed += r.counts.allowed;
+            c.disallowed += r.counts.disallowed;
+            c.unknown += r.counts.unknown;
+            c
+        });
     let works = count(items.len() as u64, "work", "works");
     println!(
         "{} for {}{}: {} allowed, {} disallowed, {} unknown (unknown: {}); checkpoint {} of {}",
@@ -452,11 +435,24 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
             receipt.matching.as_ref().map_or(0, |x| x.bits),
         );
     }
-    println!(
-        "receipt signed by {} kept in {}",
-        verifier.name,
-        receipt_path.display()
-    );
+    let paths: Vec<String> = receipt_paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    match &target {
+        Target::Single(_, verifier) => println!(
+            "receipt signed by {} kept in {}",
+            verifier.name,
+            paths.join(", ")
+        ),
+        Target::Sharded(shards) => println!(
+            "{} shards answered at checkpoint {}; their receipts, signed by {}, kept in {}",
+            receipts.len(),
+            receipt.checkpoint.size,
+            shards.verifier.name,
+            paths.join(", ")
+        ),
+    }
     Ok(Checked {
         source,
         items,
@@ -513,12 +509,18 @@ fn combine_signals(purpose: Category, items: &[Item], answers: &mut [Answer]) ->
 }
 
 /// Writes the receipt to `asked`, or to a new file named after the time
-/// (never replacing one); returns where it went.
-fn write_receipt(asked: Option<&std::path::Path>, envelope: &Envelope) -> anyhow::Result<PathBuf> {
+/// (never replacing one); returns where it went. A non-empty `suffix`
+/// (a shard's) goes before the first `.` of the file name.
+fn write_receipt(
+    asked: Option<&std::path::Path>,
+    suffix: &str,
+    envelope: &Envelope,
+) -> anyhow::Result<PathBuf> {
     let text = serde_json::to_string_pretty(envelope)? + "\n";
     if let Some(path) = asked {
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-        return Ok(path.to_path_buf());
+        let path = with_suffix(path, suffix);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        return Ok(path);
     }
     let stamp: String = Timestamp::now()
         .to_string()
@@ -533,9 +535,9 @@ fn write_receipt(asked: Option<&std::path::Path>, envelope: &Envelope) -> anyhow
     };
     for n in 1u32.. {
         let path = PathBuf::from(if n == 1 {
-            format!("consentry-check-{stamp}.receipt.json")
+            format!("consentry-check-{stamp}{suffix}.receipt.json")
         } else {
-            format!("consentry-check-{stamp}-{n}.receipt.json")
+            format!("consentry-check-{stamp}-{n}{suffix}.receipt.json")
         });
         match std::fs::OpenOptions::new()
             .write(true)
@@ -553,6 +555,183 @@ fn write_receipt(asked: Option<&std::path::Path>, envelope: &Envelope) -> anyhow
         }
     }
     bail!("no free receipt file name")
+}
+
+/// `path` with `suffix` before the first `.` of its file name
+/// (`run.receipt.json` → `run.shard-0-of-3.receipt.json`).
+fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
+    if suffix.is_empty() {
+        return path.to_path_buf();
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let named = match name.split_once('.') {
+        Some((stem, rest)) => format!("{stem}{suffix}.{rest}"),
+        None => format!("{name}{suffix}"),
+    };
+    path.with_file_name(named)
+}
+
+/// Where a check goes: one registry node, or the shards of one.
+enum Target {
+    Single(Client, NoteVerifier),
+    Sharded(Shards),
+}
+
+impl Target {
+    async fn sign_in(&mut self, key: &SecretKey) -> anyhow::Result<()> {
+        match self {
+            Target::Single(client, _) => client.sign_in(key, SignInAs::Builder).await.map(drop),
+            Target::Sharded(shards) => shards.sign_in(key).await,
+        }
+    }
+}
+
+/// Receipts kept from a check: the shard that signed each (none for an
+/// unsharded node), the envelope, and what it says.
+type Receipts = Vec<(Option<Shard>, Envelope, CheckReceipt)>;
+
+/// The receipt in a check's closing line, verified with `verifier` and
+/// matched against the answers that fed `digests`.
+fn verified_receipt(
+    done: &Value,
+    verifier: &NoteVerifier,
+    digests: AnswerDigests,
+) -> anyhow::Result<(Envelope, CheckReceipt)> {
+    let envelope: Envelope =
+        serde_json::from_value(done["receipt"].clone()).context("the check's receipt")?;
+    let receipt = CheckReceipt::verify(&envelope, verifier)
+        .map_err(|e| anyhow::anyhow!("the registry's receipt does not verify: {e}"))?;
+    let (hd, ad) = digests.finish();
+    if receipt.hashes.blake3 != hd || receipt.answers.blake3 != ad {
+        bail!("the registry's receipt does not match the answers it sent");
+    }
+    Ok((envelope, receipt))
+}
+
+/// Checks `items` against one node in one stream.
+async fn check_one(
+    client: &Client,
+    verifier: &NoteVerifier,
+    query: &str,
+    items: &[Item],
+    near: bool,
+    pb: &ProgressBar,
+) -> anyhow::Result<(Vec<Answer>, Receipts)> {
+    let mut answers = Vec::with_capacity(items.len());
+    let mut digests = AnswerDigests::new();
+    let mut on_line = |line: Value| {
+        let p = parse_answer(&line)?;
+        let expected = items
+            .get(answers.len())
+            .context("the registry answered more items than were asked")?;
+        if p.hash != Some(expected.hash) {
+            bail!(
+                "answer {} is for {}, not {}",
+                answers.len() + 1,
+                p.hash
+                    .map_or_else(|| "no hash".to_owned(), |h| h.to_string()),
+                expected.hash
+            );
+        }
+        if near {
+            let item = CheckItem {
+                hash: Some(expected.hash),
+                codes: expected.codes.clone(),
+            };
+            digests.add_item(&item, p.kind, &p.works, p.answer.status, &p.ids);
+        } else {
+            digests.add(&expected.hash, p.answer.status, &p.ids);
+        }
+        answers.push(p.answer);
+        pb.inc(1);
+        Ok(())
+    };
+    let done = if near {
+        let sent: Vec<(ContentHash, Vec<crate::domain::fingerprint::ImageCode>)> =
+            items.iter().map(|i| (i.hash, i.codes.clone())).collect();
+        client.check_items_stream(query, sent, &mut on_line).await?
+    } else {
+        let hashes: Vec<ContentHash> = items.iter().map(|i| i.hash).collect();
+        client.check_stream(query, hashes, &mut on_line).await?
+    };
+    if answers.len() != items.len() {
+        bail!(
+            "the registry answered {} of {} hashes",
+            answers.len(),
+            items.len()
+        );
+    }
+    // The receipt must be the registry's and bind exactly these answers.
+    let (envelope, receipt) = verified_receipt(&done, verifier, digests)?;
+    Ok((answers, vec![(None, envelope, receipt)]))
+}
+
+/// Checks `items` across `shards`: each shard its own hashes, all at the
+/// checkpoint every shard holds; each shard's receipt must verify, bind
+/// its answers and name that one checkpoint.
+async fn check_shards(
+    shards: &Shards,
+    query: &str,
+    items: &[Item],
+    pb: &ProgressBar,
+) -> anyhow::Result<(Vec<Answer>, Receipts)> {
+    let size = shards.common_size().await?;
+    let hashes: Vec<ContentHash> = items.iter().map(|i| i.hash).collect();
+    let answered = shards.check(query, size, &hashes).await?;
+    let mut merged: Vec<Option<Answer>> = (0..items.len()).map(|_| None).collect();
+    let mut receipts: Receipts = Vec::with_capacity(answered.len());
+    for sa in answered {
+        if sa.lines.len() != sa.positions.len() {
+            bail!(
+                "shard {} answered {} of {} hashes",
+                sa.shard,
+                sa.lines.len(),
+                sa.positions.len()
+            );
+        }
+        let mut digests = AnswerDigests::new();
+        for (&at, line) in sa.positions.iter().zip(&sa.lines) {
+            let p = parse_answer(line)?;
+            let expected = items[at].hash;
+            if p.hash != Some(expected) {
+                bail!(
+                    "shard {} answered for {:?}, not {expected}",
+                    sa.shard,
+                    p.hash
+                );
+            }
+            digests.add(&expected, p.answer.status, &p.ids);
+            merged[at] = Some(p.answer);
+            pb.inc(1);
+        }
+        let (envelope, receipt) = verified_receipt(&sa.done, &shards.verifier, digests)
+            .with_context(|| format!("shard {}", sa.shard))?;
+        let cp = &receipt.checkpoint;
+        if cp.size != size {
+            bail!(
+                "shard {} answered at checkpoint {}, not {size} as asked",
+                sa.shard,
+                cp.size
+            );
+        }
+        if let Some((_, _, first)) = receipts.first() {
+            if first.checkpoint.root != cp.root || first.checkpoint.note != cp.note {
+                bail!(
+                    "shard {} signed a different checkpoint of size {size}: the shards are not of one log",
+                    sa.shard
+                );
+            }
+        }
+        receipts.push((Some(sa.shard), envelope, receipt));
+    }
+    let answers = merged
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .context("a hash no shard answered")?;
+    Ok((answers, receipts))
 }
 
 /// `--fail-on`: an exit code 3 error when a listed status occurred.

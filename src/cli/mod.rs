@@ -23,6 +23,7 @@ pub mod progress;
 mod receipt;
 pub mod receipt_vectors;
 mod register;
+mod shards;
 mod stats;
 mod vectors;
 
@@ -196,6 +197,16 @@ pub struct ServeArgs {
     /// How often a replica looks for new checkpoints in its database.
     #[arg(long, env = "CONSENTRY_FOLLOW_EVERY", default_value = "250ms", value_parser = parse_duration)]
     pub follow_every: Duration,
+    /// Hold and check only shard I of N of the works (`I/N`, e.g. `0/3`:
+    /// the hashes whose first 8 bytes, big-endian, times N, divided by
+    /// 2^64, give I). A replica only; `consentry check --shard-url`
+    /// splits a check across the shards (docs/scaling.md).
+    #[arg(long, env = "CONSENTRY_SHARD", requires = "read_only", value_parser = parse_shard)]
+    pub shard: Option<crate::index::Shard>,
+}
+
+fn parse_shard(s: &str) -> Result<crate::index::Shard, String> {
+    s.parse()
 }
 
 /// A duration: a number with `ms`, `s`, `m` or `h` (plain numbers are seconds).
@@ -278,6 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 replica: args.read_only.then(|| crate::server::Replica {
                     primary: args.primary,
                     follow_every: args.follow_every.max(Duration::from_millis(10)),
+                    shard: args.shard,
                 }),
             })
             .await

@@ -178,6 +178,12 @@ impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
             RegistryError::Rejected(r) => r.into(),
+            e @ RegistryError::NotHeld { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "checkpoint-not-held",
+                format!("{e}: retry shortly, or ask at the size this node reports"),
+            ),
+            RegistryError::NotFound(detail) => ApiError::not_found(detail),
             other if other.is_storage_full() => {
                 tracing::error!(error = %other, "storage is full");
                 ApiError::storage_full()

@@ -25,7 +25,22 @@ pub fn routes() -> Routes {
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "backend": state.registry.backend() }))
+    let (size, shard) = state.registry.with_index(|st| {
+        (
+            st.checkpoint.as_ref().map_or(0, |c| c.size),
+            st.index.shard(),
+        )
+    });
+    let mut health = json!({
+        "status": "ok",
+        "backend": state.registry.backend(),
+        "role": if state.read_only.is_some() { "replica" } else { "primary" },
+        "checkpoint": { "size": size },
+    });
+    if let Some(shard) = shard {
+        health["shard"] = json!({ "index": shard.index(), "count": shard.count() });
+    }
+    Json(health)
 }
 
 async fn openapi() -> impl IntoResponse {

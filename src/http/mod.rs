@@ -64,7 +64,12 @@ pub struct AppState {
 pub struct ReadOnly {
     /// The primary's base URL, when known.
     pub primary: Option<String>,
+    /// The shard of the works this node holds (`serve --shard`), if any.
+    pub shard: Option<crate::index::Shard>,
 }
+
+/// The reads a shard refuses: their answers need every registered work.
+const WHOLE_INDEX_READS: [&str; 3] = ["/v1/stats/uploads", "/v1/stats/uploads.svg", "/v1/near"];
 
 /// The POST endpoints a replica serves: they only read.
 const READ_ONLY_POSTS: [&str; 4] = [
@@ -75,7 +80,8 @@ const READ_ONLY_POSTS: [&str; 4] = [
 ];
 
 /// On a replica, refuses every request that could write: 421 `read-only`,
-/// naming the primary.
+/// naming the primary; on a shard, also the reads that need every work
+/// (421 `outside-shard`).
 async fn refuse_writes(
     axum::extract::State(read_only): axum::extract::State<Option<Arc<ReadOnly>>>,
     request: axum::extract::Request,
@@ -101,6 +107,19 @@ async fn refuse_writes(
                 },
             )
             .into_response();
+        }
+        if let Some(shard) = ro.shard {
+            if WHOLE_INDEX_READS.contains(&request.uri().path()) {
+                return ApiError::new(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "outside-shard",
+                    format!(
+                        "this node holds shard {shard} of the works; statistics and near lookups need every work: ask an unsharded node{}",
+                        ro.primary.as_ref().map(|p| format!(" (the primary is {p})")).unwrap_or_default()
+                    ),
+                )
+                .into_response();
+            }
         }
     }
     next.run(request).await

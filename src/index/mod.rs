@@ -26,10 +26,12 @@ use crate::log::entry::EntryKind;
 
 pub mod near;
 mod parse;
+pub mod shard;
 mod works;
 use near::NearIndex;
 pub(crate) use parse::key_bytes;
 pub use parse::{parse, Parsed};
+pub use shard::Shard;
 use works::{Works, LINKED};
 
 /// A document the index cannot take: the log and the index disagree.
@@ -196,6 +198,9 @@ pub struct ConsentIndex {
     /// that gave the code).
     near: NearIndex,
     near_owners: Vec<(u32, u32)>,
+    /// Set on a shard: only works in its range are kept (statements, keys
+    /// and artists are all kept).
+    shard: Option<Shard>,
 }
 
 /// Nanoseconds in a day.
@@ -251,7 +256,25 @@ impl ConsentIndex {
             published: HashMap::new(),
             near: NearIndex::new(),
             near_owners: Vec::new(),
+            shard: None,
         }
+    }
+
+    /// An index that keeps only the works `shard` holds. Its answers for
+    /// those works are the whole index's; it answers no other work, and
+    /// its upload statistics and near matches cover its works alone.
+    #[must_use]
+    pub fn for_shard(shard: Option<Shard>) -> Self {
+        Self {
+            shard,
+            ..Self::new()
+        }
+    }
+
+    /// The shard this index holds, if it holds one.
+    #[must_use]
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
     }
 
     /// How many log entries the index has taken.
@@ -389,6 +412,13 @@ impl ConsentIndex {
                     Vec::with_capacity(if codes.is_empty() { 0 } else { works.len() });
                 self.works.reserve(works.len());
                 for (w, p) in works.iter().zip(&published) {
+                    if self.shard.is_some_and(|sh| !sh.holds(w)) {
+                        if !codes.is_empty() {
+                            // Its codes (matched by position) are not kept.
+                            work_nos.push(u32::MAX);
+                        }
+                        continue;
+                    }
                     let found = self.works.find(w.as_bytes());
                     let seen = found.is_some_and(|wi| {
                         self.works
@@ -410,7 +440,7 @@ impl ConsentIndex {
                     self.works.add(w, found, no);
                 }
                 for (at, code) in codes {
-                    let Some(&work) = work_nos.get(at as usize) else {
+                    let Some(&work) = work_nos.get(at as usize).filter(|&&w| w != u32::MAX) else {
                         continue;
                     };
                     let entry = u32::try_from(self.near_owners.len())

@@ -111,6 +111,12 @@ pub enum RegistryError {
     Log(#[from] TransparencyError),
     #[error("internal task failed: {0}")]
     Internal(String),
+    /// A check asked at a checkpoint this node's index has not reached.
+    #[error("this node answers at checkpoints up to size {held}, not yet {asked}")]
+    NotHeld { asked: u64, held: u64 },
+    /// A check asked at a checkpoint size the log never signed.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl From<Rejection> for RegistryError {

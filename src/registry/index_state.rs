@@ -211,23 +211,27 @@ impl Registry {
         log: &TransparencyLog,
         progress: &StartupProgress,
     ) -> Result<CheckState> {
-        Ok(Self::load_index_as(store, log, progress, false).await?.0)
+        Ok(Self::load_index_as(store, log, progress, false, None)
+            .await?
+            .0)
     }
 
     /// [`Registry::load_index`]; for a `replica`, whose database may grow
     /// while it is read, the latest checkpoint is read first and only the
     /// documents it covers are loaded, and the derived tables (which may
     /// already hold later rows) are not compared. Also returns the rebuilt
-    /// tree's frontier.
+    /// tree's frontier. A `shard` index keeps only the works of its range.
     pub(super) async fn load_index_as(
         store: &Arc<dyn Store>,
         log: &TransparencyLog,
         progress: &StartupProgress,
         replica: bool,
+        shard: Option<consent_index::Shard>,
     ) -> Result<(CheckState, crate::log::tree::Appender)> {
         let started = std::time::Instant::now();
-        let mut index = ConsentIndex::new();
-        let works = store.counts().await?.statement_works;
+        let mut index = ConsentIndex::for_shard(shard);
+        let works =
+            store.counts().await?.statement_works / shard.map_or(1, |s| i64::from(s.count()));
         index.reserve_works(usize::try_from(works).unwrap_or(0));
         index.defer_near_packing();
         let replica_checkpoint = if replica {
@@ -396,6 +400,40 @@ impl Registry {
     /// # Errors
     /// When the index is broken or no checkpoint exists.
     pub fn check_view(&self, as_of: Option<Timestamp>) -> Result<(View, CheckpointRecord)> {
+        self.latest_view(as_of)
+    }
+
+    /// The view of the checkpoint of `size` entries (the latest when
+    /// `None`), and that checkpoint: how several nodes (shards) answer at
+    /// one checkpoint. An older checkpoint's view is exact, since the index
+    /// keeps every entry's log index and receipt time.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotHeld`] when the index is not yet level with
+    /// `size`; `NotFound` when the log never had `size` entries signed; as
+    /// [`Registry::check_view`].
+    pub async fn check_view_at(
+        &self,
+        as_of: Option<Timestamp>,
+        size: Option<u64>,
+    ) -> Result<(View, CheckpointRecord)> {
+        let (view, latest) = self.latest_view(as_of)?;
+        let Some(size) = size.filter(|&s| s != latest.size) else {
+            return Ok((view, latest));
+        };
+        if size > latest.size {
+            return Err(RegistryError::NotHeld {
+                asked: size,
+                held: latest.size,
+            });
+        }
+        let cp = self.store.checkpoint_of_size(size).await?.ok_or_else(|| {
+            RegistryError::NotFound(format!("the log has no signed checkpoint of size {size}"))
+        })?;
+        Ok((View { size, as_of }, cp))
+    }
+
+    fn latest_view(&self, as_of: Option<Timestamp>) -> Result<(View, CheckpointRecord)> {
         self.with_index(|st| {
             if let Some(b) = &st.broken {
                 return Err(RegistryError::Internal(format!("consent index: {b}")));

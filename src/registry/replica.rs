@@ -37,7 +37,7 @@ pub struct Followed {
 impl Registry {
     /// Opens a read-only registry over `store`: checks the stored data
     /// against the log and loads the consent index as [`Registry::open`]
-    /// does, but writes nothing (the log is not caught up: a replica reads
+    /// does (only the works of `shard`, if given), but writes nothing (the log is not caught up: a replica reads
     /// the primary's database, whose commits hold their log entries).
     ///
     /// # Errors
@@ -46,6 +46,7 @@ impl Registry {
         store: Arc<dyn Store>,
         log: TransparencyLog,
         progress: &StartupProgress,
+        shard: Option<crate::index::Shard>,
     ) -> Result<Self> {
         // The copy may grow while it is read (a standby replays the
         // primary's commits): the load reads the latest checkpoint first
@@ -58,7 +59,7 @@ impl Registry {
                 )));
             }
         }
-        let (check, frontier) = Self::load_index_as(&store, &log, progress, true)
+        let (check, frontier) = Self::load_index_as(&store, &log, progress, true, shard)
             .await
             .map_err(refuse_to_serve)?;
         Ok(Self {

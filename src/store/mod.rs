@@ -219,6 +219,10 @@ pub trait Store: Send + Sync + 'static {
     /// The latest checkpoint (the largest size). Safe concurrently.
     async fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>>;
 
+    /// The checkpoint of `size` entries, if the log signed one. Safe
+    /// concurrently.
+    async fn checkpoint_of_size(&self, size: u64) -> Result<Option<CheckpointRecord>>;
+
     /// Stored tree hashes at `indexes`, in that order, as committed.
     /// `Corrupt` when one is missing. Safe concurrently.
     async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>>;

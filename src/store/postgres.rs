@@ -452,15 +452,18 @@ impl Store for PgStore {
         let row = sqlx::query(sql::LATEST_CHECKPOINT)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            checkpoint_from_parts(
-                r.try_get("size")?,
-                r.try_get("root")?,
-                r.try_get("note")?,
-                r.try_get("signed_at")?,
-            )
-        })
-        .transpose()
+        row.as_ref().map(checkpoint_of_row).transpose()
+    }
+
+    async fn checkpoint_of_size(&self, size: u64) -> Result<Option<CheckpointRecord>> {
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(sql::CHECKPOINT_OF_SIZE)
+            .bind(size)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(checkpoint_of_row).transpose()
     }
 
     async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>> {
@@ -713,4 +716,13 @@ async fn number(
         .ok_or_else(|| StoreError::Conflict(missing.into()))?;
     cache.insert(cache_key, n);
     Ok(n)
+}
+
+fn checkpoint_of_row(r: &sqlx::postgres::PgRow) -> Result<CheckpointRecord> {
+    checkpoint_from_parts(
+        r.try_get("size")?,
+        r.try_get("root")?,
+        r.try_get("note")?,
+        r.try_get("signed_at")?,
+    )
 }

@@ -73,6 +73,10 @@ pub(crate) const REVOKE_KEY: &str = "update artist_keys set revoked_at = $1, rev
 pub(crate) const LATEST_CHECKPOINT: &str =
     "select size, root, note, signed_at from checkpoints order by size desc limit 1";
 
+/// The checkpoint of one size.
+pub(crate) const CHECKPOINT_OF_SIZE: &str =
+    "select size, root, note, signed_at from checkpoints where size = $1";
+
 /// The log's size: the latest checkpoint's.
 pub(crate) const LOG_SIZE: &str = "select coalesce(max(size), 0) from checkpoints";
 

@@ -375,15 +375,18 @@ impl Store for SqliteStore {
         let row = sqlx::query(sql::LATEST_CHECKPOINT)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            checkpoint_from_parts(
-                r.try_get("size")?,
-                r.try_get("root")?,
-                r.try_get("note")?,
-                r.try_get("signed_at")?,
-            )
-        })
-        .transpose()
+        row.as_ref().map(checkpoint_of_row).transpose()
+    }
+
+    async fn checkpoint_of_size(&self, size: u64) -> Result<Option<CheckpointRecord>> {
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(sql::CHECKPOINT_OF_SIZE)
+            .bind(size)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(checkpoint_of_row).transpose()
     }
 
     async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>> {
@@ -668,4 +671,13 @@ impl Numbers {
         self.keys.insert(key_id.to_owned(), n);
         Ok(n)
     }
+}
+
+fn checkpoint_of_row(r: &sqlx::sqlite::SqliteRow) -> Result<CheckpointRecord> {
+    checkpoint_from_parts(
+        r.try_get("size")?,
+        r.try_get("root")?,
+        r.try_get("note")?,
+        r.try_get("signed_at")?,
+    )
 }

@@ -412,6 +412,7 @@ async fn a_replica_follows_only_the_log(app: TestApp) {
         store::open_read_only(&url).await.expect("read-only store"),
         TransparencyLog::new("consentry.test/log", app.registry_key.clone()).expect("log"),
         &consentry::registry::StartupProgress::default(),
+        None,
     )
     .await
     .expect("replica");

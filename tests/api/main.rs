@@ -35,6 +35,7 @@ mod payout_cli;
 mod problems;
 mod runs;
 mod secrets;
+mod shards;
 mod signal_vectors;
 mod signals_cli;
 mod statements;

@@ -206,7 +206,7 @@ impl Drop for Standby {
     }
 }
 
-async fn log_size(base: &str) -> u64 {
+pub(crate) async fn log_size(base: &str) -> u64 {
     Client::new(base)
         .expect("client")
         .get_json("/v1/log")
@@ -217,7 +217,7 @@ async fn log_size(base: &str) -> u64 {
 }
 
 /// Waits until the replica answers at the primary's checkpoint.
-async fn level(primary: &Server, replica: &Server) -> u64 {
+pub(crate) async fn level(primary: &Server, replica: &Server) -> u64 {
     let want = log_size(&primary.base).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -319,7 +319,7 @@ async fn checks_at(replica: &Server, primary: &Server, size: u64, report: &str) 
     }
 }
 
-async fn register(server: &Server, file: &str, consent: &str) -> std::process::Output {
+pub(crate) async fn register(server: &Server, file: &str, consent: &str) -> std::process::Output {
     server
         .cli(&["register", file, "--key", "ana.key", "--consent", consent])
         .await

@@ -29,7 +29,7 @@ use crate::check::{
 };
 use crate::domain::CheckpointRecord;
 use crate::domain::{Category, ContentHash, Timestamp};
-use crate::index::{Status, View};
+use crate::index::{Shard, Status, View};
 
 /// `POST /v1/check` bodies, at most (100,000 ISCC-form hashes take 7.2 MB).
 pub const CHECK_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -67,6 +67,8 @@ struct CheckBody<'a> {
     mode: Option<Cow<'a, str>>,
     #[serde(default, borrow, rename = "match")]
     matching: Option<Cow<'a, str>>,
+    #[serde(default)]
+    checkpoint: Option<u64>,
 }
 
 /// One item of a check: a hash, image codes, or both.
@@ -151,6 +153,63 @@ fn mode_of(text: Option<&str>) -> ApiResult<Mode> {
     text.map_or(Ok(Mode::Full), |m| {
         Mode::parse(m).map_err(|e| ApiError::bad_request("invalid-parameter", e))
     })
+}
+
+/// On a shard (`serve --shard`), refuses near matching: it needs every
+/// registered work's image codes, which no one shard holds.
+fn near_on_shard(state: &AppState, near: bool) -> ApiResult<()> {
+    match state.registry.with_index(|st| st.index.shard()) {
+        Some(shard) if near => Err(ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "outside-shard",
+            format!(
+                "this node holds shard {shard} of the works: near matching needs every work's image codes; ask an unsharded node, or check with \"match\": \"exact\""
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Why this node cannot answer for `hash`: it is a shard that does not
+/// hold it.
+fn outside_shard(shard: Option<Shard>, hash: &ContentHash) -> Option<String> {
+    let shard = shard.filter(|s| !s.holds(hash))?;
+    Some(format!(
+        "{hash} is in shard {}/{}, not in shard {shard} that this node holds",
+        Shard::of(hash, shard.count()),
+        shard.count()
+    ))
+}
+
+/// On a shard, refuses a request naming works outside it: 421
+/// `outside-shard`, listing them (the first 100) by index.
+fn all_in_shard(state: &AppState, hashes: &[ContentHash]) -> ApiResult<()> {
+    let shard = state.registry.with_index(|st| st.index.shard());
+    if shard.is_none() {
+        return Ok(());
+    }
+    let outside: Vec<ProblemItem> = hashes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            outside_shard(shard, h).map(|detail| ProblemItem {
+                index: Some(i),
+                kind: format!("{PROBLEM_TYPE_PREFIX}outside-shard"),
+                detail,
+            })
+        })
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let mut err = invalid_list(
+        "outside-shard",
+        "hashes outside this shard",
+        "hashes",
+        outside,
+    );
+    err.status = StatusCode::MISDIRECTED_REQUEST;
+    Err(err)
 }
 
 /// The checkpoint part of a receipt.
@@ -238,6 +297,7 @@ async fn check(
     let purpose = purpose_of(&req.purpose)?;
     let as_of = as_of_of(req.as_of.as_deref())?;
     let mode = mode_of(req.mode.as_deref())?;
+    let at_size = req.checkpoint;
     let near = near_of(req.matching.as_deref(), req.items.is_some())?;
     let count = match (&req.hashes, &req.items) {
         (Some(h), None) => h.len(),
@@ -286,7 +346,11 @@ async fn check(
         (None, None) => Asked::Hashes(Vec::new()),
     };
     drop(body);
-    let (view, cp) = state.registry.check_view(as_of)?;
+    near_on_shard(&state, near)?;
+    if let Asked::Hashes(hashes) = &asked {
+        all_in_shard(&state, hashes)?;
+    }
+    let (view, cp) = state.registry.check_view_at(as_of, at_size).await?;
     let task_state = state.clone();
     let (results, digests) = tokio::task::spawn_blocking(move || match asked {
         Asked::Hashes(hashes) => answer_json(&task_state, view, purpose, mode, &hashes),

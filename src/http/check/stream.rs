@@ -14,6 +14,7 @@ pub(super) struct StreamParams {
     mode: Option<String>,
     #[serde(rename = "match")]
     matching: Option<String>,
+    checkpoint: Option<u64>,
 }
 
 /// How a stream's items are framed.
@@ -55,8 +56,12 @@ pub(super) async fn stream(
             "near matching needs NDJSON items (raw 32-byte records carry no fingerprints)",
         ));
     }
+    near_on_shard(&state, near)?;
     let slot = state.limits.open_stream(&user.subject)?;
-    let (view, cp) = state.registry.check_view(as_of)?;
+    let (view, cp) = state
+        .registry
+        .check_view_at(as_of, params.checkpoint)
+        .await?;
     let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
     let run = StreamRun {
         _slot: slot,
@@ -404,9 +409,15 @@ impl StreamRun {
             for (line, item) in items {
                 let item = item.as_ref().map_err(Clone::clone).and_then(|item| {
                     if !self.near && !item.is_hash_only() {
-                        Err("fingerprints are matched with match=near only".to_owned())
-                    } else {
-                        Ok(item)
+                        return Err("fingerprints are matched with match=near only".to_owned());
+                    }
+                    match item
+                        .hash
+                        .as_ref()
+                        .and_then(|h| outside_shard(st.index.shard(), h))
+                    {
+                        Some(why) => Err(why),
+                        None => Ok(item),
                     }
                 });
                 match item {
