@@ -34,7 +34,17 @@
 //! replica in turn (primary, replica, primary, replica), the replica's rate
 //! against the primary's.
 //!
-//! Environment: `BENCH_PARTS` (check,runs,hash; add signals, replica), `BENCH_BACKENDS`
+//! Part `shards` (not run by default): on the same registry, one unsharded
+//! replica and three shards (`serve --read-only --shard i/3`), all over the
+//! same database: each shard's index (works, bytes, load time) against the
+//! unsharded one's, then compact checks of the same hash lists sent whole
+//! to the one node, and split by shard to the three at once (one request
+//! each, at one named checkpoint) and merged, in turn: the merged rate
+//! against the one node's. All four run on this machine's cores, so the
+//! merged rate measures the cost of splitting, not the gain of more
+//! machines.
+//!
+//! Environment: `BENCH_PARTS` (check,runs,hash; add signals, replica, shards), `BENCH_BACKENDS`
 //! (sqlite,postgres), `BENCH_SIZES` (1000000,10000000), `BENCH_SECS`
 //! (seconds per measurement, 10), `BENCH_CLIENTS` (4), `BENCH_FILES`
 //! (10000), `CONSENTRY_TEST_POSTGRES_URL`.
@@ -269,27 +279,39 @@ async fn drop_schema(backend: &str) {
     }
 }
 
-/// Request bodies: 10,000 hashes each, every tenth one registered.
-fn bodies(works: usize, extra: serde_json::Value) -> Vec<Bytes> {
+/// Hash lists: 10,000 hashes each, every tenth one registered.
+fn hash_lists(works: usize) -> Vec<Vec<ContentHash>> {
     (0..BODIES)
         .map(|b| {
-            let hashes: Vec<String> = (0..HASHES_PER_REQUEST)
+            (0..HASHES_PER_REQUEST)
                 .map(|i| {
                     let n = (b * HASHES_PER_REQUEST + i) as u64;
                     if i % 10 == 0 {
                         // Spread over the whole registry.
-                        work(n.wrapping_mul(2_654_435_761) % works as u64).to_string()
+                        work(n.wrapping_mul(2_654_435_761) % works as u64)
                     } else {
-                        unregistered(n).to_string()
+                        unregistered(n)
                     }
                 })
-                .collect();
-            let mut body = json!({ "purpose": "train-ai", "hashes": hashes });
-            if let (Some(o), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-                o.extend(e.clone());
-            }
-            Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+                .collect()
         })
+        .collect()
+}
+
+/// A check request's body for `hashes`, with the members of `extra`.
+fn body_of(hashes: &[ContentHash], extra: &serde_json::Value) -> Bytes {
+    let mut body = json!({ "purpose": "train-ai", "hashes": hashes });
+    if let (Some(o), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Request bodies of [`hash_lists`].
+fn bodies(works: usize, extra: serde_json::Value) -> Vec<Bytes> {
+    hash_lists(works)
+        .iter()
+        .map(|hashes| body_of(hashes, &extra))
         .collect()
 }
 
@@ -518,6 +540,9 @@ async fn bench_check(backend: &str, works: usize) -> anyhow::Result<()> {
         )
         .await?;
     }
+    if parts.contains("shards") {
+        bench_shards(backend, &dir, &registry_key, &token, works, clients, secs).await?;
+    }
     if !parts.contains("check") {
         server.abort();
         floor_server.abort();
@@ -604,42 +629,8 @@ async fn bench_replica(
     clients: usize,
     secs: u64,
 ) -> anyhow::Result<()> {
-    let url = if backend == "sqlite" {
-        format!("sqlite://{}", dir.path().join("bench.db").display())
-    } else {
-        let schema = format!("bench_check_{}", std::process::id());
-        format!("{}?options=-c%20search_path%3D{schema}", postgres_url())
-    };
-    let store = consentry::store::open_read_only(&url).await?;
-    let t = Instant::now();
-    let replica = consentry::server::replica_app_state(
-        store,
-        registry_key,
-        None,
-        "bench",
-        "bench/log",
-        consentry::http::limits::LimitConfig::no_rate_limit(),
-        consentry::http::ReadOnly {
-            primary: Some(primary_base.to_owned()),
-            shard: None,
-        },
-    )
-    .await?;
-    let load = t.elapsed().as_secs_f64();
-    let (documents, fp) = replica
-        .registry
-        .with_index(|s| (s.index.size(), s.index.footprint()));
-    println!(
-        "replica start ({backend}): index of {} works ({documents} documents) loaded and checked against the log in {load:.2} s: {:.0} works/s",
-        fp.works,
-        fp.works as f64 / load
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let replica_base = format!("http://{}", listener.local_addr()?);
-    let router = consentry::http::router(replica.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let (replica_base, server, _) =
+        serve_replica(backend, dir, registry_key, Some(primary_base), None).await?;
     let compact = bodies(works, json!({ "mode": "compact" }));
     let primary_url = format!("{primary_base}/v1/check");
     let replica_url = format!("{replica_base}/v1/check");
@@ -662,6 +653,215 @@ async fn bench_replica(
         mean(&rates[1]) / mean(&rates[0])
     );
     server.abort();
+    Ok(())
+}
+
+/// The primary's database, as a replica reaches it.
+fn replica_url(backend: &str, dir: &tempfile::TempDir) -> String {
+    if backend == "sqlite" {
+        format!("sqlite://{}", dir.path().join("bench.db").display())
+    } else {
+        let schema = format!("bench_check_{}", std::process::id());
+        format!("{}?options=-c%20search_path%3D{schema}", postgres_url())
+    }
+}
+
+/// Opens a read-only replica (of `shard`, if given) over the primary's
+/// database, reports its index load, and serves it; returns its base URL,
+/// its server task and its index footprint.
+async fn serve_replica(
+    backend: &str,
+    dir: &tempfile::TempDir,
+    registry_key: &SecretKey,
+    primary_base: Option<&str>,
+    shard: Option<consentry::index::Shard>,
+) -> anyhow::Result<(
+    String,
+    tokio::task::JoinHandle<()>,
+    consentry::index::Footprint,
+)> {
+    let store = consentry::store::open_read_only(&replica_url(backend, dir)).await?;
+    let t = Instant::now();
+    let replica = consentry::server::replica_app_state(
+        store,
+        registry_key,
+        None,
+        "bench",
+        "bench/log",
+        consentry::http::limits::LimitConfig::no_rate_limit(),
+        consentry::http::ReadOnly {
+            primary: primary_base.map(str::to_owned),
+            shard,
+        },
+    )
+    .await?;
+    let load = t.elapsed().as_secs_f64();
+    let (documents, fp) = replica
+        .registry
+        .with_index(|s| (s.index.size(), s.index.footprint()));
+    println!(
+        "{} start ({backend}): index of {} works ({documents} documents; works part {:.1} MiB, {:.1} B/work) loaded and checked against the log in {load:.2} s: {:.0} works/s",
+        shard.map_or_else(|| "replica".to_owned(), |s| format!("shard {s}")),
+        fp.works,
+        fp.work_bytes as f64 / (1024.0 * 1024.0),
+        fp.work_bytes as f64 / fp.works.max(1) as f64,
+        fp.works as f64 / load
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = consentry::http::router(replica);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((base, server, fp))
+}
+
+/// `clients` tasks send request sets round-robin for `secs` seconds (after
+/// one second of warm-up): each set is one body per URL, sent at once, and
+/// done when every answer is read. Returns hashes answered per second.
+async fn drive_sets(
+    urls: &[String],
+    token: &str,
+    sets: &[Vec<Bytes>],
+    clients: usize,
+    secs: u64,
+) -> (f64, usize) {
+    let sets = Arc::new(sets.to_vec());
+    let urls = Arc::new(urls.to_vec());
+    let run = |measure: Duration| {
+        (0..clients)
+            .map(|c| {
+                let (urls, sets, token) = (Arc::clone(&urls), Arc::clone(&sets), token.to_owned());
+                tokio::spawn(async move {
+                    let http = reqwest::Client::new();
+                    let (mut done, mut errors) = (0usize, 0usize);
+                    let deadline = Instant::now() + measure;
+                    let mut i = c;
+                    while Instant::now() < deadline {
+                        let set = &sets[i % sets.len()];
+                        let sent = urls.iter().zip(set).map(|(url, body)| {
+                            let req = http
+                                .post(url)
+                                .header("content-type", "application/json")
+                                .bearer_auth(&token)
+                                .body(body.clone());
+                            async move {
+                                match req.send().await {
+                                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                                    _ => false,
+                                }
+                            }
+                        });
+                        if futures_util::future::join_all(sent).await.iter().all(|ok| *ok) {
+                            done += 1;
+                        } else {
+                            errors += 1;
+                        }
+                        i += clients;
+                    }
+                    (done, errors)
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    for t in run(Duration::from_secs(1)) {
+        let _ = t.await;
+    }
+    let started = Instant::now();
+    let (mut done, mut errors) = (0, 0);
+    for t in run(Duration::from_secs(secs)) {
+        if let Ok((d, e)) = t.await {
+            done += d;
+            errors += e;
+        }
+    }
+    (
+        (done * HASHES_PER_REQUEST) as f64 / started.elapsed().as_secs_f64(),
+        errors,
+    )
+}
+
+/// One unsharded replica and three shards over the same database: index
+/// sizes and load times, then the same checks sent whole to the one and
+/// split to the three, alternating.
+async fn bench_shards(
+    backend: &str,
+    dir: &tempfile::TempDir,
+    registry_key: &SecretKey,
+    token: &str,
+    works: usize,
+    clients: usize,
+    secs: u64,
+) -> anyhow::Result<()> {
+    use consentry::index::Shard;
+    let (one, one_server, one_fp) = serve_replica(backend, dir, registry_key, None, None).await?;
+    let mut shard_urls = Vec::new();
+    let mut servers = vec![one_server];
+    let mut shard_bytes = 0;
+    for i in 0..3 {
+        let shard = Shard::new(i, 3).map_err(anyhow::Error::msg)?;
+        let (base, server, fp) =
+            serve_replica(backend, dir, registry_key, None, Some(shard)).await?;
+        shard_urls.push(format!("{base}/v1/check"));
+        servers.push(server);
+        shard_bytes = shard_bytes.max(fp.work_bytes);
+    }
+    println!(
+        "largest shard's works part / unsharded: {:.3} ({} of {} bytes)",
+        shard_bytes as f64 / one_fp.work_bytes.max(1) as f64,
+        shard_bytes,
+        one_fp.work_bytes
+    );
+    let size = reqwest::get(format!("{one}/healthz"))
+        .await?
+        .json::<serde_json::Value>()
+        .await?["checkpoint"]["size"]
+        .as_u64()
+        .unwrap_or(0);
+    let extra = json!({ "mode": "compact", "checkpoint": size });
+    let lists = hash_lists(works);
+    let whole: Vec<Vec<Bytes>> = lists.iter().map(|l| vec![body_of(l, &extra)]).collect();
+    let split: Vec<Vec<Bytes>> = lists
+        .iter()
+        .map(|l| {
+            (0..3)
+                .map(|i| {
+                    let mine: Vec<ContentHash> =
+                        l.iter().filter(|h| Shard::of(h, 3) == i).copied().collect();
+                    body_of(&mine, &extra)
+                })
+                .collect()
+        })
+        .collect();
+    let one_url = vec![format!("{one}/v1/check")];
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..2 {
+        for (i, (urls, sets)) in [(&one_url, &whole), (&shard_urls, &split)]
+            .into_iter()
+            .enumerate()
+        {
+            let (rate, errors) = drive_sets(urls, token, sets, clients, secs).await;
+            anyhow::ensure!(errors == 0, "{errors} failed checks");
+            println!(
+                "round {}: {}: {rate:.0} hashes/s",
+                round + 1,
+                if i == 0 {
+                    "one node, whole lists"
+                } else {
+                    "three shards, lists split and merged"
+                }
+            );
+            rates[i].push(rate);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "three shards / one node check rate ({backend}, {works} works, all on this machine): {:.3}",
+        mean(&rates[1]) / mean(&rates[0])
+    );
+    for s in servers {
+        s.abort();
+    }
     Ok(())
 }
 
@@ -811,7 +1011,10 @@ fn main() -> anyhow::Result<()> {
                 .map(str::to_owned))
             .unwrap_or_default()
     );
-    if parts.contains("check") || parts.contains("runs") || parts.contains("replica") {
+    if ["check", "runs", "replica", "shards"]
+        .iter()
+        .any(|p| parts.contains(p))
+    {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
