@@ -752,7 +752,11 @@ async fn drive_sets(
                                 }
                             }
                         });
-                        if futures_util::future::join_all(sent).await.iter().all(|ok| *ok) {
+                        if futures_util::future::join_all(sent)
+                            .await
+                            .iter()
+                            .all(|ok| *ok)
+                        {
                             done += 1;
                         } else {
                             errors += 1;

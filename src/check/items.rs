@@ -114,19 +114,16 @@ pub fn answer_item(index: &ConsentIndex, view: View, item: &Item) -> ItemAnswer 
             };
         }
     }
-    let mut found: Vec<(u32, u32)> = Vec::new();
+    let mut found: Vec<(u32, ContentHash, u32)> = Vec::new();
     for code in item.codes.iter().filter(|c| !c.is_featureless()) {
         for n in index.near(code.prefix(), MATCHING.max_distance, view) {
-            match found.iter_mut().find(|(w, _)| *w == n.work) {
-                Some(f) => f.1 = f.1.min(n.distance),
-                None => found.push((n.work, n.distance)),
+            match found.iter_mut().find(|(w, _, _)| *w == n.work) {
+                Some(f) => f.2 = f.2.min(n.distance),
+                None => found.push((n.work, n.hash, n.distance)),
             }
         }
     }
-    let mut works: Vec<(ContentHash, u32)> = found
-        .iter()
-        .map(|&(w, d)| (index.work_hash(w), d))
-        .collect();
+    let mut works: Vec<(ContentHash, u32)> = found.iter().map(|&(_, h, d)| (h, d)).collect();
     works.sort_unstable_by(|a, b| (a.1, a.0.as_bytes()).cmp(&(b.1, b.0.as_bytes())));
     works.truncate(MAX_NEAR_WORKS);
     if works.is_empty() {
