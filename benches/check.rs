@@ -716,6 +716,27 @@ async fn serve_replica(
     Ok((base, server, fp))
 }
 
+/// The bytes the registry's database takes: the SQLite files, or every
+/// table and index of the PostgreSQL schema.
+async fn database_bytes(backend: &str, dir: &tempfile::TempDir) -> anyhow::Result<u64> {
+    if backend == "sqlite" {
+        let mut total = 0;
+        for name in ["bench.db", "bench.db-wal"] {
+            total += std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+        }
+        return Ok(total);
+    }
+    let pool = sqlx::PgPool::connect(&replica_url(backend, dir)).await?;
+    let bytes: Option<i64> = sqlx::query_scalar(
+        "select sum(pg_total_relation_size(c.oid))::bigint from pg_class c
+         join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = current_schema() and c.relkind in ('r', 'm')",
+    )
+    .fetch_one(&pool)
+    .await?;
+    Ok(u64::try_from(bytes.unwrap_or(0)).unwrap_or(0))
+}
+
 /// `clients` tasks send request sets round-robin for `secs` seconds (after
 /// one second of warm-up): each set is one body per URL, sent at once, and
 /// done when every answer is read. Returns hashes answered per second.
@@ -822,6 +843,13 @@ async fn bench_shards(
         .await?["checkpoint"]["size"]
         .as_u64()
         .unwrap_or(0);
+    let db = database_bytes(backend, dir).await?;
+    println!(
+        "database ({backend}): {:.1} MiB for {size} log entries and {works} works: {:.0} B/entry, {:.1} B/work",
+        db as f64 / (1024.0 * 1024.0),
+        db as f64 / size.max(1) as f64,
+        db as f64 / works.max(1) as f64
+    );
     let extra = json!({ "mode": "compact", "checkpoint": size });
     let lists = hash_lists(works);
     let whole: Vec<Vec<Bytes>> = lists.iter().map(|l| vec![body_of(l, &extra)]).collect();
