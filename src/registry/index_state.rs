@@ -230,9 +230,17 @@ impl Registry {
     ) -> Result<(CheckState, crate::log::tree::Appender)> {
         let started = std::time::Instant::now();
         let mut index = ConsentIndex::for_shard(shard);
-        let works =
-            store.counts().await?.statement_works / shard.map_or(1, |s| i64::from(s.count()));
-        index.reserve_works(usize::try_from(works).unwrap_or(0));
+        let works = usize::try_from(store.counts().await?.statement_works).unwrap_or(0);
+        index.reserve_works(match shard {
+            None => works,
+            // A shard's share, with room for its spread (hashes are
+            // uniform: about √share either side), so the vectors need not
+            // grow by a quarter for a few works over.
+            Some(s) => {
+                let share = works / s.count() as usize;
+                share + 4 * share.isqrt() + 1024
+            }
+        });
         index.defer_near_packing();
         let replica_checkpoint = if replica {
             Some(store.latest_checkpoint().await?)
