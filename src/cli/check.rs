@@ -342,12 +342,18 @@ async fn run_check(args: &CheckArgs) -> anyhow::Result<Checked> {
     };
     pb.finish_and_clear();
     let receipt = &receipts.first().context("the registry sent no receipt")?.2;
+    let stamp = file_stamp(Timestamp::now());
     let mut receipt_paths = Vec::with_capacity(receipts.len());
     for (shard, envelope, _) in &receipts {
         let suffix = shard.map_or_else(String::new, |s| {
             format!(".shard-{}-of-{}", s.index(), s.count())
         });
-        receipt_paths.push(write_receipt(args.receipt.as_deref(), &suffix, envelope)?);
+        receipt_paths.push(write_receipt(
+            args.receipt.as_deref(),
+            &stamp,
+            &suffix,
+            envelope,
+        )?);
     }
     let by_file = combine_signals(purpose, &items, &mut answers);
     if let Some(report) = &args.report {
@@ -509,10 +515,11 @@ fn combine_signals(purpose: Category, items: &[Item], answers: &mut [Answer]) ->
 }
 
 /// Writes the receipt to `asked`, or to a new file named after the time
-/// (never replacing one); returns where it went. A non-empty `suffix`
-/// (a shard's) goes before the first `.` of the file name.
+/// `stamp` (never replacing one); returns where it went. A non-empty
+/// `suffix` (a shard's) goes before `.receipt.json`.
 fn write_receipt(
     asked: Option<&std::path::Path>,
+    stamp: &str,
     suffix: &str,
     envelope: &Envelope,
 ) -> anyhow::Result<PathBuf> {
@@ -522,17 +529,6 @@ fn write_receipt(
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         return Ok(path);
     }
-    let stamp: String = Timestamp::now()
-        .to_string()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .take_while(|c| *c != '.')
-        .collect();
-    let stamp = if stamp.ends_with('Z') {
-        stamp
-    } else {
-        format!("{stamp}Z")
-    };
     for n in 1u32.. {
         let path = PathBuf::from(if n == 1 {
             format!("consentry-check-{stamp}{suffix}.receipt.json")
@@ -557,8 +553,23 @@ fn write_receipt(
     bail!("no free receipt file name")
 }
 
-/// `path` with `suffix` before the first `.` of its file name
-/// (`run.receipt.json` → `run.shard-0-of-3.receipt.json`).
+/// `t` as a file name's stamp: `YYYYMMDDTHHMMSSZ`.
+fn file_stamp(t: Timestamp) -> String {
+    let stamp: String = t
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .take_while(|c| *c != '.')
+        .collect();
+    if stamp.ends_with('Z') {
+        stamp
+    } else {
+        format!("{stamp}Z")
+    }
+}
+
+/// `path` with `suffix` before its `.receipt.json` (else before its
+/// extension): `run.receipt.json` → `run.shard-0-of-3.receipt.json`.
 fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
     if suffix.is_empty() {
         return path.to_path_buf();
@@ -567,9 +578,12 @@ fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let named = match name.split_once('.') {
-        Some((stem, rest)) => format!("{stem}{suffix}.{rest}"),
-        None => format!("{name}{suffix}"),
+    let named = if let Some(stem) = name.strip_suffix(".receipt.json") {
+        format!("{stem}{suffix}.receipt.json")
+    } else if let Some((stem, ext)) = name.rsplit_once('.').filter(|(s, _)| !s.is_empty()) {
+        format!("{stem}{suffix}.{ext}")
+    } else {
+        format!("{name}{suffix}")
     };
     path.with_file_name(named)
 }

@@ -11,11 +11,16 @@
 use anyhow::{bail, Context};
 use serde_json::Value;
 
-use super::client::{Client, SignInAs};
+use super::client::{Client, Refused, SignInAs};
 use crate::crypto::SecretKey;
 use crate::domain::ContentHash;
 use crate::index::Shard;
 use crate::log::note::NoteVerifier;
+
+/// How long a shard is waited for when it has not reached the checkpoint
+/// asked (`checkpoint-not-held`), and the pause between attempts.
+const NOT_HELD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+const NOT_HELD_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// One shard node.
 pub(super) struct Node {
@@ -152,14 +157,35 @@ impl Shards {
                 async move {
                     let sent: Vec<ContentHash> = positions.iter().map(|&i| hashes[i]).collect();
                     let mut lines = Vec::with_capacity(sent.len());
-                    let done = node
-                        .client
-                        .check_stream(&query, sent, |line| {
-                            lines.push(line);
-                            Ok(())
-                        })
-                        .await
-                        .with_context(|| format!("shard {} at {}", node.shard, node.url))?;
+                    // A node behind the URL may not have reached the size
+                    // yet (several nodes serving one shard behind a load
+                    // balancer): it refuses before answering, so ask again.
+                    let mut waited = std::time::Duration::ZERO;
+                    let done = loop {
+                        let asked = node
+                            .client
+                            .check_stream(&query, sent.clone(), |line| {
+                                lines.push(line);
+                                Ok(())
+                            })
+                            .await;
+                        match asked {
+                            Err(e)
+                                if waited < NOT_HELD_PATIENCE
+                                    && e.downcast_ref::<Refused>()
+                                        .is_some_and(|r| r.slug == "checkpoint-not-held") =>
+                            {
+                                lines.clear();
+                                tokio::time::sleep(NOT_HELD_PAUSE).await;
+                                waited += NOT_HELD_PAUSE;
+                            }
+                            other => {
+                                break other.with_context(|| {
+                                    format!("shard {} at {}", node.shard, node.url)
+                                })?
+                            }
+                        }
+                    };
                     Ok::<_, anyhow::Error>(ShardAnswer {
                         shard: node.shard,
                         positions,

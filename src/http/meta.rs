@@ -1,12 +1,13 @@
 //! About the registry itself: health, identity, limits, the API document.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::check::{CHECK_BODY_LIMIT, MAX_STREAM_LINE};
+use super::error::{ApiError, ApiResult};
 use super::{AppState, Routes, SMALL_BODY_LIMIT, STATEMENTS_BODY_LIMIT};
 use crate::auth::{AUDIENCE, TOKEN_TTL_SECS};
 use crate::check::{MATCHING, MAX_CHECK_HASHES};
@@ -24,13 +25,22 @@ pub fn routes() -> Routes {
         .get("/v1/registry", registry_info)
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    let (size, shard) = state.registry.with_index(|st| {
+async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let (size, shard, broken) = state.registry.with_index(|st| {
         (
             st.checkpoint.as_ref().map_or(0, |c| c.size),
             st.index.shard(),
+            st.broken.is_some(),
         )
     });
+    if broken {
+        // Details are logged where the index broke.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "internal",
+            "the consent index disagrees with the log: checks are refused until the registry is restarted",
+        ));
+    }
     let mut health = json!({
         "status": "ok",
         "backend": state.registry.backend(),
@@ -40,7 +50,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
     if let Some(shard) = shard {
         health["shard"] = json!({ "index": shard.index(), "count": shard.count() });
     }
-    Json(health)
+    Ok(Json(health))
 }
 
 async fn openapi() -> impl IntoResponse {

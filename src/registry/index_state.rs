@@ -438,6 +438,11 @@ impl Registry {
         let cp = self.store.checkpoint_of_size(size).await?.ok_or_else(|| {
             RegistryError::NotFound(format!("the log has no signed checkpoint of size {size}"))
         })?;
+        // Signed receipts carry it: it must be the log's, as every checkpoint
+        // a replica follows is.
+        super::replica::signed_by(&self.log, &cp).map_err(|why| {
+            RegistryError::Log(crate::transparency::TransparencyError::Inconsistent(why))
+        })?;
         Ok((View { size, as_of }, cp))
     }
 

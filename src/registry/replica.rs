@@ -178,7 +178,10 @@ impl Registry {
 
 /// Whether `cp` is signed by `log`'s key over its origin and the stored
 /// size and root; if not, why.
-fn signed_by(log: &TransparencyLog, cp: &CheckpointRecord) -> std::result::Result<(), String> {
+pub(super) fn signed_by(
+    log: &TransparencyLog,
+    cp: &CheckpointRecord,
+) -> std::result::Result<(), String> {
     let text = crate::log::note::open(&cp.note, std::slice::from_ref(log.verifier()))
         .map_err(|e| format!("checkpoint of size {}: {e}", cp.size))?;
     let signed = crate::log::note::Checkpoint::parse(text)

@@ -182,33 +182,39 @@ fn outside_shard(shard: Option<Shard>, hash: &ContentHash) -> Option<String> {
 }
 
 /// On a shard, refuses a request naming works outside it: 421
-/// `outside-shard`, listing them (the first 100) by index.
-fn all_in_shard(state: &AppState, hashes: &[ContentHash]) -> ApiResult<()> {
-    let shard = state.registry.with_index(|st| st.index.shard());
-    if shard.is_none() {
+/// `outside-shard`, listing them (the first 100) by their index in
+/// `member` (`hashes` or `items`).
+fn all_in_shard(state: &AppState, hashes: &[ContentHash], member: &str) -> ApiResult<()> {
+    let Some(shard) = state.registry.with_index(|st| st.index.shard()) else {
         return Ok(());
-    }
-    let outside: Vec<ProblemItem> = hashes
+    };
+    let mut outside: Vec<ProblemItem> = hashes
         .iter()
         .enumerate()
         .filter_map(|(i, h)| {
-            outside_shard(shard, h).map(|detail| ProblemItem {
+            outside_shard(Some(shard), h).map(|detail| ProblemItem {
                 index: Some(i),
                 kind: format!("{PROBLEM_TYPE_PREFIX}outside-shard"),
                 detail,
             })
         })
         .collect();
-    if outside.is_empty() {
+    let Some(first) = outside.first() else {
         return Ok(());
-    }
-    let mut err = invalid_list(
+    };
+    let mut err = ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
         "outside-shard",
-        "hashes outside this shard",
-        "hashes",
-        outside,
+        format!(
+            "{} of the {} asked are outside shard {shard}, which this node holds; first, {member}[{}]: {}",
+            outside.len(),
+            member,
+            first.index.unwrap_or_default(),
+            first.detail
+        ),
     );
-    err.status = StatusCode::MISDIRECTED_REQUEST;
+    outside.truncate(MAX_LISTED);
+    err.errors = outside;
     Err(err)
 }
 
@@ -298,6 +304,11 @@ async fn check(
     let as_of = as_of_of(req.as_of.as_deref())?;
     let mode = mode_of(req.mode.as_deref())?;
     let at_size = req.checkpoint;
+    let member = if req.hashes.is_some() {
+        "hashes"
+    } else {
+        "items"
+    };
     let near = near_of(req.matching.as_deref(), req.items.is_some())?;
     let count = match (&req.hashes, &req.items) {
         (Some(h), None) => h.len(),
@@ -348,7 +359,7 @@ async fn check(
     drop(body);
     near_on_shard(&state, near)?;
     if let Asked::Hashes(hashes) = &asked {
-        all_in_shard(&state, hashes)?;
+        all_in_shard(&state, hashes, member)?;
     }
     let (view, cp) = state.registry.check_view_at(as_of, at_size).await?;
     let task_state = state.clone();
