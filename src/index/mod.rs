@@ -420,7 +420,8 @@ impl ConsentIndex {
                 let mut work_nos =
                     Vec::with_capacity(if codes.is_empty() { 0 } else { works.len() });
                 self.works.reserve(works.len());
-                for (w, p) in works.iter().zip(&published) {
+                let digests = self.works.digests_of(&works);
+                for ((w, p), digest) in works.iter().zip(&published).zip(digests) {
                     if self.shard.is_some_and(|sh| !sh.holds(w)) {
                         if !codes.is_empty() {
                             // Its codes (matched by position) are not kept.
@@ -428,7 +429,6 @@ impl ConsentIndex {
                         }
                         continue;
                     }
-                    let digest = self.works.digest(w.as_bytes());
                     let found = self.works.find_digest(&digest);
                     let seen = found.is_some_and(|wi| {
                         self.works

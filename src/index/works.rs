@@ -14,6 +14,8 @@
 
 use hashbrown::HashTable;
 
+use crate::domain::ContentHash;
+
 /// Marks a head that points into the link chain rather than at a statement.
 pub(super) const LINKED: u32 = 1 << 31;
 /// The end of a link chain.
@@ -57,6 +59,19 @@ impl Works {
         let mut d = [0u8; 16];
         d.copy_from_slice(&full.as_bytes()[..16]);
         d
+    }
+
+    /// The digests of `works`, in order; on all cores for a long list.
+    pub(super) fn digests_of(&self, works: &[ContentHash]) -> Vec<Digest> {
+        use rayon::prelude::*;
+        if works.len() < 128 {
+            return works.iter().map(|w| self.digest(w.as_bytes())).collect();
+        }
+        works
+            .par_iter()
+            .with_min_len(64)
+            .map(|w| self.digest(w.as_bytes()))
+            .collect()
     }
 
     pub(super) fn find(&self, hash: &[u8; 32]) -> Option<u32> {
