@@ -583,6 +583,31 @@ impl Server {
         Self::start_logging(dir, database_url, extra, None).await
     }
 
+    /// Writes a new admin key to `admin.key` in `dir` and starts the server
+    /// with it (and `extra`), so [`Server::create_lab`] can work.
+    pub async fn start_with_admin(dir: &Path, database_url: &str, extra: &[&str]) -> Server {
+        let admin = consentry::crypto::SecretKey::generate();
+        admin
+            .write_new_file(&dir.join("admin.key"))
+            .expect("admin key");
+        let admin_arg = admin.public_key().to_string();
+        let mut args = vec!["--admin-key", admin_arg.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_with(dir, database_url, &args).await
+    }
+
+    /// The log's verifier key, as this server publishes it.
+    pub async fn verifier_key(&self) -> String {
+        consentry::cli::client::Client::new(&self.base)
+            .expect("client")
+            .get_json("/v1/log")
+            .await
+            .expect("log")["verifier_key"]
+            .as_str()
+            .expect("key")
+            .to_owned()
+    }
+
     /// Starts the server; with `log`, its log (at `debug`) goes to that file.
     /// It is waited for on tokio's blocking pool.
     pub async fn start_logging(

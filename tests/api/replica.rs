@@ -277,14 +277,7 @@ async fn check_and_verify(server: &Server, primary: &Server, report: &str) -> St
             &receipt,
         ])
         .await);
-    let vkey = Client::new(&primary.base)
-        .expect("client")
-        .get_json("/v1/log")
-        .await
-        .expect("log")["verifier_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let vkey = primary.verifier_key().await;
     // Verified against the primary's log, whoever answered.
     ok(&server
         .cli(&[

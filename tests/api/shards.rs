@@ -81,12 +81,7 @@ async fn three_shards_answer_a_check_as_one_node(backend: Backend) {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
     let (url, _location) = server_database(backend, d).await;
-    let admin = SecretKey::generate();
-    admin
-        .write_new_file(&d.join("admin.key"))
-        .expect("admin key");
-    let admin_arg = admin.public_key().to_string();
-    let primary = Server::start_with(d, &url, &["--admin-key", &admin_arg]).await;
+    let primary = Server::start_with_admin(d, &url, &[]).await;
     let replica = ["--read-only", "--follow-every", "50ms"];
     let whole = Server::start_with(d, &url, &replica).await;
     let mut shards = Vec::new();
@@ -186,14 +181,7 @@ async fn three_shards_answer_a_check_as_one_node(backend: Backend) {
     // Every shard's receipt names the one node's checkpoint, covers that
     // shard's hashes, and verifies with the standard tool.
     let whole_receipt = receipt_payload(&d.join("one.receipt.json"));
-    let vkey = Client::new(&primary.base)
-        .expect("client")
-        .get_json("/v1/log")
-        .await
-        .expect("log")["verifier_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let vkey = primary.verifier_key().await;
     let mut counted = 0;
     for i in 0..3u32 {
         let name = format!("split.shard-{i}-of-3.receipt.json");
