@@ -441,6 +441,25 @@ async fn a_replica_on_a_postgres_standby_follows_the_primary() {
         reads(&replica.base, &all, &artist).await,
         reads(&primary.base, &all, &artist).await
     );
+
+    // Three shards on the standby answer a check as the replica does.
+    let mut shards = Vec::new();
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let mut args = args.clone();
+        args.extend(["--shard", &shard]);
+        let s = Server::start_with(d, &cluster.standby_url(), &args).await;
+        level(&primary, &s).await;
+        shards.push(s);
+    }
+    for s in &shards {
+        crate::shards::serving(s, size).await;
+    }
+    crate::shards::serving(&replica, size).await;
+    let (_, rows) =
+        crate::shards::split_check_matches_one(d, &replica, &shards, &primary, size, "standby")
+            .await;
+    assert_eq!(rows.len(), 4);
 }
 
 crate::both_backends_raw!(a_replica_refuses_writes_and_follows);

@@ -54,7 +54,7 @@ fn receipt_payload(path: &Path) -> Value {
 
 /// Waits until `server` answers checks at checkpoint `size` (its index
 /// follows the database a moment after `/v1/log` shows it).
-async fn serving(server: &Server, size: u64) {
+pub(crate) async fn serving(server: &Server, size: u64) {
     let c = Client::new(&server.base).expect("client");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -75,6 +75,114 @@ async fn refused(result: anyhow::Result<(u16, Value)>) -> (u16, String, String) 
     let err = result.expect_err("refused");
     let r = err.downcast_ref::<Refused>().expect("a problem answer");
     (r.status, r.slug.clone(), r.detail.clone())
+}
+
+/// Checks `data/` (exact matching, for train-ai, with `lab.key`) on
+/// `whole` and across `shards` (URLs given in reverse order: the client
+/// asks each node which shard it holds), both at checkpoint `size`:
+/// asserts identical report rows and counts, and that each shard's receipt
+/// names the one node's checkpoint, covers exactly that shard's hashes and
+/// verifies against `primary`'s log with `consentry verify-receipt`.
+/// Returns the one node's output and report rows.
+pub(crate) async fn split_check_matches_one(
+    d: &Path,
+    whole: &Server,
+    shards: &[Server],
+    primary: &Server,
+    size: u64,
+    tag: &str,
+) -> (String, Vec<Value>) {
+    let check = |extra: Vec<String>, report: String| {
+        let mut args: Vec<String> = [
+            "check",
+            "data",
+            "--purpose",
+            "train-ai",
+            "--match",
+            "exact",
+            "--key",
+            "lab.key",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend([
+            "--report".to_owned(),
+            format!("{report}.jsonl"),
+            "--receipt".to_owned(),
+            format!("{report}.receipt.json"),
+        ]);
+        args.extend(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        whole.cli(&args)
+    };
+    let one = ok(&check(Vec::new(), format!("{tag}-one")).await);
+    let urls: Vec<String> = shards
+        .iter()
+        .rev()
+        .flat_map(|s| ["--shard-url".to_owned(), s.base.clone()])
+        .collect();
+    let split = ok(&check(urls, format!("{tag}-split")).await);
+    let one_rows = rows(&d.join(format!("{tag}-one.jsonl")));
+    assert_eq!(
+        rows(&d.join(format!("{tag}-split.jsonl"))),
+        one_rows,
+        "identical answers"
+    );
+    let summary = |out: &str| {
+        out.lines()
+            .find(|l| l.contains(" for train-ai"))
+            .unwrap_or_else(|| panic!("a summary in {out}"))
+            .to_owned()
+    };
+    assert_eq!(summary(&split), summary(&one));
+    assert!(one.contains(&format!("checkpoint {size} of")), "{one}");
+    assert!(
+        split.contains(&format!("shards answered at checkpoint {size}")),
+        "{split}"
+    );
+    let whole_receipt = receipt_payload(&d.join(format!("{tag}-one.receipt.json")));
+    let vkey = primary.verifier_key().await;
+    let n = u32::try_from(shards.len()).expect("a few shards");
+    let mut counted = 0;
+    for i in 0..n {
+        let name = format!("{tag}-split.shard-{i}-of-{n}.receipt.json");
+        let mine: Vec<&Value> = one_rows
+            .iter()
+            .filter(|r| Shard::of(&hash_of(r), n) == i)
+            .collect();
+        if mine.is_empty() {
+            assert!(
+                !d.join(&name).exists(),
+                "a shard asked nothing signs nothing"
+            );
+            continue;
+        }
+        let payload = receipt_payload(&d.join(&name));
+        assert_eq!(payload["checkpoint"], whole_receipt["checkpoint"], "{name}");
+        assert_eq!(payload["hashes"]["count"], json!(mine.len()), "{name}");
+        counted += mine.len();
+        let answers = format!("{tag}-shard-{i}.jsonl");
+        std::fs::write(
+            d.join(&answers),
+            mine.iter().map(|r| format!("{r}\n")).collect::<String>(),
+        )
+        .expect("write");
+        ok(&whole
+            .cli(&[
+                "verify-receipt",
+                &name,
+                "--verifier-key",
+                &vkey,
+                "--answers",
+                &answers,
+                "--log",
+                &primary.base,
+            ])
+            .await);
+    }
+    assert_eq!(counted, one_rows.len());
+    (one, one_rows)
 }
 
 async fn three_shards_answer_a_check_as_one_node(backend: Backend) {
@@ -126,93 +234,15 @@ async fn three_shards_answer_a_check_as_one_node(backend: Backend) {
     }
 
     // The same check on one node and across the three shards.
-    let check = |extra: Vec<String>, report: &str| {
-        let mut args: Vec<String> = [
-            "check",
-            "data",
-            "--purpose",
-            "train-ai",
-            "--match",
-            "exact",
-            "--key",
-            "lab.key",
-            "--report",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        args.push(format!("{report}.jsonl"));
-        args.push("--receipt".into());
-        args.push(format!("{report}.receipt.json"));
-        args.extend(extra);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        whole.cli(&args)
-    };
-    let one = ok(&check(Vec::new(), "one").await);
-    let mut urls = Vec::new();
-    // Given in any order: the client asks each node which shard it holds.
-    for s in [&shards[2], &shards[0], &shards[1]] {
-        urls.push("--shard-url".to_owned());
-        urls.push(s.base.clone());
-    }
-    let split = ok(&check(urls.clone(), "split").await);
-    let one_rows = rows(&d.join("one.jsonl"));
+    let (one, one_rows) = split_check_matches_one(d, &whole, &shards, &primary, size, "a").await;
     assert_eq!(one_rows.len(), 40);
-    assert_eq!(rows(&d.join("split.jsonl")), one_rows, "identical answers");
-    let summary = |out: &str| {
-        out.lines()
-            .find(|l| l.contains(" works for train-ai"))
-            .unwrap_or_else(|| panic!("a summary in {out}"))
-            .to_owned()
-    };
-    assert_eq!(summary(&split), summary(&one));
     // Bo's opt-out of three of Ana's opt-in works wins for those.
     assert!(
-        summary(&one).contains("12 allowed, 18 disallowed, 10 unknown"),
+        one.contains("12 allowed, 18 disallowed, 10 unknown"),
         "{one}"
-    );
-    assert!(
-        split.contains(&format!("3 shards answered at checkpoint {size}")),
-        "{split}"
     );
     let disputed = one_rows.iter().filter(|r| r["disputed"] == true).count();
     assert_eq!(disputed, 3);
-
-    // Every shard's receipt names the one node's checkpoint, covers that
-    // shard's hashes, and verifies with the standard tool.
-    let whole_receipt = receipt_payload(&d.join("one.receipt.json"));
-    let vkey = primary.verifier_key().await;
-    let mut counted = 0;
-    for i in 0..3u32 {
-        let name = format!("split.shard-{i}-of-3.receipt.json");
-        let payload = receipt_payload(&d.join(&name));
-        assert_eq!(payload["checkpoint"], whole_receipt["checkpoint"], "{name}");
-        let mine: Vec<&Value> = one_rows
-            .iter()
-            .filter(|r| Shard::of(&hash_of(r), 3) == i)
-            .collect();
-        assert_eq!(payload["hashes"]["count"], json!(mine.len()), "{name}");
-        counted += mine.len();
-        let answers = format!("shard-{i}.jsonl");
-        std::fs::write(
-            d.join(&answers),
-            mine.iter().map(|r| format!("{r}\n")).collect::<String>(),
-        )
-        .expect("write");
-        ok(&whole
-            .cli(&[
-                "verify-receipt",
-                &name,
-                "--verifier-key",
-                &vkey,
-                "--answers",
-                &answers,
-                "--log",
-                &primary.base,
-            ])
-            .await);
-    }
-    assert_eq!(counted, 40);
 
     // Shards answer at a named checkpoint: a later opt-out in shard 0 is
     // unknown at the old size and disallowed at the new one.
@@ -291,13 +321,22 @@ async fn three_shards_answer_a_check_as_one_node(backend: Backend) {
 
     // The client refuses a set of shards that is not a whole registry, and
     // near matching across shards.
-    let two = vec![
-        "--shard-url".to_owned(),
-        shards[0].base.clone(),
-        "--shard-url".to_owned(),
-        shards[1].base.clone(),
-    ];
-    let out = check(two, "two").await;
+    let out = whole
+        .cli(&[
+            "check",
+            "data",
+            "--purpose",
+            "train-ai",
+            "--match",
+            "exact",
+            "--key",
+            "lab.key",
+            "--shard-url",
+            &shards[0].base,
+            "--shard-url",
+            &shards[1].base,
+        ])
+        .await;
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no URL given holds 2/3"),
