@@ -46,7 +46,7 @@ pub struct Replica {
     /// How often the database is read for new checkpoints.
     pub follow_every: std::time::Duration,
     /// Hold only this shard of the works (`serve --shard i/n`).
-    pub shard: Option<crate::index::Shard>,
+    pub shard: Option<crate::registry::Shard>,
 }
 
 /// Builds the application state from an open store and the registry key.

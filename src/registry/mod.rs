@@ -34,6 +34,7 @@ pub use errors::{RegistryError, Rejection, RejectionKind, Result};
 pub use index_state::{CheckState, StartupProgress, REPAIR};
 pub use keys::KeyHolder;
 pub use queries::{ArtistView, HistoryEntry, WorkView};
+pub use crate::index::Shard;
 pub use replica::Followed;
 pub use statements::{
     verify_statement, verify_statements, MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST,
