@@ -28,13 +28,13 @@ use index_state::refuse_to_serve;
 
 pub use crate::domain::acceptance::MAX_CLOCK_SKEW_SECS;
 pub use crate::domain::ids::document_id;
+pub use crate::index::Shard;
 pub(crate) use documents::entry_signatures;
 pub use documents::{envelope_from_parts, stored_envelope, AcceptStatus, Accepted};
 pub use errors::{RegistryError, Rejection, RejectionKind, Result};
 pub use index_state::{CheckState, StartupProgress, REPAIR};
 pub use keys::KeyHolder;
 pub use queries::{ArtistView, HistoryEntry, WorkView};
-pub use crate::index::Shard;
 pub use replica::Followed;
 pub use statements::{
     verify_statement, verify_statements, MAX_STATEMENTS_PER_REQUEST, MAX_WORKS_PER_REQUEST,
